@@ -1,0 +1,179 @@
+"""``state/pnl_history.csv``: the closed-trade history every learner reads.
+
+The trader appends under an exclusive lock on a separate ``.lock`` file, so readers and other writers never
+see two appends interleaved. Reading is tolerant: a malformed row (a bad number, NaN, an unknown strategy, the
+truncated last line of a writer caught mid-append) is skipped and counted, never fatal; a missing required
+column is a :class:`~core.errors.DataError` naming it.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from core.config import STRATEGIES
+from core.errors import DataError
+
+COLUMNS: tuple[str, ...] = (
+    "closed_at", "opened_at", "symbol", "strategy", "side", "qty",
+    "entry_price", "exit_price", "pnl", "pnl_pct", "fees", "equity_after",
+)
+NUMERIC_COLUMNS: tuple[str, ...] = ("qty", "entry_price", "exit_price", "pnl", "pnl_pct", "fees", "equity_after")
+TIME_COLUMNS: tuple[str, ...] = ("closed_at", "opened_at")
+SIDES = ("long", "short")
+EXTRA_STRATEGIES: tuple[str, ...] = ("rl_v3_ppo",)
+"""Books that are not one of the 8 strategies but may write trades (the weights bridge ignores them)."""
+
+
+@dataclass
+class HistoryRead:
+    """The valid trades (sorted by ``closed_at``) and what was skipped, with the first few reasons."""
+
+    trades: pd.DataFrame
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+    path: Path | None = None
+
+
+@contextmanager
+def locked(path: str | os.PathLike[str], exclusive: bool = True) -> Iterator[None]:
+    """Hold a lock on ``<path>.lock`` (a separate file, so the data file can be replaced or read freely)."""
+    lock_path = Path(f"{os.fspath(path)}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"non-finite value {value!r} in a trade row")
+        return repr(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def append_trades(path: str | os.PathLike[str], trades: Iterable[Mapping[str, Any]]) -> int:
+    """Append trades (mappings with at least :data:`COLUMNS`) under the lock; writes the header on a new file.
+
+    A NaN or missing field refuses the whole batch before anything is written. Returns rows written.
+    """
+    rows = []
+    for trade in trades:
+        missing = [c for c in COLUMNS if c not in trade]
+        if missing:
+            raise ValueError(f"trade is missing {', '.join(missing)}; expected columns: {', '.join(COLUMNS)}")
+        rows.append([_format(trade[c]) for c in COLUMNS])
+    if not rows:
+        return 0
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerows(rows)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with locked(p):
+        new = not p.exists() or p.stat().st_size == 0
+        with open(p, "a", encoding="utf-8", newline="") as fh:
+            if new:
+                fh.write(",".join(COLUMNS) + "\n")
+            elif not _ends_with_newline(p):
+                fh.write("\n")  # a crashed writer left half a line: start ours on a fresh one
+            fh.write(buf.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+    return len(rows)
+
+
+def _ends_with_newline(p: Path) -> bool:
+    with open(p, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
+
+
+def read_history(path: str | os.PathLike[str], allowed_strategies: Iterable[str] | None = None) -> HistoryRead:
+    """Read the history; a missing file is an empty history. See the module docstring for the rules."""
+    p = Path(path)
+    allowed = set(allowed_strategies) if allowed_strategies is not None else set(STRATEGIES) | set(EXTRA_STRATEGIES)
+    if not p.exists():
+        return HistoryRead(_empty_frame(), path=p)
+    with locked(p, exclusive=False):
+        text = p.read_text(encoding="utf-8", errors="replace")
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        return HistoryRead(_empty_frame(), path=p)
+    header = [h.strip() for h in header]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise DataError(
+            f"column `{missing[0]}` missing in {p}" + (f" (also {', '.join(missing[1:])})" if len(missing) > 1 else "")
+            + f"; expected columns: {', '.join(COLUMNS)}"
+        )
+    index = {c: header.index(c) for c in COLUMNS}
+    complete = text.endswith("\n")
+    lines = text.count("\n")
+    good: list[dict[str, Any]] = []
+    result = HistoryRead(_empty_frame(), path=p)
+    for lineno, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        problem = _row_problem(row, index, len(header), allowed)
+        if problem is None and not complete and lineno > lines:
+            problem = "truncated last line (a writer may be mid-append)"
+        if problem:
+            result.skipped += 1
+            if len(result.problems) < 5:
+                result.problems.append(f"{p.name} row {lineno}: {problem}")
+            continue
+        good.append({c: row[i].strip() for c, i in index.items()})
+    result.trades = _to_frame(good)
+    return result
+
+
+def _row_problem(row: list[str], index: dict[str, int], width: int, allowed: set[str]) -> str | None:
+    if len(row) < width:
+        return f"{len(row)} fields, expected {width} (truncated row)"
+    for col in NUMERIC_COLUMNS:
+        raw = row[index[col]].strip()
+        try:
+            value = float(raw)
+        except ValueError:
+            return f"`{col}` is not a number: {raw!r}"
+        if not math.isfinite(value):
+            return f"`{col}` is {raw}"
+    strategy = row[index["strategy"]].strip()
+    if strategy not in allowed:
+        return f"unknown strategy {strategy!r}"
+    for col in TIME_COLUMNS:
+        raw = row[index[col]].strip()
+        if pd.isna(pd.to_datetime(raw, utc=True, errors="coerce")):
+            return f"`{col}` is not a timestamp: {raw!r}"
+    return None
+
+
+def _empty_frame() -> pd.DataFrame:
+    return _to_frame([])
+
+
+def _to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    for col in NUMERIC_COLUMNS:
+        frame[col] = pd.to_numeric(frame[col]).astype(float)
+    for col in TIME_COLUMNS:
+        frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
+    return frame.sort_values("closed_at", kind="stable").reset_index(drop=True)
