@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 SCHEMA_VERSION = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def utc_now_iso() -> str:
@@ -43,6 +45,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; published files should read like any other
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
             fh.flush()
@@ -154,8 +157,10 @@ def read_json(
         return ReadResult("absent", reason=f"{p.name}: file not found")
     except OSError as exc:
         return ReadResult("invalid", reason=f"{p.name}: unreadable ({exc.strerror or exc})")
+    except UnicodeDecodeError as exc:
+        return ReadResult("invalid", reason=f"{p.name}: not UTF-8 text ({exc.reason} at byte {exc.start})")
     try:
-        doc = json.loads(text, parse_constant=_no_constants)
+        doc = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float)
     except (json.JSONDecodeError, ValueError) as exc:
         return ReadResult("invalid", reason=f"{p.name}: not valid JSON ({exc})")
     if not isinstance(doc, dict):
@@ -173,3 +178,11 @@ def read_json(
 
 def _no_constants(name: str) -> float:
     raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    # A literal like 1e400 overflows to inf without passing through parse_constant.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} overflows to {value}")
+    return value

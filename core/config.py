@@ -80,6 +80,8 @@ class ExchangeConfig:
     """First retry delay; doubles at each retry."""
     page_limit: int = 1000
     """Candles asked for per request."""
+    history_candles: int = 5000
+    """Candles fetched for a symbol that has no cache yet when candles are loaded from the exchange."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,234 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class BridgeConfig:
+    rl_max_age_s: float = 900.0
+    """Age after which ``runtime/rl_strategy_weights.json`` is stale and passed over (0 = never stale)."""
+    portfolio_optimizer_max_age_s: float = 172_800.0
+    """Age after which ``runtime/portfolio_optimizer_weights.json`` is stale (0 = never stale)."""
+    strategy_lab_max_age_s: float = 172_800.0
+    """Age after which ``runtime/strategy_lab_weights.json`` is stale (0 = never stale)."""
+    min_weight: float = 0.0
+    """Smallest allocation of any strategy; the excess is taken proportionally from the others."""
+    max_weight: float = 1.0
+    """Largest allocation of any strategy (e.g. 0.4); the excess goes proportionally to the uncapped ones."""
+    min_weights: dict[str, float] = field(default_factory=dict)
+    """Per-strategy minimum overriding ``min_weight``, e.g. ``{vix_strategy = 0.05}``."""
+    max_weights: dict[str, float] = field(default_factory=dict)
+    """Per-strategy maximum overriding ``max_weight``, e.g. ``{pairs_trading = 0.2}``."""
+    debounce_s: float = 0.2
+    """Quiet time after the last file event before re-evaluating (a save fires several events)."""
+    recheck_interval_s: float = 30.0
+    """Re-evaluation period without file events, so a source that goes stale is noticed."""
+    polling: bool = False
+    """Watch ``runtime/`` by polling instead of OS events (network filesystems, some containers)."""
+    poll_interval_s: float = 0.5
+    """Polling period when ``polling`` is on; changes are seen within this plus ``debounce_s``."""
+
+
+@dataclass(frozen=True)
+class PortfolioOptimizerConfig:
+    method: str = "inverse_vol"
+    """``inverse_vol`` (weight ~ 1 / daily volatility) or ``erc`` (equal risk contribution from the covariance)."""
+    lookback_days: int = 90
+    """Calendar days of closed trades used, ending today (UTC)."""
+    min_days: int = 14
+    """Days of history (first trade to today, within the lookback) needed before any weights are published."""
+    min_trades: int = 10
+    """Trades a strategy needs in the lookback to be weighed on its own; others get the mean weight."""
+    min_strategies: int = 2
+    """Strategies with enough trades needed to publish at all; fewer means no file (exit code 3)."""
+    min_volatility: float = 1e-6
+    """Floor of a strategy's daily volatility, so a strategy with flat returns cannot take everything."""
+    erc_max_iter: int = 10_000
+    """Iteration limit of the equal-risk-contribution solver (cyclical coordinate descent)."""
+    erc_tolerance: float = 1e-10
+    """Stop when no risk contribution deviates from the mean one by more than this fraction."""
+
+
+@dataclass(frozen=True)
+class StrategyLabConfig:
+    window_days: int = 30
+    """Calendar days of recent closed trades scored, ending today (UTC)."""
+    temperature: float = 3.0
+    """Softmax temperature in annualized-Sharpe units: a score higher by this gets e (2.7) times the share."""
+    floor: float = 0.02
+    """Weight every strategy keeps whatever its score (8 x floor must stay below 1)."""
+    min_days: int = 7
+    """Days of history (first trade to today, within the window) needed before any weights are published."""
+    min_trades: int = 5
+    """Trades a strategy needs in the window to be scored; unscored strategies get the floor only."""
+    min_strategies: int = 2
+    """Scored strategies needed to publish at all; fewer means no file (exit code 3)."""
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Hyperparameters of the one PPO implementation (``ai/ppo.py``), shared by both PPO agents."""
+
+    learning_rate: float = 3e-4
+    """Adam step size at the start of each ``learn()`` call."""
+    anneal_lr: bool = True
+    """Decay the step size linearly towards 0 over each ``learn()`` call (CleanRL's ``anneal_lr``)."""
+    adam_eps: float = 1e-5
+    """Adam epsilon (1e-5 as in CleanRL and Stable-Baselines3's PPO, not torch's 1e-8)."""
+    gamma: float = 0.99
+    """Discount factor of future rewards."""
+    gae_lambda: float = 0.95
+    """GAE lambda: 0 is one-step TD advantages, 1 is Monte Carlo returns minus the value baseline."""
+    clip_range: float = 0.2
+    """PPO clip epsilon of the probability ratio in the surrogate objective."""
+    clip_range_vf: float = 0.0
+    """Clip of the value prediction around its rollout-time value (PPO2 style, max of clipped and unclipped
+    squared errors); 0 disables value clipping."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus (subtracted from the loss, so it rewards exploration)."""
+    vf_coef: float = 0.5
+    """Weight of the value loss (mean squared error against the GAE returns) in the total loss."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip of every optimizer step; 0 disables it."""
+    n_epochs: int = 10
+    """Passes over the rollout buffer per update."""
+    batch_size: int = 64
+    """Minibatch size of one gradient step (the last minibatch of an epoch may be smaller)."""
+    n_steps: int = 2048
+    """Steps collected per environment before each update; the rollout buffer holds ``n_steps`` x number of
+    environments transitions (the original buffer_size of 2048 with one environment)."""
+    normalize_advantage: bool = True
+    """Normalize advantages to zero mean and unit variance within each minibatch."""
+    target_kl: float = 0.0
+    """Stop an update's remaining epochs once a minibatch's approximate KL divergence from the rollout policy
+    exceeds this; 0 disables the early stop."""
+    hidden_sizes: list[int] = field(default_factory=lambda: [128, 128])
+    """Hidden layer widths of the actor and of the critic MLPs."""
+    activation: str = "tanh"
+    """Hidden activation: ``tanh`` or ``relu``."""
+    shared_trunk: bool = False
+    """One hidden trunk feeding both heads instead of separate actor and critic networks."""
+    simplex_min_concentration: float = 1.0
+    """Lower bound of every Dirichlet concentration of the simplex-weight head; 1 keeps the density bounded
+    (unimodal, finite log-probs at the simplex edges)."""
+    seed: int = 0
+    """Seed of torch, numpy and the environments: one seed, identical parameters after training."""
+    device: str = "auto"
+    """``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``."""
+    threads: int = 0
+    """torch intra-op threads (``torch.set_num_threads``); 0 keeps torch's default."""
+
+
+@dataclass(frozen=True)
+class TraderConfig:
+    mode: str = "replay"
+    """Mode when neither ``--replay`` nor ``--live`` is given: ``replay`` (offline) or ``live``."""
+    initial_equity: float = 10_000.0
+    """Equity of a fresh paper account, in the quote currency."""
+    replay_speed: float = 2.0
+    """Replay pace in candles per second (``--speed``); 0 replays as fast as possible."""
+    extend_synthetic: bool = True
+    """At the end of a synthetic replay, generate more candles (prefix-stable) instead of stopping."""
+    state_file: str = "paper_trader_state.json"
+    """Name of the resume state under ``state/`` (a plain file name, no folders)."""
+    status_interval_s: float = 2.0
+    """Seconds between publications of ``runtime/trader_status.json`` and the heartbeat."""
+    state_interval_s: float = 10.0
+    """Seconds between state saves when no trade closes (a closing trade always saves the state first)."""
+    live_poll_s: float = 30.0
+    """Seconds between exchange polls in ``--live`` mode."""
+    live_history_candles: int = 1000
+    """Candles per symbol the strategies see in ``--live`` mode (their look-back)."""
+
+
+@dataclass(frozen=True)
+class StrategiesConfig:
+    """Parameters of the 8 strategies (``agents/strategies.py``); periods count candles."""
+
+    allow_short: bool = True
+    """When false every short target becomes flat (0): for spot accounts that cannot sell short."""
+    turtle_entry_period: int = 20
+    """turtle_trading: a close above the highest high (below the lowest low) of this many previous candles enters."""
+    turtle_exit_period: int = 10
+    """turtle_trading: a close below the lowest low (above the highest high) of this many previous candles exits."""
+    turtle_atr_period: int = 20
+    """turtle_trading: ATR period of the stop distance (Wilder's ATR, the Turtles' N)."""
+    turtle_atr_stop: float = 2.0
+    """turtle_trading: stop this many entry-time ATRs from the entry close; a close through it exits."""
+    rsi_period: int = 14
+    """mean_reversion_rsi: RSI period (Wilder)."""
+    rsi_oversold: float = 30.0
+    """mean_reversion_rsi: RSI below this enters long."""
+    rsi_overbought: float = 70.0
+    """mean_reversion_rsi: RSI above this enters short."""
+    rsi_exit: float = 50.0
+    """mean_reversion_rsi: a long exits when the RSI climbs back to this level, a short when it falls to it."""
+    sma_fast: int = 20
+    """momentum_sma_crossover: fast SMA period."""
+    sma_slow: int = 50
+    """momentum_sma_crossover: slow SMA period; long while fast > slow, short while fast < slow."""
+    breakout_lookback: int = 20
+    """breakout_trading: the range is the highest high / lowest low of this many previous candles."""
+    breakout_squeeze_lookback: int = 120
+    """breakout_trading: candles the Bollinger width is ranked against to detect a volatility squeeze."""
+    breakout_squeeze_quantile: float = 0.25
+    """breakout_trading: a width ranked at or below this (0..1) within breakout_lookback candles arms a breakout."""
+    pairs_symbol: str = ""
+    """pairs_trading: the other leg; empty takes the first other symbol given (the second of market.symbols)."""
+    pairs_window: int = 100
+    """pairs_trading: window of the rolling z-score of the log price spread."""
+    pairs_entry_z: float = 2.0
+    """pairs_trading: z below -entry goes long the primary (cheap vs the pair), above +entry short."""
+    pairs_exit_z: float = 0.5
+    """pairs_trading: a position exits once |z| is back below this."""
+    macd_fast: int = 12
+    """macd_momentum: fast EMA period."""
+    macd_slow: int = 26
+    """macd_momentum: slow EMA period."""
+    macd_signal: int = 9
+    """macd_momentum: signal EMA period."""
+    bollinger_period: int = 20
+    """bollinger_bands (and breakout_trading's squeeze): Bollinger band period."""
+    bollinger_std: float = 2.0
+    """bollinger_bands (and breakout_trading's squeeze): band width in standard deviations."""
+    vix_vol_window: int = 24
+    """vix_strategy: window of each symbol's realized volatility, averaged into the volatility index."""
+    vix_lookback: int = 240
+    """vix_strategy: window of the volatility index's rolling z-score."""
+    vix_spike_z: float = 2.0
+    """vix_strategy: index z-score at or above which volatility has spiked (fear)."""
+    vix_spike_memory: int = 12
+    """vix_strategy: a spike within this many candles (this one included) can still be bought as it reverts."""
+    vix_revert_z: float = 0.5
+    """vix_strategy: entry once the z-score has fallen this far below its peak of the spike memory."""
+    vix_exit_z: float = 0.0
+    """vix_strategy: the long exits when the index z-score falls to this level."""
+    vix_max_hold: int = 48
+    """vix_strategy: the long exits after this many candles at most."""
+
+    def __post_init__(self) -> None:
+        # Checked once at load time so a bad value stops the command with the key's name, not deep in a loop.
+        minimum = {"pairs_window": 2, "bollinger_period": 2, "vix_vol_window": 2, "vix_lookback": 2}
+        periods = (
+            "turtle_entry_period", "turtle_exit_period", "turtle_atr_period", "rsi_period", "sma_fast", "sma_slow",
+            "breakout_lookback", "breakout_squeeze_lookback", "macd_fast", "macd_slow", "macd_signal",
+            "vix_spike_memory", "vix_max_hold", *minimum,
+        )
+        for name in periods:
+            if getattr(self, name) < minimum.get(name, 1):
+                raise ConfigError(f"strategies.{name} = {getattr(self, name)}: must be an integer >= {minimum.get(name, 1)}")
+        ordered = (
+            ("sma_fast", "sma_slow"), ("macd_fast", "macd_slow"), ("pairs_exit_z", "pairs_entry_z"),
+            ("rsi_oversold", "rsi_exit"), ("rsi_exit", "rsi_overbought"), ("vix_exit_z", "vix_spike_z"),
+        )
+        for lo, hi in ordered:
+            if not getattr(self, lo) < getattr(self, hi):
+                raise ConfigError(f"strategies.{lo} ({getattr(self, lo)}) must be below strategies.{hi} ({getattr(self, hi)})")
+        for name in ("turtle_atr_stop", "bollinger_std", "pairs_exit_z", "vix_revert_z"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"strategies.{name} = {getattr(self, name)}: must be >= 0")
+        if not 0.0 < self.breakout_squeeze_quantile <= 1.0:
+            raise ConfigError(f"strategies.breakout_squeeze_quantile = {self.breakout_squeeze_quantile}: must be in (0, 1]")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; one section per component."""
 
@@ -130,6 +360,12 @@ class Config:
     costs: CostsConfig = field(default_factory=CostsConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    strategies: StrategiesConfig = field(default_factory=StrategiesConfig)
+    trader: TraderConfig = field(default_factory=TraderConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    bridge: BridgeConfig = field(default_factory=BridgeConfig)
+    portfolio_optimizer: PortfolioOptimizerConfig = field(default_factory=PortfolioOptimizerConfig)
+    strategy_lab: StrategyLabConfig = field(default_factory=StrategyLabConfig)
 
     @property
     def home(self) -> Path:
@@ -167,6 +403,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: not valid TOML ({exc}); fix the syntax") from exc
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the config file ({exc.strerror or exc}); pass a readable file") from exc
     return _build(Config, raw, prefix="", file=file)
 
 
@@ -202,7 +440,13 @@ def _build(cls: type, raw: Any, prefix: str, file: Path) -> Any:
             values[key] = _build(hint, value, prefix=f"{dotted}.", file=file)
         else:
             values[key] = _coerce(hint, value, dotted, file)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        # A section's own range checks (__post_init__) know the key but not the file.
+        if str(file) in str(exc):
+            raise
+        raise ConfigError(f"{file}: {exc}") from exc
 
 
 def _coerce(hint: Any, value: Any, key: str, file: Path) -> Any:

@@ -1,5 +1,5 @@
-"""Bounded JSON Lines logs: append one record a line; when the file passes ``max_lines`` it is trimmed to the
-newest ``keep_lines`` (atomically, under the same lock as appends), so it never grows without bound."""
+"""Bounded JSON Lines logs: append one record a line; when the file passes ``max_lines`` it is trimmed to its
+newest lines (atomically, under the same lock as appends), so it never grows without bound."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.atomic import _reject_nan, atomic_write_text
+from core.atomic import _finite_float, _no_constants, _reject_nan, atomic_write_bytes
 from core.pnl_history import locked
 
 
@@ -23,13 +23,18 @@ def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any], max_lines
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     with locked(p):
-        with open(p, "a", encoding="utf-8") as fh:
-            fh.write(line)
+        with open(p, "a+b") as fh:
+            if fh.tell() > 0:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    line = "\n" + line  # a crashed writer left half a line: keep ours out of it
+            fh.write(line.encode("utf-8"))
         if max_lines > 0 and p.stat().st_size > 0:
-            lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
+            # Bytes, not text: one undecodable foreign line must not make every later append fail.
+            lines = p.read_bytes().splitlines(keepends=True)
             if len(lines) > max_lines:
                 keep = max(1, (max_lines * 3) // 4)
-                atomic_write_text(p, "".join(lines[-keep:]))
+                atomic_write_bytes(p, b"".join(lines[-keep:]))
 
 
 def read_jsonl(path: str | os.PathLike[str], limit: int | None = None) -> list[dict[str, Any]]:
@@ -48,8 +53,8 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             if not raw:
                 continue
             try:
-                rec = json.loads(raw)
-            except json.JSONDecodeError:
+                rec = json.loads(raw, parse_constant=_no_constants, parse_float=_finite_float)
+            except ValueError:  # JSONDecodeError, or NaN/Infinity, which writers refuse
                 continue
             if isinstance(rec, dict):
                 yield rec

@@ -10,17 +10,26 @@ from pathlib import Path
 from core.config import Config
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_SECRET = re.compile(r"(?i)(api[_-]?key|secret|password|token)=\S+")
+_SECRET = re.compile(
+    r"""(?ix)
+    (?P<key>[\w.-]*(?:api[_-]?key|secret|password|passwd|passphrase|token|private[_-]?key)[\w.-]*)
+    (?P<sep>['"]?\s*[=:]\s*)
+    (?P<value>"[^"]*"|'[^']*'|[^\s'",;&)}\]]+)
+    """
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+")
 
 
-class _RedactSecrets(logging.Filter):
-    """Last line of defence: never let something that looks like ``apiKey=...`` reach a log file."""
+def redact(text: str) -> str:
+    """``text`` with the values of secret-looking keys (``apiKey=…``, ``"secret": "…"``, ``Bearer …``) masked."""
+    return _BEARER.sub(r"\1 ***", _SECRET.sub(r"\g<key>\g<sep>***", text))
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        if _SECRET.search(msg):
-            record.msg, record.args = _SECRET.sub(r"\1=***", msg), None
-        return True
+
+class _RedactingFormatter(logging.Formatter):
+    """Last line of defence: redacts the whole formatted record, arguments and traceback text included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def setup_logging(cfg: Config, daemon: str | None = None, console: bool = True) -> Path | None:
@@ -33,13 +42,11 @@ def setup_logging(cfg: Config, daemon: str | None = None, console: bool = True) 
         root.removeHandler(handler)
         handler.close()
     root.setLevel(getattr(logging, cfg.logging.level.upper(), logging.INFO))
-    formatter = logging.Formatter(FORMAT)
-    redact = _RedactSecrets()
+    formatter = _RedactingFormatter(FORMAT)
     log_file = None
     if console:
         stream = logging.StreamHandler()
         stream.setFormatter(formatter)
-        stream.addFilter(redact)
         root.addHandler(stream)
     if daemon:
         log_file = cfg.runtime_dir / "logs" / f"{daemon}.log"
@@ -48,6 +55,5 @@ def setup_logging(cfg: Config, daemon: str | None = None, console: bool = True) 
             log_file, maxBytes=cfg.logging.max_bytes, backupCount=cfg.logging.backups, encoding="utf-8"
         )
         rotating.setFormatter(formatter)
-        rotating.addFilter(redact)
         root.addHandler(rotating)
     return log_file

@@ -12,6 +12,7 @@ import csv
 import fcntl
 import io
 import math
+import numbers
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.atomic import parse_iso
 from core.config import STRATEGIES
 from core.errors import DataError
 
@@ -59,10 +61,12 @@ def locked(path: str | os.PathLike[str], exclusive: bool = True) -> Iterator[Non
 
 
 def _format(value: Any) -> str:
-    if isinstance(value, float):
-        if not math.isfinite(value):
+    # numbers.Real catches numpy scalars too: numpy 2's repr(np.float64(1.5)) is "np.float64(1.5)", not a number.
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        number = float(value)
+        if not math.isfinite(number):
             raise ValueError(f"non-finite value {value!r} in a trade row")
-        return repr(value)
+        return repr(number)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
@@ -75,7 +79,7 @@ def append_trades(path: str | os.PathLike[str], trades: Iterable[Mapping[str, An
     """
     rows = []
     for trade in trades:
-        missing = [c for c in COLUMNS if c not in trade]
+        missing = [c for c in COLUMNS if trade.get(c) is None]
         if missing:
             raise ValueError(f"trade is missing {', '.join(missing)}; expected columns: {', '.join(COLUMNS)}")
         rows.append([_format(trade[c]) for c in COLUMNS])
@@ -112,7 +116,7 @@ def read_history(path: str | os.PathLike[str], allowed_strategies: Iterable[str]
     if not p.exists():
         return HistoryRead(_empty_frame(), path=p)
     with locked(p, exclusive=False):
-        text = p.read_text(encoding="utf-8", errors="replace")
+        text = p.read_text(encoding="utf-8-sig", errors="replace")
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header is None:
@@ -132,38 +136,46 @@ def read_history(path: str | os.PathLike[str], allowed_strategies: Iterable[str]
     for lineno, row in enumerate(reader, start=2):
         if not row:
             continue
-        problem = _row_problem(row, index, len(header), allowed)
-        if problem is None and not complete and lineno > lines:
-            problem = "truncated last line (a writer may be mid-append)"
-        if problem:
+        parsed = _parse_row(row, index, len(header), allowed)
+        if not isinstance(parsed, str) and not complete and lineno > lines:
+            parsed = "truncated last line (a writer may be mid-append)"
+        if isinstance(parsed, str):
             result.skipped += 1
             if len(result.problems) < 5:
-                result.problems.append(f"{p.name} row {lineno}: {problem}")
+                result.problems.append(f"{p.name} row {lineno}: {parsed}")
             continue
-        good.append({c: row[i].strip() for c, i in index.items()})
+        good.append(parsed)
     result.trades = _to_frame(good)
     return result
 
 
-def _row_problem(row: list[str], index: dict[str, int], width: int, allowed: set[str]) -> str | None:
+def _parse_row(row: list[str], index: dict[str, int], width: int, allowed: set[str]) -> dict[str, Any] | str:
+    """The row's values, parsed, or why it is malformed.
+
+    The frame is built from these parsed values, so whatever passes validation cannot fail later (a second,
+    stricter parse of the raw strings would make one odd row fatal for the whole file).
+    """
     if len(row) < width:
         return f"{len(row)} fields, expected {width} (truncated row)"
+    record: dict[str, Any] = {c: row[i].strip() for c, i in index.items()}
     for col in NUMERIC_COLUMNS:
-        raw = row[index[col]].strip()
+        raw = record[col]
         try:
             value = float(raw)
         except ValueError:
             return f"`{col}` is not a number: {raw!r}"
         if not math.isfinite(value):
             return f"`{col}` is {raw}"
-    strategy = row[index["strategy"]].strip()
-    if strategy not in allowed:
-        return f"unknown strategy {strategy!r}"
+        record[col] = value
+    if record["strategy"] not in allowed:
+        return f"unknown strategy {record['strategy']!r}"
     for col in TIME_COLUMNS:
-        raw = row[index[col]].strip()
-        if pd.isna(pd.to_datetime(raw, utc=True, errors="coerce")):
-            return f"`{col}` is not a timestamp: {raw!r}"
-    return None
+        raw = record[col]
+        try:
+            record[col] = pd.Timestamp(parse_iso(raw))
+        except ValueError:
+            return f"`{col}` is not an ISO-8601 timestamp: {raw!r}"
+    return record
 
 
 def _empty_frame() -> pd.DataFrame:
@@ -173,7 +185,7 @@ def _empty_frame() -> pd.DataFrame:
 def _to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     for col in NUMERIC_COLUMNS:
-        frame[col] = pd.to_numeric(frame[col]).astype(float)
+        frame[col] = frame[col].astype(float)
     for col in TIME_COLUMNS:
-        frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
+        frame[col] = pd.to_datetime(frame[col], utc=True)
     return frame.sort_values("closed_at", kind="stable").reset_index(drop=True)

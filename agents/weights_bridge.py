@@ -1,0 +1,361 @@
+"""The weights bridge: merges the weight sources by priority into the one allocations file the trader reads.
+
+    python agents/weights_bridge.py --once            # evaluate once, write, exit
+    python agents/weights_bridge.py --watch           # daemon: react to changes in runtime/
+    python agents/weights_bridge.py --watch --polling # the same on a network filesystem
+
+Priority: ``runtime/rl_strategy_weights.json`` (``rl``), then ``runtime/portfolio_optimizer_weights.json``
+(``portfolio_optimizer``), then ``runtime/strategy_lab_weights.json`` (``strategy_lab``), then equal weights
+(``equal``). A source is passed over when it is absent, unparsable, older than its ``bridge.*_max_age_s``, or
+its weights are missing, unknown, NaN, infinite, negative or all zero; the reason lands in
+``fallback_reasons``. The winner's weights are normalized, bounded by the ``bridge`` caps (the excess
+redistributed proportionally, see :func:`core.weights.apply_caps`) and written atomically to
+``runtime/allocations_override.json`` with ``source``, ``fallback_reasons`` and ``input_ages_s``.
+
+Rewrites. The trader re-reads the allocations whenever the file changes, so the bridge leaves it alone when
+``weights``, ``source`` and ``fallback_reasons`` equal what the file already holds: ``generated_at`` and
+``input_ages_s`` are then those of the last real change. The comparison is against the file on disk, so a
+restart does not rewrite either, and a hand edit of the allocations is replaced at the next evaluation (stop
+the bridge to pin allocations by hand).
+
+Watching. A watchdog observer on ``runtime/`` (not recursive) reacts to the three source files being created,
+modified, moved into place (atomic writers rename a temporary file: its ``dest_path`` counts) or deleted, and
+ignores everything else, its own output and temporary files included. Events are debounced
+(``bridge.debounce_s`` of quiet, at most five times that after the first event), and the sources are also
+re-evaluated every ``bridge.recheck_interval_s`` so one that goes stale is noticed. Each evaluation refreshes
+the heartbeat; SIGTERM finishes the current write and exits 0.
+"""
+
+from __future__ import annotations
+
+if __package__ in (None, ""):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from core.atomic import read_json, utc_now_iso
+from core.config import Config, load_config, replace_section
+from core.daemon import DaemonContext, daemon_context
+from core.errors import FatalError
+from core.logging_setup import setup_logging
+from core.weights import (
+    apply_caps,
+    caps_from_config,
+    equal_weights,
+    publish_weights,
+    read_weights,
+    same_weights,
+    validate_weights,
+)
+
+log = logging.getLogger(__name__)
+
+DAEMON_NAME = "weights_bridge"
+OUTPUT_NAME = "allocations_override.json"
+EQUAL = "equal"
+WATCHED_EVENTS = frozenset({"created", "modified", "moved", "deleted"})
+MAX_DELAY_FACTOR = 5.0
+"""A burst of events delays the evaluation by at most this many debounce periods."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One weight source: its name in ``source``/``fallback_reasons``, its file in ``runtime/``, its max age."""
+
+    name: str
+    filename: str
+    max_age_s: float
+
+
+def weight_sources(cfg: Config) -> tuple[Source, ...]:
+    """The sources, highest priority first."""
+    b = cfg.bridge
+    return (
+        Source("rl", "rl_strategy_weights.json", b.rl_max_age_s),
+        Source("portfolio_optimizer", "portfolio_optimizer_weights.json", b.portfolio_optimizer_max_age_s),
+        Source("strategy_lab", "strategy_lab_weights.json", b.strategy_lab_max_age_s),
+    )
+
+
+SOURCE_FILES = frozenset(s.filename for s in weight_sources(Config()))
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """What one evaluation decided; ``problems`` holds every source's reason ("" when usable)."""
+
+    weights: dict[str, float]
+    source: str
+    fallback_reasons: dict[str, str]
+    input_ages_s: dict[str, float | None]
+    problems: dict[str, str] = field(default_factory=dict)
+    caps: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def same_content(self, doc: Mapping[str, Any] | None) -> bool:
+        """True when ``doc`` already says the same (weights, source, fallback reasons)."""
+        if not doc or validate_weights(doc) is not None:
+            return False
+        return (doc.get("source") == self.source and doc.get("fallback_reasons") == self.fallback_reasons
+                and same_weights(doc["weights"], self.weights))
+
+
+def output_path(cfg: Config) -> Path:
+    return cfg.runtime_dir / OUTPUT_NAME
+
+
+def cap_bounds(cfg: Config) -> tuple[dict[str, float], dict[str, float]]:
+    """Per-strategy (minimum, maximum) weights of the config; ConfigError when they cannot be met."""
+    b = cfg.bridge
+    return caps_from_config(b.min_weight, b.max_weight, b.min_weights, b.max_weights, section="bridge")
+
+
+def choose_allocation(cfg: Config) -> Allocation:
+    """Read every source, take the first usable one (else equal weights) and apply the caps."""
+    lo, hi = cap_bounds(cfg)
+    problems: dict[str, str] = {}
+    ages: dict[str, float | None] = {}
+    chosen: tuple[str, Mapping[str, float]] | None = None
+    for src in weight_sources(cfg):
+        result = read_weights(cfg.runtime_dir / src.filename, max_age_s=src.max_age_s)
+        ages[src.name] = None if result.age_s is None else round(result.age_s, 1)
+        problems[src.name] = "" if result.ok else result.reason
+        if chosen is None and result.ok and result.data is not None:
+            chosen = (src.name, result.data["weights"])
+    name, raw = chosen if chosen is not None else (EQUAL, equal_weights())
+    passed_over = {}
+    for src in weight_sources(cfg):
+        if src.name == name:
+            break
+        passed_over[src.name] = problems[src.name]
+    caps = {"min": {s: v for s, v in lo.items() if v > 0}, "max": {s: v for s, v in hi.items() if v < 1}}
+    return Allocation(apply_caps(raw, lo, hi), name, passed_over, ages, problems, caps)
+
+
+def write_allocation(cfg: Config, alloc: Allocation) -> bool:
+    """Publish ``alloc`` unless the file already holds the same content; True when written."""
+    path = output_path(cfg)
+    current = read_json(path)
+    if current.ok and alloc.same_content(current.data):
+        return False
+    publish_weights(path, DAEMON_NAME, alloc.weights, source=alloc.source,
+                    fallback_reasons=alloc.fallback_reasons, input_ages_s=alloc.input_ages_s, caps=alloc.caps)
+    return True
+
+
+def log_changes(previous: Allocation | None, current: Allocation) -> None:
+    """Log a source's problem when it appears or changes, its recovery, and a change of the winning source."""
+    for name, problem in current.problems.items():
+        before = previous.problems.get(name, "") if previous else ""
+        if problem and problem != before:
+            log.warning("source %s unusable: %s", name, problem)
+        elif not problem and before:
+            log.info("source %s usable again", name)
+    if previous is None or previous.source != current.source:
+        if current.source == EQUAL:
+            log.warning("no usable weight source: allocating equal weights")
+        else:
+            log.info("allocations now follow %s", current.source)
+
+
+class WeightsBridge:
+    """Evaluates the sources and writes the allocations, remembering the last decision for the logs."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.last: Allocation | None = None
+        self.evaluations = 0
+
+    def evaluate(self) -> tuple[Allocation, bool]:
+        """One pass: choose, log what changed, write if the content changed. Returns (allocation, written)."""
+        alloc = choose_allocation(self.cfg)
+        log_changes(self.last, alloc)
+        self.last = alloc
+        self.evaluations += 1
+        written = write_allocation(self.cfg, alloc)
+        if written:
+            log.info("wrote %s from %s", OUTPUT_NAME, alloc.source)
+        return alloc, written
+
+
+class Debouncer:
+    """Turns a burst of notifications into one: due after ``quiet_s`` without a new one, or ``max_delay_s``
+    after the first, whichever comes first. ``wait`` sleeps until notified or woken."""
+
+    def __init__(self, quiet_s: float, max_delay_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.quiet_s = quiet_s
+        self.max_delay_s = max(max_delay_s, quiet_s)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._first: float | None = None
+        self._last = 0.0
+        self._wake = threading.Event()
+
+    def notify(self) -> None:
+        with self._lock:
+            now = self._clock()
+            if self._first is None:
+                self._first = now
+            self._last = now
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Interrupt :meth:`wait` without a notification (shutdown)."""
+        self._wake.set()
+
+    def seconds_until_due(self) -> float | None:
+        """None when nothing is pending, else how long until it is due (0 when it is)."""
+        with self._lock:
+            if self._first is None:
+                return None
+            due = min(self._last + self.quiet_s, self._first + self.max_delay_s)
+            return max(0.0, due - self._clock())
+
+    def take_if_due(self) -> bool:
+        """True (and the pending state cleared) when a notification is due."""
+        remaining = self.seconds_until_due()
+        if remaining is None or remaining > 0:
+            return False
+        with self._lock:
+            self._first = None
+        return True
+
+    def wait(self, timeout: float) -> None:
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+
+class SourceFileHandler(FileSystemEventHandler):
+    """Calls ``notify`` for created/modified/moved/deleted events touching one of ``names`` (by basename)."""
+
+    def __init__(self, names: frozenset[str], notify: Callable[[], None]) -> None:
+        super().__init__()
+        self.names = names
+        self.notify = notify
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory or event.event_type not in WATCHED_EVENTS:
+            return
+        # A move counts by either end: renamed into place (atomic write) or renamed away (gone).
+        paths = (event.src_path, getattr(event, "dest_path", "") or "")
+        if any(os.path.basename(os.fsdecode(p)) in self.names for p in paths if p):
+            self.notify()
+
+
+def make_observer(cfg: Config) -> BaseObserver:
+    """An inotify/FSEvents observer, or a polling one when ``bridge.polling`` is on."""
+    if cfg.bridge.polling:
+        return PollingObserver(timeout=cfg.bridge.poll_interval_s)
+    return Observer()
+
+
+def watch(cfg: Config, ctx: DaemonContext) -> None:
+    """Evaluate now, then on every debounced source change and every ``recheck_interval_s``, until stopped."""
+    b = cfg.bridge
+    bridge = WeightsBridge(cfg)
+    debouncer = Debouncer(b.debounce_s, b.debounce_s * MAX_DELAY_FACTOR)
+    cfg.runtime_dir.mkdir(parents=True, exist_ok=True)
+    observer = make_observer(cfg)
+    observer.schedule(SourceFileHandler(SOURCE_FILES, debouncer.notify), str(cfg.runtime_dir), recursive=False)
+    observer.start()
+    # SIGTERM only sets ctx.stop; this relays it to the debouncer's wait so shutdown is immediate.
+    threading.Thread(target=lambda: (ctx.stop.wait(), debouncer.wake()), name="stop-relay", daemon=True).start()
+    log.info("watching %s (%s)", cfg.runtime_dir, "polling" if b.polling else "OS events")
+    try:
+        _evaluate_and_beat(bridge, ctx, "start")
+        next_check = time.monotonic() + b.recheck_interval_s
+        while not ctx.stop.is_set():
+            pending = debouncer.seconds_until_due()
+            debouncer.wait(min(math.inf if pending is None else pending, max(0.0, next_check - time.monotonic())))
+            if ctx.stop.is_set():
+                break
+            if debouncer.take_if_due():
+                _evaluate_and_beat(bridge, ctx, "change")
+            elif time.monotonic() >= next_check:
+                _evaluate_and_beat(bridge, ctx, "timer")
+            else:
+                continue
+            next_check = time.monotonic() + b.recheck_interval_s
+    finally:
+        observer.stop()
+        observer.join(timeout=5)
+
+
+def _evaluate_and_beat(bridge: WeightsBridge, ctx: DaemonContext, trigger: str) -> None:
+    try:
+        alloc, written = bridge.evaluate()
+    except OSError as exc:
+        # A full disk or a permission problem: keep the previous file and try again at the next trigger.
+        log.error("could not write %s: %s", OUTPUT_NAME, exc)
+        ctx.beat(state="error", error=str(exc), last_evaluated_at=utc_now_iso())
+        return
+    log.debug("evaluated on %s: source=%s written=%s", trigger, alloc.source, written)
+    ctx.beat(state="running", source=alloc.source, fallback_reasons=alloc.fallback_reasons,
+             last_evaluated_at=utc_now_iso(), evaluations=bridge.evaluations)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="weights_bridge",
+        description="Merge runtime/rl_strategy_weights.json > runtime/portfolio_optimizer_weights.json > "
+                    "runtime/strategy_lab_weights.json > equal weights into runtime/allocations_override.json "
+                    "(normalized, capped by the [bridge] config).")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--once", action="store_true", help="evaluate the sources once, write, exit")
+    mode.add_argument("--watch", action="store_true",
+                      help="run as a daemon: re-evaluate on every source change and every recheck interval")
+    parser.add_argument("--polling", action="store_true",
+                        help="with --watch, poll runtime/ instead of OS file events (network filesystems)")
+    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        if args.polling:
+            cfg = replace_section(cfg, "bridge", polling=True)
+        cap_bounds(cfg)  # infeasible caps stop the command here, not at the first evaluation
+    except FatalError as exc:
+        print(f"weights_bridge: error: {exc}", file=sys.stderr)
+        return 2
+    if args.once:
+        setup_logging(cfg)
+        try:
+            alloc, written = WeightsBridge(cfg).evaluate()
+        except OSError as exc:
+            print(f"weights_bridge: error: cannot write {output_path(cfg)}: {exc}", file=sys.stderr)
+            return 1
+        print(f"{output_path(cfg)}: source={alloc.source} ({'written' if written else 'unchanged'})")
+        return 0
+    setup_logging(cfg, daemon=DAEMON_NAME)
+    log.info("effective bridge config (home %s): %s", cfg.home,
+             json.dumps(dataclasses.asdict(cfg.bridge), sort_keys=True))
+    with daemon_context(DAEMON_NAME, cfg) as ctx:
+        watch(cfg, ctx)
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+"""Risk-parity strategy weights from the closed-trade history: the bridge's second source.
+
+    python analytics/portfolio_optimizer.py [--method inverse_vol|erc] [--lookback-days N] [--config PATH]
+
+Writes ``runtime/portfolio_optimizer_weights.json`` and exits 0, or exits 3 with a one-line reason when the
+history is too short. A scheduler calls :func:`run_once` instead.
+
+Daily returns. A strategy's return on a day is the **sum** of ``pnl_pct`` of its trades closed that UTC day:
+each trade's return is on its own notional, so the sum is the day's return of a sleeve that puts one notional
+unit into every trade (a mean would hide how often a strategy trades). Days without a trade count as 0. The
+series run from the later of the lookback start and the history's first trade, to today; with the ``equity``
+calendar, weekends are folded into the Friday before. Rows of books other than the 8 strategies (``rl_v3_ppo``)
+are ignored.
+
+Methods. ``inverse_vol``: weight proportional to 1 / daily volatility (sample standard deviation).
+``erc``: equal risk contribution, ``w_i * (C w)_i`` the same for every strategy, solved from the covariance
+matrix ``C`` by cyclical coordinate descent on ``1/2 w'Cw - sum(ln w_i) / n`` (Griveau-Billion, Richard and
+Roncalli, 2013), which converges for any covariance matrix with a positive diagonal.
+
+Minimum history. Nothing is written unless the series span at least ``min_days`` days and at least
+``min_strategies`` strategies closed ``min_trades`` trades in them. A strategy with fewer trades gets the mean
+weight of the others (1/k of the mass before renormalizing, k = strategies with enough trades): its volatility
+estimate is not trusted, and neither starving nor favouring it is justified by the data.
+"""
+
+from __future__ import annotations
+
+if __package__ in (None, ""):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import logging
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.metrics import annual_volatility, periods_per_year_for
+from core.config import STRATEGIES, Config, load_config, replace_section
+from core.errors import ConfigError, DataError, FatalError
+from core.logging_setup import setup_logging
+from core.pnl_history import read_history
+from core.weights import normalize, publish_weights
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "portfolio_optimizer"
+OUTPUT_NAME = "portfolio_optimizer_weights.json"
+METHODS = ("inverse_vol", "erc")
+EXIT_NOT_ENOUGH_HISTORY = 3
+AGGREGATION = "sum of pnl_pct of the strategy's trades closed that UTC day; days without trades count as 0"
+
+
+class InsufficientHistoryError(DataError):
+    """The history is too short to publish weights from it; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class DailyReturns:
+    """Per-strategy daily returns (rows: days, columns: the 8 strategies) and trades counted in them."""
+
+    returns: pd.DataFrame
+    trades: dict[str, int]
+    window_start: date
+    end: date
+    skipped_rows: int = 0
+
+    @property
+    def days(self) -> int:
+        return len(self.returns)
+
+    def data_range(self) -> dict[str, Any]:
+        first = self.returns.index[0].date().isoformat() if self.days else None
+        return {"start": first, "end": self.end.isoformat(), "days": self.days,
+                "trades": int(sum(self.trades.values()))}
+
+
+def periods_per_year(cfg: Config) -> float:
+    """Trading days a year of the configured calendar (crypto trades every day: 365; equity: 252)."""
+    return periods_per_year_for("1d", cfg.market.calendar)
+
+
+def today_utc() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def history_path(cfg: Config) -> Path:
+    return cfg.state_dir / "pnl_history.csv"
+
+
+def load_strategy_trades(cfg: Config) -> tuple[pd.DataFrame, int]:
+    """Valid trades of the 8 strategies (other books dropped) and how many malformed rows were skipped."""
+    read = read_history(history_path(cfg))
+    for problem in read.problems:
+        log.warning("skipped a trade row: %s", problem)
+    trades = read.trades[read.trades["strategy"].isin(STRATEGIES)]
+    return trades.reset_index(drop=True), read.skipped
+
+
+def _trading_days(days: pd.Series | pd.DatetimeIndex, calendar: str) -> Any:
+    # Equity markets close at weekends: a weekend close counts on the Friday before (monotone, so no trade
+    # inside the window can land before the window's own first trading day).
+    if calendar != "equity":
+        return days
+    if isinstance(days, pd.DatetimeIndex):
+        return days - pd.to_timedelta(np.clip(days.day_of_week - 4, 0, None), unit="D")
+    return days - pd.to_timedelta((days.dt.day_of_week - 4).clip(lower=0), unit="D")
+
+
+def daily_strategy_returns(trades: pd.DataFrame, lookback_days: int, as_of: date | None = None,
+                           calendar: str = "crypto") -> DailyReturns:
+    """Daily returns of each strategy over the ``lookback_days`` calendar days ending ``as_of`` (default today).
+
+    See the module docstring for the aggregation rule. An empty history gives an empty frame.
+    """
+    end = as_of or today_utc()
+    window_start = end - timedelta(days=lookback_days - 1)
+    empty = DailyReturns(pd.DataFrame(columns=list(STRATEGIES), dtype=float), {s: 0 for s in STRATEGIES},
+                         window_start, end)
+    if trades.empty:
+        return empty
+    day = trades["closed_at"].dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
+    inside = trades[(day >= pd.Timestamp(window_start)) & (day <= pd.Timestamp(end))]
+    if inside.empty:
+        return empty
+    bounds = _trading_days(pd.DatetimeIndex([pd.Timestamp(window_start), pd.Timestamp(end), day.min()]), calendar)
+    start = max(bounds[0], bounds[2])
+    index = pd.date_range(start, bounds[1], freq="B" if calendar == "equity" else "D")
+    inside_day = _trading_days(day[inside.index], calendar)
+    sums = inside.assign(day=inside_day).groupby(["day", "strategy"])["pnl_pct"].sum().unstack(fill_value=0.0)
+    returns = sums.reindex(index=index, columns=list(STRATEGIES), fill_value=0.0).astype(float)
+    counts = inside["strategy"].value_counts()
+    return DailyReturns(returns, {s: int(counts.get(s, 0)) for s in STRATEGIES}, window_start, end)
+
+
+def load_daily_returns(cfg: Config, lookback_days: int, as_of: date | None = None) -> DailyReturns:
+    """:func:`daily_strategy_returns` of ``state/pnl_history.csv`` with the configured calendar."""
+    trades, skipped = load_strategy_trades(cfg)
+    daily = daily_strategy_returns(trades, lookback_days, as_of, cfg.market.calendar)
+    return DailyReturns(daily.returns, daily.trades, daily.window_start, daily.end, skipped)
+
+
+def eligible_strategies(daily: DailyReturns, min_days: int, min_trades: int, min_strategies: int,
+                        section: str) -> list[str]:
+    """Strategies with enough trades; raises :class:`InsufficientHistoryError` when there is too little."""
+    if daily.days < min_days:
+        raise InsufficientHistoryError(
+            f"{daily.days} day(s) of trades in the last {(daily.end - daily.window_start).days + 1} days, "
+            f"{min_days} needed (`{section}.min_days`)")
+    eligible = [s for s in STRATEGIES if daily.trades[s] >= min_trades]
+    if len(eligible) < min_strategies:
+        counts = ", ".join(f"{s}={daily.trades[s]}" for s in STRATEGIES)
+        raise InsufficientHistoryError(
+            f"{len(eligible)} strateg{'y has' if len(eligible) == 1 else 'ies have'} at least {min_trades} trades "
+            f"(`{section}.min_trades`), {min_strategies} needed (`{section}.min_strategies`); trades: {counts}")
+    return eligible
+
+
+def inverse_vol_weights(volatility: Mapping[str, float]) -> dict[str, float]:
+    """Weights proportional to ``1 / volatility`` (every volatility must be positive)."""
+    return normalize({s: 1.0 / v for s, v in volatility.items()})
+
+
+def risk_contributions(weights: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Each asset's share of the portfolio variance, ``w_i (C w)_i / w'Cw`` (sums to 1)."""
+    marginal = cov @ weights
+    return weights * marginal / float(weights @ marginal)
+
+
+@dataclass(frozen=True)
+class ErcSolution:
+    weights: np.ndarray
+    iterations: int
+    converged: bool
+    max_deviation: float
+    """Largest relative gap between a risk contribution and their mean."""
+
+
+def erc_weights(cov: np.ndarray, max_iter: int = 10_000, tol: float = 1e-10) -> ErcSolution:
+    """Equal-risk-contribution weights of covariance ``cov`` (positive diagonal) by cyclical coordinate descent.
+
+    Each step solves ``C_ii x_i^2 + c_i x_i - 1/n = 0`` for ``x_i > 0`` with the others fixed (``c_i`` the
+    off-diagonal part of ``(C x)_i``); at the fixed point ``x_i (C x)_i = 1/n`` for all i.
+    """
+    cov = np.asarray(cov, dtype=float)
+    n = cov.shape[0]
+    diag = np.diag(cov)
+    if n == 0 or np.any(diag <= 0) or not np.all(np.isfinite(cov)):
+        raise ValueError("covariance matrix must be finite with a positive diagonal")
+    budget = 1.0 / n
+    x = 1.0 / np.sqrt(diag)
+    x /= x.sum()
+    deviation = math.inf
+    for iteration in range(1, max_iter + 1):
+        for i in range(n):
+            c = float(cov[i] @ x - diag[i] * x[i])
+            x[i] = (-c + math.sqrt(c * c + 4.0 * diag[i] * budget)) / (2.0 * diag[i])
+        rc = risk_contributions(x, cov)
+        deviation = float(np.max(np.abs(rc * n - 1.0)))
+        if deviation <= tol:
+            return ErcSolution(x / x.sum(), iteration, True, deviation)
+    return ErcSolution(x / x.sum(), max_iter, False, deviation)
+
+
+def check_optimizer_config(cfg: Config) -> None:
+    """Reject settings that cannot work, naming the key."""
+    oc = cfg.portfolio_optimizer
+    if oc.method not in METHODS:
+        raise ConfigError(f"`portfolio_optimizer.method` must be one of {', '.join(METHODS)}, got {oc.method!r}")
+    for key in ("lookback_days", "min_days"):
+        if getattr(oc, key) < 2:
+            raise ConfigError(f"`portfolio_optimizer.{key}` must be at least 2 (a volatility needs two days)")
+    if not 1 <= oc.min_strategies <= len(STRATEGIES):
+        raise ConfigError(f"`portfolio_optimizer.min_strategies` must be between 1 and {len(STRATEGIES)}")
+    if oc.min_trades < 1 or oc.min_volatility <= 0 or oc.erc_max_iter < 1 or oc.erc_tolerance <= 0:
+        raise ConfigError("`portfolio_optimizer.min_trades`, `min_volatility`, `erc_max_iter` and "
+                          "`erc_tolerance` must be positive")
+
+
+def compute_weights(cfg: Config, as_of: date | None = None) -> dict[str, Any]:
+    """The document payload (``weights`` plus what they were derived from); raises InsufficientHistoryError."""
+    check_optimizer_config(cfg)
+    oc = cfg.portfolio_optimizer
+    daily = load_daily_returns(cfg, oc.lookback_days, as_of)
+    eligible = eligible_strategies(daily, oc.min_days, oc.min_trades, oc.min_strategies, "portfolio_optimizer")
+    vol = daily.returns.std(ddof=1)
+    floored = {s: max(float(vol[s]), oc.min_volatility) for s in eligible}
+    cov = daily.returns[eligible].cov(ddof=1).to_numpy(copy=True)
+    np.fill_diagonal(cov, [floored[s] ** 2 for s in eligible])  # the same floor as inverse_vol
+    solver: dict[str, Any] = {}
+    if oc.method == "erc":
+        solution = erc_weights(cov, oc.erc_max_iter, oc.erc_tolerance)
+        if not solution.converged:
+            log.warning("ERC solver stopped after %d iterations, risk contributions within %.2g of equal",
+                        solution.iterations, solution.max_deviation)
+        core_w = dict(zip(eligible, solution.weights.tolist(), strict=True))
+        solver = {"iterations": solution.iterations, "converged": solution.converged,
+                  "max_deviation": solution.max_deviation}
+    else:
+        core_w = inverse_vol_weights(floored)
+    weights = _fill_ineligible(core_w)
+    rc = risk_contributions(np.array([core_w[s] for s in eligible]), cov)
+    ppy = periods_per_year(cfg)
+    return {
+        "weights": weights,
+        "method": oc.method,
+        "lookback_days": oc.lookback_days,
+        "aggregation": AGGREGATION,
+        "data_range": daily.data_range(),
+        "volatility_daily": {s: float(vol[s]) for s in STRATEGIES},
+        "volatility_annualized": {s: annual_volatility(daily.returns[s], ppy) for s in STRATEGIES},
+        "periods_per_year": ppy,
+        "trades": daily.trades,
+        "eligible": eligible,
+        "insufficient_history": [s for s in STRATEGIES if s not in eligible],
+        "risk_contributions": dict(zip(eligible, rc.tolist(), strict=True)),
+        "solver": solver,
+        "history_rows_skipped": daily.skipped_rows,
+    }
+
+
+def _fill_ineligible(core_w: Mapping[str, float]) -> dict[str, float]:
+    mean = 1.0 / len(core_w)
+    return normalize({s: core_w.get(s, mean) for s in STRATEGIES})
+
+
+def output_path(cfg: Config) -> Path:
+    return cfg.runtime_dir / OUTPUT_NAME
+
+
+def publish(cfg: Config, payload: Mapping[str, Any]) -> Path:
+    """Write ``payload`` (from :func:`compute_weights`) as ``runtime/portfolio_optimizer_weights.json``."""
+    rest = {k: v for k, v in payload.items() if k != "weights"}
+    path = output_path(cfg)
+    publish_weights(path, PRODUCER, payload["weights"], **rest)
+    return path
+
+
+def run_once(cfg: Config, as_of: date | None = None) -> Path | None:
+    """Compute and publish the weights; None (with a logged reason) when the history is too short."""
+    try:
+        payload = compute_weights(cfg, as_of)
+    except InsufficientHistoryError as exc:
+        log.warning("portfolio optimizer: not enough history, nothing written: %s", exc)
+        return None
+    path = publish(cfg, payload)
+    log.info("portfolio optimizer (%s): wrote %s", payload["method"], path)
+    return path
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="portfolio_optimizer",
+        description="Risk-parity strategy weights from state/pnl_history.csv, written to "
+                    "runtime/portfolio_optimizer_weights.json. Exit codes: 0 written, 2 bad config or input, "
+                    "3 not enough history.")
+    parser.add_argument("--method", choices=METHODS, help="inverse_vol or erc (default: from the config)")
+    parser.add_argument("--lookback-days", type=int, metavar="N", help="days of history used (default: config)")
+    parser.add_argument("--as-of", type=parse_date, metavar="YYYY-MM-DD",
+                        help="last day of the lookback window (default: today, UTC)")
+    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        changes = {k: v for k, v in (("method", args.method), ("lookback_days", args.lookback_days)) if v is not None}
+        cfg = replace_section(cfg, "portfolio_optimizer", **changes) if changes else cfg
+        setup_logging(cfg)
+        payload = compute_weights(cfg, args.as_of)
+        path = publish(cfg, payload)
+    except InsufficientHistoryError as exc:
+        print(f"portfolio_optimizer: not enough history, nothing written: {exc}", file=sys.stderr)
+        return EXIT_NOT_ENOUGH_HISTORY
+    except FatalError as exc:
+        print(f"portfolio_optimizer: error: {exc}", file=sys.stderr)
+        return 2
+    weights = ", ".join(f"{s}={w:.3f}" for s, w in payload["weights"].items())
+    print(f"wrote {path} ({payload['method']}, {payload['data_range']['days']} days): {weights}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

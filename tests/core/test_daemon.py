@@ -1,0 +1,215 @@
+"""Daemon plumbing: heartbeat with envelope, pid file, SIGTERM/SIGINT end the loop cleanly (in a real process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from core.atomic import parse_iso, read_json
+from core.config import REPO_ROOT, Config
+from core.daemon import DaemonContext, daemon_context, heartbeat_path, pid_path, read_heartbeat
+
+# A tiny daemon built on core.daemon. "idle" waits between beats; "busy" runs a step that lasts until the test
+# creates a "go" file and checks the stop flag only between steps, so a SIGTERM mid-step must let it finish.
+DAEMON_SCRIPT = textwrap.dedent('''
+    import sys
+    import time
+
+    sys.path.insert(0, sys.argv[1])
+
+    from core.atomic import atomic_write_text, publish_json
+    from core.config import load_config
+    from core.daemon import daemon_context
+    from core.logging_setup import setup_logging
+
+
+    def main() -> int:
+        mode = sys.argv[2]
+        cfg = load_config(None)
+        setup_logging(cfg, "tiny", console=False)
+        out = cfg.runtime_dir / "tiny"
+        with daemon_context("tiny", cfg) as ctx:
+            step = 0
+            while not ctx.stop.is_set():
+                step += 1
+                if mode == "busy":
+                    atomic_write_text(out / f"started-{step}", "")
+                    while not (out / "go").exists():
+                        time.sleep(0.01)
+                    publish_json(out / "result.json", "tiny", {"step": step, "complete": True})
+                ctx.beat(state="running", step=step)
+                if mode == "idle":
+                    ctx.wait(0.05)
+        return 0
+
+
+    sys.exit(main())
+''')
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def heartbeat_state(cfg: Config) -> str | None:
+    data = read_heartbeat(cfg, "tiny")
+    return data.get("state") if data else None
+
+
+@pytest.fixture
+def daemon_script(tmp_path: Path) -> Path:
+    script = tmp_path / "tiny_daemon.py"
+    script.write_text(DAEMON_SCRIPT, encoding="utf-8")
+    return script
+
+
+def start_daemon(script: Path, mode: str) -> subprocess.Popen[bytes]:
+    # The child inherits RL_SYSTEM_HOME and RL_SYSTEM_CONFIG from the test's environment.
+    return subprocess.Popen([sys.executable, str(script), str(REPO_ROOT), mode],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def stop_and_wait(proc: subprocess.Popen[bytes], sig: int) -> tuple[int, str]:
+    """Send ``sig`` (0: none, already sent) and wait for the exit code and stderr."""
+    if sig:
+        proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc.returncode, err.decode("utf-8", errors="replace")
+
+
+# --- in-process ----------------------------------------------------------------------------------------------------
+
+
+def test_beat_publishes_heartbeat_with_envelope(cfg: Config) -> None:
+    ctx = DaemonContext(name="rl_inference", cfg=cfg, started_at=time.time() - 12.0)
+    ctx.beat(state="running", last_model="m1")
+    path = cfg.runtime_dir / "heartbeats" / "rl_inference.json"
+    assert heartbeat_path(cfg, "rl_inference") == ctx.heartbeat_path == path
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert list(doc)[:3] == ["schema_version", "generated_at", "producer"]
+    assert doc["schema_version"] == 1 and doc["producer"] == "rl_inference"
+    assert abs((datetime.now(timezone.utc) - parse_iso(doc["generated_at"])).total_seconds()) < 5
+    assert doc["pid"] == os.getpid()
+    assert doc["uptime_s"] == pytest.approx(12.0, abs=2.0)
+    assert (doc["state"], doc["last_model"]) == ("running", "m1")
+    ctx.beat(state="idle")  # earlier status fields persist, newer ones replace them
+    doc = read_json(path).data
+    assert doc is not None and (doc["state"], doc["last_model"]) == ("idle", "m1")
+    assert list(path.parent.iterdir()) == [path]  # written atomically: no temp file left
+
+
+def test_read_heartbeat_absent_fresh_and_stale(cfg: Config) -> None:
+    assert read_heartbeat(cfg, "nobody") is None
+    DaemonContext(name="bridge", cfg=cfg).beat(state="running")
+    assert read_heartbeat(cfg, "bridge", max_age_s=60)["state"] == "running"
+    path = heartbeat_path(cfg, "bridge")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["generated_at"] = (datetime.now(timezone.utc) - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert read_heartbeat(cfg, "bridge", max_age_s=60) is None
+    assert read_heartbeat(cfg, "bridge")["state"] == "running"
+
+
+def test_context_writes_pid_and_cleans_up(cfg: Config) -> None:
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    with daemon_context("unit", cfg) as ctx:
+        assert pid_path(cfg, "unit").read_text() == f"{os.getpid()}\n"
+        assert read_heartbeat(cfg, "unit")["state"] == "starting"
+        assert signal.getsignal(signal.SIGTERM) is not before[signal.SIGTERM]
+        assert not ctx.stop.is_set()
+    assert not pid_path(cfg, "unit").exists()
+    assert read_heartbeat(cfg, "unit")["state"] == "stopped"
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+def test_sigterm_sets_stop_in_process(cfg: Config) -> None:
+    with daemon_context("unit", cfg) as ctx:
+        assert ctx.wait(0.01) is False
+        os.kill(os.getpid(), signal.SIGTERM)
+        started = time.monotonic()
+        assert ctx.wait(5.0) is True
+        assert time.monotonic() - started < 2.0  # woken by the signal, not by the timeout
+        assert ctx.stop.is_set()
+
+
+def test_error_in_the_loop_still_removes_the_pid_file(cfg: Config) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        with daemon_context("unit", cfg):
+            raise RuntimeError("boom")
+    assert not pid_path(cfg, "unit").exists()
+    assert read_heartbeat(cfg, "unit")["state"] == "stopped"
+
+
+def test_pid_file_of_another_instance_is_left_alone(cfg: Config) -> None:
+    with daemon_context("unit", cfg):
+        pid_path(cfg, "unit").write_text("999999\n")  # a newer instance took over the name
+    assert pid_path(cfg, "unit").read_text() == "999999\n"
+
+
+# --- real processes ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_a_real_daemon_with_exit_code_zero(cfg: Config, daemon_script: Path, sig: int) -> None:
+    proc = start_daemon(daemon_script, "idle")
+    try:
+        wait_for(lambda: heartbeat_state(cfg) == "running" or proc.poll() is not None)
+        assert proc.poll() is None, proc.communicate()[1].decode()
+        assert pid_path(cfg, "tiny").read_text().strip() == str(proc.pid)
+        beat = read_heartbeat(cfg, "tiny")
+        assert beat["pid"] == proc.pid and beat["producer"] == "tiny" and beat["schema_version"] == 1
+        code, err = stop_and_wait(proc, sig)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert not pid_path(cfg, "tiny").exists()
+    assert read_heartbeat(cfg, "tiny")["state"] == "stopped"
+    log_text = (cfg.runtime_dir / "logs" / "tiny.log").read_text(encoding="utf-8")
+    assert f"received {signal.Signals(sig).name}" in log_text
+
+
+def test_sigterm_mid_step_lets_the_step_finish(cfg: Config, daemon_script: Path) -> None:
+    out = cfg.runtime_dir / "tiny"
+    proc = start_daemon(daemon_script, "busy")
+    try:
+        wait_for(lambda: (out / "started-1").exists() or proc.poll() is not None)
+        assert proc.poll() is None, proc.communicate()[1].decode()
+        proc.send_signal(signal.SIGTERM)
+        log_file = cfg.runtime_dir / "logs" / "tiny.log"
+        wait_for(lambda: log_file.exists() and "received SIGTERM" in log_file.read_text(encoding="utf-8"))
+        assert not (out / "result.json").exists()  # step 1 is still running after the signal was handled
+        assert proc.poll() is None
+        (out / "go").touch()
+        code, err = stop_and_wait(proc, 0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 0, err
+    result = read_json(out / "result.json")
+    assert result.ok and result.data["step"] == 1 and result.data["complete"] is True
+    assert not (out / "started-2").exists()  # and no new step began after the signal
+    assert read_heartbeat(cfg, "tiny")["state"] == "stopped"
+    assert not pid_path(cfg, "tiny").exists()

@@ -1,0 +1,146 @@
+"""Logging setup: one rotating log file per daemon under runtime/logs/, secrets redacted everywhere."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from core.config import Config, replace_section
+from core.logging_setup import redact, setup_logging
+
+SECRET = "s3cr3t-VALUE-42"
+
+
+@pytest.fixture(autouse=True)
+def restore_root_logger() -> Iterator[None]:
+    """setup_logging replaces the root handlers; put pytest's back and close ours afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        if handler not in handlers:
+            handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def flush() -> None:
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+
+
+def test_daemon_log_file_lives_under_runtime_logs(cfg: Config) -> None:
+    path = setup_logging(cfg, "rl_trainer", console=False)
+    assert path == cfg.runtime_dir / "logs" / "rl_trainer.log"
+    logging.getLogger("ai.rl_trainer").info("trained %d epochs", 3)
+    flush()
+    line = path.read_text(encoding="utf-8").strip()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ai\.rl_trainer: trained 3 epochs", line)
+
+
+def test_no_daemon_means_no_file(cfg: Config) -> None:
+    assert setup_logging(cfg, None, console=True) is None
+    assert not (cfg.runtime_dir / "logs").exists()
+
+
+def test_each_daemon_gets_its_own_file(cfg: Config) -> None:
+    first = setup_logging(cfg, "weights_bridge", console=False)
+    logging.getLogger("bridge").warning("one")
+    second = setup_logging(cfg, "rl_inference", console=False)
+    logging.getLogger("inference").warning("two")
+    flush()
+    assert first != second
+    assert "one" in first.read_text(encoding="utf-8") and "two" not in first.read_text(encoding="utf-8")
+    assert "two" in second.read_text(encoding="utf-8") and "one" not in second.read_text(encoding="utf-8")
+
+
+def test_calling_twice_does_not_duplicate_lines(cfg: Config) -> None:
+    setup_logging(cfg, "dup", console=True)
+    path = setup_logging(cfg, "dup", console=False)
+    assert len(logging.getLogger().handlers) == 1
+    logging.getLogger("x").warning("only once")
+    flush()
+    assert path.read_text(encoding="utf-8").count("only once") == 1
+
+
+def test_level_comes_from_config(cfg: Config) -> None:
+    path = setup_logging(replace_section(cfg, "logging", level="warning"), "quiet", console=False)
+    log = logging.getLogger("quiet")
+    log.info("hidden")
+    log.warning("shown")
+    flush()
+    text = path.read_text(encoding="utf-8")
+    assert "shown" in text and "hidden" not in text
+
+
+def test_file_rotates_and_keeps_the_configured_backups(cfg: Config) -> None:
+    small = replace_section(cfg, "logging", max_bytes=400, backups=2)
+    path = setup_logging(small, "chatty", console=False)
+    log = logging.getLogger("chatty")
+    for i in range(60):
+        log.info("message number %03d with some padding to fill the file", i)
+    flush()
+    names = sorted(p.name for p in path.parent.iterdir())
+    assert names == ["chatty.log", "chatty.log.1", "chatty.log.2"]
+    for p in path.parent.iterdir():
+        assert p.stat().st_size <= 400
+    assert "message number 059" in path.read_text(encoding="utf-8")  # the newest is in the live file
+    kept = "".join(p.read_text(encoding="utf-8") for p in path.parent.iterdir())
+    assert "message number 000" not in kept  # the oldest rotated away
+
+
+@pytest.mark.parametrize("message", [
+    f"connecting with apiKey={SECRET}",
+    f"env API_KEY={SECRET} loaded",
+    f"EXCHANGE_SECRET_KEY={SECRET}",
+    f"password: {SECRET}",
+    f"settings {{'secret': '{SECRET}', 'timeout': 10}}",
+    f'{{"api_key": "{SECRET}", "n": 1}}',
+    f"GET https://example.invalid/v1?symbol=BTC&apikey={SECRET}&limit=5",
+    f"Authorization: Bearer {SECRET}",
+    f"access_token={SECRET}",
+    f"passphrase = '{SECRET} with spaces'",
+])
+def test_redact_masks_secret_values(message: str) -> None:
+    cleaned = redact(message)
+    assert SECRET not in cleaned
+    assert "***" in cleaned
+
+
+@pytest.mark.parametrize("message", [
+    "symbol=BTC/USDT qty=0.5 price=42000.0",
+    "published weights {'turtle_trading': 0.125}",
+    "heartbeat ok, uptime 12.5s",
+])
+def test_redact_leaves_ordinary_text_alone(message: str) -> None:
+    assert redact(message) == message
+
+
+def test_redact_keeps_what_follows_the_secret() -> None:
+    assert redact(f"apikey={SECRET}&limit=5") == "apikey=***&limit=5"
+    assert redact(f"{{'secret': '{SECRET}', 'timeout': 10}}") == "{'secret': ***, 'timeout': 10}"
+
+
+def test_secrets_never_reach_file_or_console(cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    path = setup_logging(cfg, "leaky", console=True)
+    log = logging.getLogger("agents.paper_trader")
+    log.info("using apiKey=%s", SECRET)                     # in the arguments
+    log.warning("config %s", {"password": SECRET})          # in a formatted dict
+    try:
+        raise RuntimeError(f"request failed: token={SECRET}")
+    except RuntimeError:
+        log.exception("fetch failed")                       # in the traceback text
+    flush()
+    text = path.read_text(encoding="utf-8")
+    console = capsys.readouterr().err
+    for output in (text, console):
+        assert SECRET not in output
+        assert "apiKey=***" in output
+        assert "'password': ***" in output
+        assert "token=***" in output
+        assert "RuntimeError" in output  # the traceback is still there, only the value is masked
