@@ -150,7 +150,7 @@ def market_key(cfg: Config) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Allocation:
-    """Weights in force, who produced them, and why the file was not used (empty when it was)."""
+    """Weights in force, who produced them, and the file's read status with the reason it was not used."""
 
     weights: dict[str, float]
     source: str
@@ -537,7 +537,7 @@ class PaperTrader:
             "cash": portfolio.cash,
             "positions": {book: _position_status(portfolio, book, price) for book in books},
             "allocation": {"weights": allocation.weights, "source": allocation.source,
-                           "fallback_reason": allocation.reason},
+                           "file_status": allocation.file_status, "reason": allocation.reason},
             "last_candle": None if s.last_ts is None else {
                 "timestamp": s.last_ts, "time": iso_ms(s.last_ts), "close": price},
             "candles_processed": s.candles_processed,
@@ -636,12 +636,19 @@ def make_feed(cfg: Config, mode: str, sources: Sequence[SignalSource]) -> Replay
 
 
 def run(cfg: Config, mode: str, speed: float, max_candles: int | None,
-        sources: Sequence[SignalSource] | None = None) -> str:
-    """Run the trader under the daemon context until it ends; returns why it ended."""
+        sources: Sequence[SignalSource] | None = None, reset: bool = False) -> str:
+    """Run the trader under the daemon context until it ends; returns why it ended.
+
+    ``reset`` first moves the saved state aside (to ``<state file>.bak``) for a fresh account.
+    """
     costs = check_trader_config(cfg)
     sources = list(sources) if sources is not None else [StrategySignals(cfg)]
     path = state_path(cfg)
     with single_instance(path), daemon_context(PRODUCER, cfg) as ctx:
+        if reset:
+            backup = reset_state(path)
+            if backup is not None:
+                log.info("previous state kept as %s; starting a fresh account", backup)
         state = load_state(path, cfg, costs)
         if state is None:
             state = fresh_state(cfg, costs)
@@ -709,13 +716,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_candles is not None and args.max_candles < 1:
             raise ConfigError(f"--max-candles must be at least 1, got {args.max_candles}")
         check_trader_config(cfg)
-        if args.reset:
-            backup = reset_state(state_path(cfg))
-            if backup is not None:
-                log.info("previous state kept as %s; starting a fresh account", backup)
         log.info("paper trader: mode %s, speed %s, max candles %s; config %s", mode,
                  speed if mode == "replay" else "-", args.max_candles, json.dumps(as_dict(cfg)))
-        run(cfg, mode, speed, args.max_candles)
+        run(cfg, mode, speed, args.max_candles, reset=args.reset)
     except FatalError as exc:
         log.error("%s", exc)
         return 2

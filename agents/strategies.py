@@ -27,13 +27,15 @@ The rules, each decided on the close of a candle:
   both, flat otherwise.
 * ``bollinger_bands``: mean reversion at the bands: long on a close below the lower band until the close is
   back at the middle band, short above the upper band likewise.
-* ``vix_strategy``: crypto has no VIX, so the index is built from the market itself: the mean realized
-  volatility (``vix_vol_window`` log returns) of all the traded symbols, z-scored over ``vix_lookback``
-  candles. Fear spikes are bought as they revert: long when the z-score reached ``vix_spike_z`` within the last
-  ``vix_spike_memory`` candles, has since fallen ``vix_revert_z`` below that peak, is still above
-  ``vix_exit_z``, and the primary's close is below its close ``vix_vol_window`` candles ago (the spike came
-  with a sell-off). The long exits when the z-score falls to ``vix_exit_z`` or after ``vix_max_hold``
-  candles; a new entry needs a new spike. Long only.
+* ``vix_strategy``: crypto has no VIX, so the index is built from the market itself: the mean EWMA
+  volatility of log returns (span ``vix_vol_window``; it reacts at once to a shock and decays as soon as the
+  market calms, as an implied volatility does) over all the traded symbols, divided by its rolling median
+  over ``vix_lookback`` candles (its normal level). A ratio at or above ``vix_spike_ratio`` is a fear spike.
+  Spikes are bought as they revert: long when a spike happened within the last ``vix_spike_memory``
+  candles, the ratio has since come down by ``vix_revert`` (a fraction) from its peak of those candles but
+  is still above ``vix_exit_ratio``, and the primary's close is below its close ``vix_vol_window`` candles
+  ago (the spike came with a sell-off). The long exits when the ratio is back to ``vix_exit_ratio`` or after
+  ``vix_max_hold`` candles; a new entry needs a new spike. Long only.
 
 Stateful rules (stops, entry/exit hysteresis, holding limits) run as causal loops over the candles; the
 indicators under them are the vectorized causal functions of :mod:`ai.indicators`. When
@@ -212,9 +214,9 @@ def bollinger_bands(frames: Mapping[str, pd.DataFrame], cfg: StrategiesConfig) -
     return _finish(positions, cfg)
 
 
-def volatility_index(frames: Mapping[str, pd.DataFrame], window: int) -> np.ndarray:
-    """Mean realized volatility (``window`` log returns) over the symbols defined at each candle."""
-    vols = np.stack([ind.realized_volatility(_column(f, "close"), window) for f in frames.values()])
+def volatility_index(frames: Mapping[str, pd.DataFrame], span: int) -> np.ndarray:
+    """Mean EWMA volatility (see :func:`ai.indicators.ewma_volatility`) over the symbols defined at each candle."""
+    vols = np.stack([ind.ewma_volatility(_column(f, "close"), span) for f in frames.values()])
     defined = np.isfinite(vols)
     count = defined.sum(axis=0)
     total = np.where(defined, vols, 0.0).sum(axis=0)
@@ -222,15 +224,20 @@ def volatility_index(frames: Mapping[str, pd.DataFrame], window: int) -> np.ndar
 
 
 def vix_strategy(frames: Mapping[str, pd.DataFrame], cfg: StrategiesConfig) -> np.ndarray:
-    """Buy volatility spikes of the market's own volatility index as they revert (long only)."""
+    """Buy spikes of the market's own volatility index as they revert (long only)."""
     close = _column(_primary(frames), "close")
-    z = ind.rolling_zscore(volatility_index(frames, cfg.vix_vol_window), cfg.vix_lookback)
-    peak = pd.Series(z).rolling(cfg.vix_spike_memory, min_periods=1).max().to_numpy()
+    index = volatility_index(frames, cfg.vix_vol_window)
+    normal = pd.Series(index).rolling(cfg.vix_lookback, min_periods=cfg.vix_lookback).median().to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = index / normal
+    steps = np.arange(len(ratio))
+    last_spike = np.maximum.accumulate(np.where(ratio >= cfg.vix_spike_ratio, steps, -1)) if len(ratio) else steps
+    recent = (last_spike >= 0) & (steps - last_spike < cfg.vix_spike_memory)
+    peak = pd.Series(ratio).rolling(cfg.vix_spike_memory, min_periods=1).max().to_numpy()
+    reverting = (ratio <= peak * (1.0 - cfg.vix_revert)) & (ratio > cfg.vix_exit_ratio)
     sold_off = close < ind.shift(close, cfg.vix_vol_window)
-    entry = (peak >= cfg.vix_spike_z) & (z <= peak - cfg.vix_revert_z) & (z > cfg.vix_exit_z) & sold_off
-    spiked = np.where(z >= cfg.vix_spike_z, np.arange(len(z)), -1)
-    last_spike = np.maximum.accumulate(spiked) if len(z) else spiked
-    return _finish(_vix_loop(entry, z <= cfg.vix_exit_z, last_spike, cfg.vix_max_hold), cfg)
+    exits = ratio <= cfg.vix_exit_ratio
+    return _finish(_vix_loop(recent & reverting & sold_off, exits, last_spike, cfg.vix_max_hold), cfg)
 
 
 def _vix_loop(entry: np.ndarray, exit_: np.ndarray, last_spike: np.ndarray, max_hold: int) -> np.ndarray:

@@ -197,6 +197,11 @@ class WeightsBridge:
         return alloc, written
 
 
+def run_once(cfg: Config) -> Allocation:
+    """Evaluate the sources once and write the allocations if they changed (what ``--once`` does)."""
+    return WeightsBridge(cfg).evaluate()[0]
+
+
 class Debouncer:
     """Turns a burst of notifications into one: due after ``quiet_s`` without a new one, or ``max_delay_s``
     after the first, whichever comes first. ``wait`` sleeps until notified or woken."""

@@ -118,21 +118,25 @@ def _row_problems(data: pd.DataFrame, numeric: dict[str, pd.Series]) -> list[tup
         bad = numeric[col].isna()
         problems.append((bad, lambda i, col=col: f"`{col}` is empty or not a number ({data[col].iloc[i]!r})"))
     problems.append((~np.isfinite(ts) | (ts != np.floor(ts)),
-                     lambda i: f"timestamp {ts.iloc[i]!r} is not a whole number of milliseconds"))
+                     lambda i: f"timestamp {_num(ts, i)} is not a whole number of milliseconds"))
     for col in (*PRICE_COLUMNS, "volume"):
         bad = ~np.isfinite(numeric[col])
-        problems.append((bad, lambda i, col=col: f"`{col}` is infinite ({numeric[col].iloc[i]!r})"))
+        problems.append((bad, lambda i, col=col: f"`{col}` is infinite ({_num(numeric[col], i)})"))
     for col in PRICE_COLUMNS:
         problems.append((prices[col] <= 0,
-                         lambda i, col=col: f"`{col}` = {prices[col].iloc[i]!r} is not a positive price"))
-    problems.append((numeric["volume"] < 0, lambda i: f"`volume` = {numeric['volume'].iloc[i]!r} is negative"))
+                         lambda i, col=col: f"`{col}` = {_num(prices[col], i)} is not a positive price"))
+    problems.append((numeric["volume"] < 0, lambda i: f"`volume` = {_num(numeric['volume'], i)} is negative"))
     high, low = prices["high"], prices["low"]
-    problems.append((high < low, lambda i: f"high {high.iloc[i]!r} < low {low.iloc[i]!r}"))
+    problems.append((high < low, lambda i: f"high {_num(high, i)} < low {_num(low, i)}"))
     for col in ("open", "close"):
         outside = (prices[col] < low) | (prices[col] > high)
         problems.append((outside, lambda i, col=col: (
-            f"`{col}` = {prices[col].iloc[i]!r} is outside [low {low.iloc[i]!r}, high {high.iloc[i]!r}]")))
+            f"`{col}` = {_num(prices[col], i)} is outside [low {_num(low, i)}, high {_num(high, i)}]")))
     return problems
+
+
+def _num(values: pd.Series, row: int) -> str:
+    return repr(float(values.iloc[row]))
 
 
 def _reject_first_bad_row(data: pd.DataFrame, numeric: dict[str, pd.Series], source: str) -> None:
@@ -469,8 +473,12 @@ def _load_synthetic(cfg: Config, symbols: list[str], limit: int | None) -> dict[
     # Imported here because the synthetic market itself uses this module's frame helpers.
     from ai.synthetic_market import market_from_config
 
+    # A symbol's path depends on its place in the market, so the configured symbols keep theirs whatever
+    # subset is asked for; other symbols come after them.
+    market = list(cfg.market.symbols) + [s for s in symbols if s not in cfg.market.symbols]
     n = max(cfg.synthetic.n_candles, limit or 0)
-    return market_from_config(cfg, symbols, n_candles=n).candles
+    candles = market_from_config(cfg, market, n_candles=n).candles
+    return {s: candles[s] for s in symbols}
 
 
 def _load_csv(cfg: Config, symbol: str) -> pd.DataFrame:

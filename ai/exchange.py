@@ -268,7 +268,7 @@ def missing_ranges(cached: pd.DataFrame, tf_ms: int, since_ms: int | None, end_m
         return [(start, end_ms)] if start < end_ms else []
     first, last = int(cached["timestamp"].iloc[0]), int(cached["timestamp"].iloc[-1])
     ranges = []
-    if since_ms is not None and since_ms < first:
+    if since_ms is not None and since_ms <= first - tf_ms:  # room for at least one candle before the cache
         ranges.append((since_ms, min(first, end_ms)))
     if last + tf_ms < end_ms:
         ranges.append((last + tf_ms, end_ms))

@@ -18,7 +18,8 @@ Conventions, written down because the textbooks differ:
 * ``rsi`` starts at index ``period`` (it needs ``period`` price changes); it is 100 when there were no losses
   and 50 when prices did not move at all.
 * ``bollinger_bands`` use the population standard deviation (ddof=0), as Bollinger defined them.
-* ``realized_volatility`` is the sample standard deviation (ddof=1) of log returns.
+* ``realized_volatility`` is the sample standard deviation (ddof=1) of log returns; ``ewma_volatility`` the
+  square root of an EMA of squared log returns (zero mean assumed, as RiskMetrics does).
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def _seeded_smoothing(arr: np.ndarray, period: int, alpha: float) -> np.ndarray:
 
 
 def _rolling(arr: np.ndarray, window: int) -> pd.core.window.Rolling:
-    return pd.Series(arr).rolling(window, min_periods=window)
+    return pd.Series(arr).rolling(window, min_periods=window, center=True)
 
 
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -279,6 +280,19 @@ def realized_volatility(close: Values, window: int = 24, periods_per_year: float
     if periods_per_year is not None:
         out = out * np.sqrt(periods_per_year)
     return wrap_like(out, close, f"realized_vol_{window}")
+
+
+def ewma_volatility(close: Values, span: int = 24) -> Values:
+    """Exponentially weighted volatility: ``sqrt(ema(log_return ** 2, span))`` (RiskMetrics style).
+
+    The mean squared log return is smoothed with ``alpha = 2 / (span + 1)`` and seeded with the mean of the
+    first ``span`` squared returns, so the first value is at index ``span``. Unlike a rolling window it
+    jumps at once on a shock and decays smoothly afterwards. Per candle, not annualized.
+    """
+    check_period(span, "span")
+    rets = as_array(log_returns(as_array(close)))
+    out = np.sqrt(_seeded_smoothing(rets**2, span, 2.0 / (span + 1)))
+    return wrap_like(out, close, f"ewma_vol_{span}")
 
 
 def donchian_channel(high: Values, low: Values, period: int = 20) -> tuple[Values, Values]:

@@ -333,6 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FatalError as exc:
         print(f"portfolio_optimizer: error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, ValueError) as exc:  # an unwritable runtime/ folder, or a value publishing refused
+        print(f"portfolio_optimizer: error: {exc}", file=sys.stderr)
+        return 1
     weights = ", ".join(f"{s}={w:.3f}" for s, w in payload["weights"].items())
     print(f"wrote {path} ({payload['method']}, {payload['data_range']['days']} days): {weights}")
     return 0

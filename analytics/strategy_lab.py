@@ -191,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FatalError as exc:
         print(f"strategy_lab: error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, ValueError) as exc:  # an unwritable runtime/ folder, or a value publishing refused
+        print(f"strategy_lab: error: {exc}", file=sys.stderr)
+        return 1
     ranked = sorted((r, s) for s, r in payload["ranks"].items() if r is not None)
     summary = ", ".join(f"{r}. {s} ({payload['weights'][s]:.3f})" for r, s in ranked)
     print(f"wrote {path} ({payload['data_range']['days']} days): {summary}")

@@ -311,17 +311,17 @@ class StrategiesConfig:
     bollinger_std: float = 2.0
     """bollinger_bands (and breakout_trading's squeeze): band width in standard deviations."""
     vix_vol_window: int = 24
-    """vix_strategy: window of each symbol's realized volatility, averaged into the volatility index."""
+    """vix_strategy: span of each symbol's EWMA volatility (averaged into the index) and of the sell-off test."""
     vix_lookback: int = 240
-    """vix_strategy: window of the volatility index's rolling z-score."""
-    vix_spike_z: float = 2.0
-    """vix_strategy: index z-score at or above which volatility has spiked (fear)."""
-    vix_spike_memory: int = 12
+    """vix_strategy: the index's normal level is its rolling median over this many candles."""
+    vix_spike_ratio: float = 1.5
+    """vix_strategy: index at or above this multiple of its normal level is a fear spike."""
+    vix_spike_memory: int = 24
     """vix_strategy: a spike within this many candles (this one included) can still be bought as it reverts."""
-    vix_revert_z: float = 0.5
-    """vix_strategy: entry once the z-score has fallen this far below its peak of the spike memory."""
-    vix_exit_z: float = 0.0
-    """vix_strategy: the long exits when the index z-score falls to this level."""
+    vix_revert: float = 0.15
+    """vix_strategy: entry once the index ratio is this fraction below its peak of the spike memory."""
+    vix_exit_ratio: float = 1.1
+    """vix_strategy: the long exits when the index is back to this multiple of its normal level."""
     vix_max_hold: int = 48
     """vix_strategy: the long exits after this many candles at most."""
 
@@ -338,14 +338,16 @@ class StrategiesConfig:
                 raise ConfigError(f"strategies.{name} = {getattr(self, name)}: must be an integer >= {minimum.get(name, 1)}")
         ordered = (
             ("sma_fast", "sma_slow"), ("macd_fast", "macd_slow"), ("pairs_exit_z", "pairs_entry_z"),
-            ("rsi_oversold", "rsi_exit"), ("rsi_exit", "rsi_overbought"), ("vix_exit_z", "vix_spike_z"),
+            ("rsi_oversold", "rsi_exit"), ("rsi_exit", "rsi_overbought"), ("vix_exit_ratio", "vix_spike_ratio"),
         )
         for lo, hi in ordered:
             if not getattr(self, lo) < getattr(self, hi):
                 raise ConfigError(f"strategies.{lo} ({getattr(self, lo)}) must be below strategies.{hi} ({getattr(self, hi)})")
-        for name in ("turtle_atr_stop", "bollinger_std", "pairs_exit_z", "vix_revert_z"):
+        for name in ("turtle_atr_stop", "bollinger_std", "pairs_exit_z", "vix_exit_ratio"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"strategies.{name} = {getattr(self, name)}: must be >= 0")
+        if not 0.0 <= self.vix_revert < 1.0:
+            raise ConfigError(f"strategies.vix_revert = {self.vix_revert}: must be in [0, 1)")
         if not 0.0 < self.breakout_squeeze_quantile <= 1.0:
             raise ConfigError(f"strategies.breakout_squeeze_quantile = {self.breakout_squeeze_quantile}: must be in (0, 1]")
 

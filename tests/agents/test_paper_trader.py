@@ -25,16 +25,17 @@ from core.errors import ConfigError, FatalError, RetryableError
 from core.pnl_history import COLUMNS, read_history
 from core.weights import publish_weights
 
-HOUR = 3_600_000
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ai"))
+from fake_binance import HOUR_MS, FakeBinance  # noqa: E402 - the exchange stand-in of the candle tests
+
+HOUR = HOUR_MS
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 
 
-def trader_cfg(**sections: dict) -> Config:
-    base: dict = {"costs": {"fee": 0.001, "slippage": 0.01}, "trader": {"initial_equity": 1000.0},
-                  "market": {"timeframe": "1h"}}
-    for name, values in sections.items():
-        base.setdefault(name, {}).update(values)
-    return config_from_dict(base)
+def trader_cfg() -> Config:
+    """Round numbers for hand computation: 1000 of equity, 0.1 % fee, 1 % slippage, hourly candles."""
+    return config_from_dict({"costs": {"fee": 0.001, "slippage": 0.01}, "trader": {"initial_equity": 1000.0},
+                             "market": {"timeframe": "1h"}})
 
 
 def make_trader(cfg: Config) -> pt.PaperTrader:
@@ -178,7 +179,7 @@ def test_trader_writes_hand_checked_rows_to_the_history(cfg: Config) -> None:
     cfg = trader_cfg()
     trader = make_trader(cfg)
     publish_weights(pt.allocations_path(cfg), "weights_bridge", weights_with(turtle_trading=0.5),
-                    source="rl", fallback_reasons=[])
+                    source="rl", fallback_reasons={})
     feed(trader, [100.0, 110.0], [{"turtle_trading": 1.0}, {"turtle_trading": 0.0}])
     history = read_history(pt.history_path(cfg))
     assert history.skipped == 0 and len(history.trades) == 1
@@ -199,7 +200,7 @@ def test_allocation_file_sets_and_changes_the_sizing(cfg: Config) -> None:
     trader = make_trader(cfg)
     path = pt.allocations_path(cfg)
     on, off = {"turtle_trading": 1.0}, {"turtle_trading": 0.0}
-    publish_weights(path, "weights_bridge", weights_with(turtle_trading=0.5), source="rl", fallback_reasons=[])
+    publish_weights(path, "weights_bridge", weights_with(turtle_trading=0.5), source="rl", fallback_reasons={})
     feed(trader, [100.0], [on])
     assert trader.state.portfolio.positions["turtle_trading"].notional == pytest.approx(500.0, rel=1e-15)
     status = trader.status()
@@ -210,7 +211,7 @@ def test_allocation_file_sets_and_changes_the_sizing(cfg: Config) -> None:
 
     # a new allocation sizes the next trade; the open one keeps its size
     publish_weights(path, "weights_bridge", weights_with(turtle_trading=0.25), source="portfolio_optimizer",
-                    fallback_reasons=["rl: stale"])
+                    fallback_reasons={"rl": "stale"})
     trader.process(T0 + HOUR, 100.0, on)
     assert trader.state.portfolio.positions["turtle_trading"].notional == pytest.approx(500.0, rel=1e-15)
     (row,) = trader.process(T0 + 2 * HOUR, 100.0, off)
@@ -221,13 +222,13 @@ def test_allocation_file_sets_and_changes_the_sizing(cfg: Config) -> None:
 
     # an invalid file falls back to equal weights and says why
     path.write_text('{"weights": {"turtle_trading": -1}}')
-    trader.process(T0 + 4 * HOUR, 100.0, off)
+    (row,) = trader.process(T0 + 4 * HOUR, 100.0, off)
     trader.process(T0 + 5 * HOUR, 100.0, on)
     allocation = trader.status()["allocation"]
-    assert allocation["source"] == "equal" and "missing" in allocation["fallback_reason"]
-    equity = trader.state.portfolio.cash + trader.state.portfolio.positions["turtle_trading"].entry_fee
-    equity += trader.state.portfolio.positions["turtle_trading"].notional
-    assert trader.state.portfolio.positions["turtle_trading"].notional == pytest.approx(equity / 8, rel=1e-12)
+    assert allocation["source"] == "equal" and allocation["file_status"] == "invalid"
+    assert "missing from `weights`" in allocation["reason"]
+    assert trader.state.portfolio.positions["turtle_trading"].notional == pytest.approx(
+        row["equity_after"] / 8, rel=1e-12)
     path.unlink()
     assert trader.allocations.poll()[0].reason.endswith("file not found")
 
@@ -257,7 +258,8 @@ def test_build_window_aligns_cleans_and_checks_targets() -> None:
 # ----------------------------------------------------------------------------------- crash protocol
 
 
-def test_kill_between_state_save_and_append_is_repaired_once(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kill_between_state_save_and_append_is_repaired_once(
+        cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = trader_cfg()
     trader = make_trader(cfg)
     feed(trader, [100.0, 105.0], [{"macd_momentum": 1.0, "pairs_trading": -1.0}] * 2)
@@ -265,10 +267,9 @@ def test_kill_between_state_save_and_append_is_repaired_once(cfg: Config, monkey
     def killed(*_args: object, **_kw: object) -> int:
         raise KeyboardInterrupt("killed after the state was saved")
 
-    monkeypatch.setattr(pt, "append_trades", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(pt, "append_trades", killed)
         trader.process(T0 + 2 * HOUR, 103.0, {"macd_momentum": 0.0, "pairs_trading": 0.0})
-    monkeypatch.undo()
     assert not pt.history_path(cfg).exists()
 
     costs = pt.check_trader_config(cfg)
@@ -318,6 +319,19 @@ def test_state_for_another_market_is_refused_until_reset(cfg: Config) -> None:
     assert pt.load_state(pt.state_path(other), other, costs) is None
 
 
+def test_reset_starts_a_fresh_account_on_a_new_market(cfg: Config, rl_home: Path) -> None:
+    first = small_market(rl_home, 200)
+    pt.run(first, "replay", 0.0, 50)
+    other = replace_section(first, "synthetic", seed=7)
+    with pytest.raises(FatalError, match="belongs to another market"):
+        pt.run(other, "replay", 0.0, 10)
+    assert pt.run(other, "replay", 0.0, 10, reset=True) == "10 candles processed"
+    saved = json.loads(pt.state_path(cfg).read_text())
+    assert saved["candles_processed"] == 10 and saved["market"]["synthetic"]["seed"] == 7
+    backup = json.loads(pt.state_path(cfg).with_name("paper_trader_state.json.bak").read_text())
+    assert backup["candles_processed"] == 50
+
+
 def test_a_second_trader_on_the_same_state_is_refused(cfg: Config) -> None:
     with pt.single_instance(pt.state_path(cfg)):
         with pytest.raises(FatalError, match="another paper trader is running"):
@@ -362,7 +376,7 @@ def test_replay_resumes_where_it_stopped(cfg: Config, rl_home: Path, monkeypatch
     pt.run(market, "replay", 0.0, 400)
     straight = history_frame(market)
     assert len(straight) > 10
-    pd.testing.assert_frame_equal(resumed, straight)
+    pd.testing.assert_frame_equal(resumed, straight, check_exact=True)
 
 
 def test_synthetic_replay_extends_the_market_with_the_same_candles(
@@ -371,7 +385,7 @@ def test_synthetic_replay_extends_the_market_with_the_same_candles(
     extended = history_frame(cfg)
     monkeypatch.setenv("RL_SYSTEM_HOME", str(rl_home.parent / "long"))
     pt.run(small_market(rl_home, 450), "replay", 0.0, 420)
-    pd.testing.assert_frame_equal(extended, history_frame(cfg))
+    pd.testing.assert_frame_equal(extended, history_frame(cfg), check_exact=True)
     status = json.loads(pt.status_path(cfg).read_text())
     assert status["candles_processed"] == 420 and status["state"] == "stopped"
 
@@ -426,15 +440,15 @@ def test_live_feed_starts_at_the_newest_candle_and_acts_on_new_ones(
     monkeypatch.setattr(pt, "load_candles", fake_load)
     feed_ = pt.LiveFeed(live, [Alternating()])
     first = feed_.candles_after(None)
-    assert first.timestamps.tolist() == [T0 + 2 * HOUR]
-    assert len(feed_.candles_after(T0 + 2 * HOUR)) == 0 or True  # the second call raised inside? no: see below
+    assert first.timestamps.tolist() == [T0 + 2 * HOUR]  # a first start does not trade the past
 
-    calls["n"] = 1  # the next call raises once, then no new candle, then one new candle a poll
+    # the loop's polls: the exchange is busy once, then no new candle, then one new candle a poll
     trader = pt.PaperTrader(live, "live", pt.fresh_state(live, pt.check_trader_config(live)))
     trader.process(int(first.timestamps[0]), float(first.closes[0]), first.targets_at(0))
     ctx = DaemonContext("paper_trader", live)
     assert pt.run_loop(trader, feed_, ctx, 0.0, 3) == "3 candles processed"
     assert trader.state.last_ts == T0 + 5 * HOUR and trader.state.candles_processed == 4
+    assert calls["n"] == 6
     assert len(read_history(pt.history_path(live)).trades) == 3  # every candle flips the position
 
 
@@ -508,7 +522,7 @@ def test_sigkill_mid_run_loses_and_duplicates_nothing(rl_home: Path) -> None:
 
     for kill_after in (120, 300):  # two kills at different points, each restart resuming from the state
         proc = start(killed_home, config, "--speed", "400", "--max-candles", str(total - saved_candles(killed_home)))
-        wait_for(lambda: saved_candles(killed_home) >= kill_after or proc.poll() is not None)
+        wait_for(lambda p=proc, n=kill_after: saved_candles(killed_home) >= n or p.poll() is not None)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         assert proc.returncode == -signal.SIGKILL
@@ -525,7 +539,7 @@ def test_sigkill_mid_run_loses_and_duplicates_nothing(rl_home: Path) -> None:
     assert len(expected) > 20
     keys = got[["symbol", "strategy", "opened_at", "closed_at"]]
     assert not keys.duplicated().any()
-    pd.testing.assert_frame_equal(got, expected)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert saved_candles(killed_home) == total
 
 
@@ -555,10 +569,29 @@ def test_sigterm_saves_state_and_exits_zero(rl_home: Path) -> None:
     assert saved_candles(rl_home) == state["candles_processed"] + 5
 
 
-def test_bad_input_is_one_line_and_non_zero(rl_home: Path, restore_logging: None,
+def test_live_command_trades_the_newest_closed_exchange_candle(rl_home: Path) -> None:
+    now = int(time.time() * 1000)
+    listed = (now - 20 * 86_400_000) // HOUR_MS * HOUR_MS
+    with FakeBinance(lambda: int(time.time() * 1000), listed_from_ms=listed) as exchange:
+        config = rl_home / "live.toml"
+        config.write_text(f'[market]\ndata_source = "ccxt"\n[exchange]\nurl = "{exchange.url}"\n'
+                          'history_candles = 300\nmax_retries = 1\nbackoff_s = 0.01\n')
+        done = subprocess.run([sys.executable, "-m", "agents.paper_trader", "--live", "--max-candles", "1"],
+                              cwd=REPO_ROOT, env=trader_env(rl_home, config), capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert exchange.klines_requests()
+    status = json.loads((rl_home / "runtime" / "trader_status.json").read_text())
+    newest_closed = int(time.time() * 1000) // HOUR_MS * HOUR_MS - HOUR_MS
+    assert status["mode"] == "live" and status["data_source"] == "ccxt"
+    assert status["candles_processed"] == 1
+    assert newest_closed - HOUR_MS <= status["last_candle"]["timestamp"] <= newest_closed
+    assert (rl_home / "state" / "candles" / "binance" / "BTC_USDT-1h.csv").exists()
+
+
+def test_bad_input_is_one_line_and_non_zero(rl_home: Path, restore_logging: None, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(rl_home, state_file="../outside.json")
-    os.environ["RL_SYSTEM_CONFIG"] = str(config)
+    monkeypatch.setenv("RL_SYSTEM_CONFIG", str(write_config(rl_home, state_file="../outside.json")))
     assert pt.main(["--replay", "--max-candles", "1"]) == 2
     assert pt.main(["--speed", "-1"]) == 2
     (rl_home / "bad.toml").write_text("[trader]\nspeed = 3\n")

@@ -75,10 +75,16 @@ class FakeBinance:
         self.requests: list[Recorded] = []
         self.klines_failures: deque[tuple[int, Any]] = deque()
         self.always_fail: tuple[int, Any] | None = None
+        """Answer of every klines request (after the first ``fail_after_klines`` ones)."""
+        self.fail_after_klines = 0
+        self.down: tuple[int, Any] | None = None
+        """Answer of every request on any endpoint (the exchange is down)."""
+        self._klines_seen = 0
         self.served_open_times: list[int] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)
 
     @property
     def url(self) -> str:
@@ -107,13 +113,17 @@ class FakeBinance:
     # ------------------------------------------------------------------------------------ responses
 
     def answer(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
+        if self.down is not None:
+            return self.down
         if path == "/api/v3/exchangeInfo":
             return 200, self.exchange_info()
         if path == "/api/v3/klines":
             with self._lock:
+                self._klines_seen += 1
                 if self.klines_failures:
                     return self.klines_failures.popleft()
-            if self.always_fail is not None:
+                seen = self._klines_seen
+            if self.always_fail is not None and seen > self.fail_after_klines:
                 return self.always_fail
             return self.klines(params)
         return 404, {"code": -1, "msg": f"no route {path} in the test server"}

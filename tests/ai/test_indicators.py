@@ -196,6 +196,14 @@ def test_realized_volatility_matches_loop_and_annualizes(ohlc):
     assert_close(annual, [v * math.sqrt(8760) for v in expected])
 
 
+def test_ewma_volatility_matches_loop(ohlc):
+    close = ohlc[2]
+    rets = [math.log(close[i] / close[i - 1]) for i in range(1, len(close))]
+    var = ref_smoothed([NAN] + [r * r for r in rets], 10, 2 / 11)
+    assert_close(ind.ewma_volatility(np.array(close), 10), [math.sqrt(v) for v in var])
+    assert np.isnan(ind.ewma_volatility(np.array(close), 10)[9])
+
+
 def test_donchian_and_zscore_match_loops(ohlc):
     h, lo, c = ohlc
     upper, lower = ind.donchian_channel(np.array(h), np.array(lo), 10)
@@ -308,7 +316,7 @@ def _all_indicators(h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> list[np.nda
     return [
         ind.sma(c, 5), ind.ema(c, 5), ind.wilder_smoothing(c, 4), ind.rsi(c, 6), *ind.macd(c, 3, 7, 4),
         *ind.bollinger_bands(c, 6, 2.0), ind.true_range(h, lo, c), ind.atr(h, lo, c, 5),
-        *ind.directional_movement(h, lo, c, 4), ind.realized_volatility(c, 5), ind.log_returns(c),
+        *ind.directional_movement(h, lo, c, 4), ind.realized_volatility(c, 5), ind.ewma_volatility(c, 5), ind.log_returns(c),
         *ind.donchian_channel(h, lo, 5), ind.rolling_zscore(c, 6), ind.shift(c, 2),
     ]
 
