@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +42,8 @@ PRODUCER = "ai.candles"
 _TIMEFRAME = re.compile(r"^([1-9][0-9]*)([smhdw])$")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]+")
+Describe = Callable[[int], str]
+"""Message maker for a bad row, given its 0-based position."""
 
 
 # --------------------------------------------------------------------------------------------- timeframes
@@ -109,11 +111,11 @@ def validate_candles(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, Re
     return _sort_and_dedupe(result, source)
 
 
-def _row_problems(data: pd.DataFrame, numeric: dict[str, pd.Series]) -> list[tuple[pd.Series, Any]]:
+def _row_problems(data: pd.DataFrame, numeric: dict[str, pd.Series]) -> list[tuple[pd.Series, Describe]]:
     """(bad-row mask, message maker) pairs in the order problems are reported for one row."""
     ts = numeric["timestamp"]
     prices = {c: numeric[c] for c in PRICE_COLUMNS}
-    problems: list[tuple[pd.Series, Any]] = []
+    problems: list[tuple[pd.Series, Describe]] = []
     for col in COLUMNS:
         bad = numeric[col].isna()
         problems.append((bad, lambda i, col=col: f"`{col}` is empty or not a number ({data[col].iloc[i]!r})"))
@@ -263,7 +265,7 @@ def parse_timestamps(values: pd.Series, source: str) -> pd.Series:
     as_number = pd.to_numeric(values, errors="coerce")
     present = (values.notna() & (values.astype("string").str.strip() != "")).fillna(False).astype(bool)
     if present.any() and as_number[present].notna().all():
-        return _epoch_to_ms(as_number)
+        return _epoch_to_ms(as_number, source)
     parsed = pd.to_datetime(values.astype("string").str.strip(), utc=True, format="ISO8601", errors="coerce")
     unparsed = present & parsed.isna()
     if unparsed.any():
@@ -282,8 +284,14 @@ def _datetimes_to_ms(parsed: pd.Series) -> pd.Series:
     return ms.astype("float64")
 
 
-def _epoch_to_ms(numbers: pd.Series) -> pd.Series:
+def _epoch_to_ms(numbers: pd.Series, source: str) -> pd.Series:
     magnitude = float(numbers.abs().median())
+    if magnitude < 1e8:
+        # Below 1973 in seconds: rather a date written as a number (20240131) or a row counter.
+        raise DataError(
+            f"{source}: times such as {numbers.dropna().iloc[0]} are too small for seconds or "
+            "milliseconds since 1970; write them as ISO-8601 (2024-01-31T12:00:00Z) or epoch seconds/ms"
+        )
     # Seconds stay below 1e11 until the year 5138; ms passed 1e11 in 1973, so the ranges do not overlap
     # for market data. Binance's own exports switched to microseconds in 2025.
     if magnitude < 1e11:

@@ -124,7 +124,7 @@ def _seeded_smoothing(arr: np.ndarray, period: int, alpha: float) -> np.ndarray:
 
 
 def _rolling(arr: np.ndarray, window: int) -> pd.core.window.Rolling:
-    return pd.Series(arr).rolling(window, min_periods=window, center=True)
+    return pd.Series(arr).rolling(window, min_periods=window)
 
 
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -575,13 +575,13 @@ def _progress(total: int, enabled: bool) -> Any:
 # ---------------------------------------------------------------------------------------------------------
 
 ENV_PRESETS: dict[str, dict[str, Any]] = {
-    # CleanRL's ppo.py layout for classic control (4 envs x 128 steps, 4 epochs, 4 minibatches of 128, 64x64
-    # tanh networks, annealed step size) with rl-baselines3-zoo's tuned CartPole values for the step size
-    # (1e-3), gamma (0.98), lambda (0.8) and entropy (0): CleanRL's own values (2.5e-4, 0.99, 0.95, 0.01)
-    # reach 400-500 at 100k steps, these reach 500.
+    # rl-baselines3-zoo's tuned CartPole values (8 envs x 32 steps, one minibatch of 256, step size 1e-3
+    # annealed, gamma 0.98, lambda 0.8, no entropy bonus) with 10 epochs instead of its 20, on CleanRL's
+    # 64x64 tanh networks. CleanRL's own values (4 envs x 128 steps, 4 epochs, 4 minibatches, 2.5e-4,
+    # gamma 0.99, lambda 0.95, entropy 0.01) reach 400-500 at 100k steps; these reach 500 on seeds 0-5.
     "CartPole-v1": {
-        "num_envs": 4,
-        "ppo": {"learning_rate": 1e-3, "anneal_lr": True, "n_steps": 128, "n_epochs": 4, "batch_size": 128,
+        "num_envs": 8,
+        "ppo": {"learning_rate": 1e-3, "anneal_lr": True, "n_steps": 32, "n_epochs": 10, "batch_size": 256,
                 "ent_coef": 0.0, "clip_range": 0.2, "clip_range_vf": 0.0, "gamma": 0.98, "gae_lambda": 0.8,
                 "vf_coef": 0.5, "max_grad_norm": 0.5, "hidden_sizes": [64, 64]},
     },

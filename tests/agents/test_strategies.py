@@ -6,7 +6,6 @@ import dataclasses
 import inspect
 import math
 import statistics
-import time
 
 import numpy as np
 import pandas as pd
@@ -92,6 +91,27 @@ def test_no_look_ahead(market, cut):
     pd.testing.assert_frame_equal(part, full.iloc[:cut])
 
 
+def with_shocked_future(frames: dict[str, pd.DataFrame], cut: int, factor: float) -> dict[str, pd.DataFrame]:
+    """The same candles up to ``cut``, then every later price of every symbol multiplied by ``factor``."""
+    shocked = {}
+    for symbol, frame in frames.items():
+        frame = frame.copy()
+        frame.loc[frame.index[cut:], ["open", "high", "low", "close"]] *= factor
+        shocked[symbol] = frame
+    return shocked
+
+
+def test_no_look_ahead_even_when_the_future_is_violent(market):
+    # a rule peeking one candle ahead changes only the last row of a prefix; a violent future and many cuts
+    # make that row differ
+    cfg = StrategiesConfig()
+    for cut in range(150, 1800, 41):
+        part = st.compute_signals({s: f.iloc[:cut] for s, f in market.items()}, "BTC/USDT", cfg)
+        for factor in (0.5, 1.6):
+            full = st.compute_signals(with_shocked_future(market, cut, factor), "BTC/USDT", cfg)
+            pd.testing.assert_frame_equal(part, full.iloc[:cut])
+
+
 def test_no_look_ahead_when_the_other_symbol_has_later_candles(market):
     cfg = StrategiesConfig()
     primary = market["BTC/USDT"].iloc[:900]
@@ -114,18 +134,6 @@ def test_each_symbol_can_be_primary(market):
     # the pair mirrors: ETH cheap against BTC is BTC rich against ETH
     both = (eth["pairs_trading"] != 0) & (btc["pairs_trading"] != 0)
     assert both.sum() > 10 and (eth["pairs_trading"][both] == -btc["pairs_trading"][both]).all()
-
-
-def test_fast_enough():
-    frames = trending_market(10_000, seed=3)
-    cfg = StrategiesConfig()
-    st.compute_signals(frames, "BTC/USDT", cfg)
-    best = math.inf
-    for _ in range(3):
-        start = time.perf_counter()
-        st.compute_signals(frames, "BTC/USDT", cfg)
-        best = min(best, time.perf_counter() - start)
-    assert best < 0.5, f"10,000 candles took {best:.3f} s"
 
 
 # ----------------------------------------------------------------------------------------------- alignment

@@ -229,6 +229,12 @@ def test_csv_unparsable_time_names_the_row(tmp_path: Path) -> None:
         read_csv_candles(file)
 
 
+def test_csv_numbers_that_are_not_epoch_times_are_rejected(tmp_path: Path) -> None:
+    text = "date,open,high,low,close,volume\n20240101,1,2,0.5,1.5,3\n20240102,1,2,0.5,1.5,3\n"
+    with pytest.raises(DataError, match="times such as 20240101 are too small .* ISO-8601"):
+        read_csv_candles(write(tmp_path, text))
+
+
 def test_csv_bad_value_names_file_and_row(tmp_path: Path) -> None:
     text = "timestamp,open,high,low,close,volume\n1704067200,1,2,0.5,1.5,3\n1704070800,1,2,0.5,,3\n"
     with pytest.raises(DataError, match=r"c\.csv: data row 2 .*`close` is empty"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -130,13 +129,6 @@ def test_any_timeframe(tf: str, step: int) -> None:
     # Per-candle volatility follows sqrt(time): the annualized figure stays near the configured 60 %.
     annualized = log_returns(frame).std() * np.sqrt(365 * 86_400_000 / step)
     assert 0.3 < annualized < 1.2
-
-
-def test_fast_enough() -> None:
-    generate_market(PAIR, 100, seed=7)  # warm-up
-    start = time.perf_counter()
-    generate_market(PAIR, 5000, seed=7)
-    assert time.perf_counter() - start < 0.5
 
 
 def test_config_drives_the_market(cfg: Config) -> None:
