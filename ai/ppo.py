@@ -430,7 +430,7 @@ class PPO:
             "num_timesteps": self.num_timesteps,
             "num_updates": self.num_updates,
             "saved_at": utc_now_iso(),
-            "torch_version": torch.__version__,
+            "torch_version": str(torch.__version__),  # a str subclass that weights-only loading refuses
             "extra": dict(extra_meta or {}),
         }
 
@@ -479,13 +479,25 @@ def _to_cpu(value: Any) -> Any:
     return value
 
 
-def _require_plain_data(meta: dict[str, Any]) -> None:
-    try:
-        json.dumps(meta, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"checkpoint metadata must be plain JSON data (dict, list, str, int, finite float, bool, None): {exc}"
-        ) from exc
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+def _require_plain_data(value: Any, where: str = "meta") -> None:
+    """Exact JSON types only: subclasses (numpy scalars, version objects) would need unpickling to load."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise ValueError(f"checkpoint metadata keys must be strings, got {key!r} at {where}")
+            _require_plain_data(item, f"{where}.{key}")
+    elif kind is list:
+        for i, item in enumerate(value):
+            _require_plain_data(item, f"{where}[{i}]")
+    elif kind not in _PLAIN_SCALARS:
+        raise ValueError(f"checkpoint metadata must be plain JSON data (dict, list, str, int, float, bool, None); "
+                         f"{where} is a {kind.__name__}")
+    elif kind is float and not math.isfinite(value):
+        raise ValueError(f"checkpoint metadata must be finite numbers; {where} is {value}")
 
 
 def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -496,7 +508,7 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     try:
         payload = torch.load(file, map_location=device, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError or EOFError for unusable files
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first_line = _reason(exc)
         raise CheckpointError(
             f"{file}: not a loadable weights-only checkpoint ({first_line}); files with pickled code are refused"
         ) from exc
@@ -506,6 +518,15 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
         raise CheckpointError(f"{file}: meta.format is {payload['meta'].get('format')!r}, expected "
                               f"{CHECKPOINT_FORMAT!r}")
     return payload
+
+
+def _reason(exc: BaseException) -> str:
+    # torch's weights-only refusal is a long multi-line text; its "WeightsUnpickler error" line says why.
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("WeightsUnpickler error"):
+            return line
+    return lines[0] if lines else type(exc).__name__
 
 
 def check_compatible(meta: dict[str, Any], obs_dim: int, action_spec: ActionSpec, path: str | Path) -> None:
@@ -553,7 +574,7 @@ def evaluate(
     while active.any():
         live = np.flatnonzero(active)
         actions = predict(obs[live])
-        for action, i in zip(actions, live):
+        for action, i in zip(actions, live, strict=True):
             next_obs, reward, terminated, truncated, _ = envs[i].step(action)
             returns[i] += float(reward)
             obs[i] = next_obs

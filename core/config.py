@@ -353,6 +353,72 @@ class StrategiesConfig:
 
 
 @dataclass(frozen=True)
+class QLearningConfig:
+    """The tabular Q-learning agents (``ai/qlearning.py``): a strategy (meta) agent and a position-sizing agent."""
+
+    alpha: float = 0.02
+    """Learning rate of Q(s,a) += alpha * (r + gamma * max Q(s',a') - Q(s,a)), in (0, 1]; a value applied with
+    ``scripts/tune_qlearning.py --apply`` is stored with the agent and wins over this one."""
+    gamma: float = 0.95
+    """Discount of the next state's value, in [0, 1); tuned values stored with the agent win over this one."""
+    epsilon: float = 0.1
+    """Exploration rate of a fresh agent, in [0, 1]; afterwards the agent's own decayed epsilon is kept."""
+    epsilon_decay: float = 0.999
+    """Multiplier of epsilon after every trade learned, in (0, 1] (0.999: about 0.09 after 100 trades)."""
+    epsilon_min: float = 0.01
+    """Floor epsilon never decays below, in [0, 1]."""
+    reward_scale: float = 100.0
+    """Rewards are returns times this (100: percent points), so Q-values read as percent per trade."""
+    risk_aversion: float = 5.0
+    """Variance penalty of a reward: scale * (x - risk_aversion / 2 * x**2) for an exposure-scaled return x,
+    so the best size is finite (mean-variance) instead of always the largest; 0 is risk neutral."""
+    recent_trades: int = 20
+    """Closed trades behind the recent win-rate, recent P&L and loss-streak features."""
+    late_window_s: float = 604_800.0
+    """Trades closing up to this long (trade time) before the newest one learned are still checked against the
+    recent keys and learned if new; older unseen ones are counted as late and skipped."""
+    max_recent_keys: int = 50_000
+    """Most trade keys remembered per agent (those of the late window) to learn each trade exactly once."""
+    apply_sizing: bool = False
+    """When true the paper trader scales new positions by the sizing agent's multiplier; false is shadow mode
+    (the multiplier is published but ``sizing_multiplier()`` returns 1.0)."""
+    policy_max_age_s: float = 3_600.0
+    """Age after which ``runtime/qlearning_policy.json`` is stale and the sizing multiplier falls back to 1.0."""
+    debounce_s: float = 1.0
+    """Quiet time after the last change of the trade history before learning (an append fires several events)."""
+    recheck_interval_s: float = 60.0
+    """Learning and publishing period of ``--loop`` without file events (missed events, new candles)."""
+    polling: bool = False
+    """Watch ``state/`` by polling instead of OS events (network filesystems, some containers)."""
+    poll_interval_s: float = 1.0
+    """Polling period when ``polling`` is on."""
+    seed: int = 0
+    """Seed of the epsilon-greedy draw published beside the greedy choice."""
+
+    def __post_init__(self) -> None:
+        # Checked once at load time so a bad value stops the command with the key's name.
+        checks = (
+            ("alpha", 0.0 < self.alpha <= 1.0, "in (0, 1]"),
+            ("gamma", 0.0 <= self.gamma < 1.0, "in [0, 1)"),
+            ("epsilon", 0.0 <= self.epsilon <= 1.0, "in [0, 1]"),
+            ("epsilon_decay", 0.0 < self.epsilon_decay <= 1.0, "in (0, 1]"),
+            ("epsilon_min", 0.0 <= self.epsilon_min <= 1.0, "in [0, 1]"),
+            ("reward_scale", self.reward_scale > 0.0, "> 0"),
+            ("risk_aversion", self.risk_aversion >= 0.0, ">= 0"),
+            ("recent_trades", self.recent_trades >= 1, ">= 1"),
+            ("late_window_s", self.late_window_s >= 0.0, ">= 0"),
+            ("max_recent_keys", self.max_recent_keys >= 1, ">= 1"),
+            ("policy_max_age_s", self.policy_max_age_s >= 0.0, ">= 0 (0 = never stale)"),
+            ("debounce_s", self.debounce_s >= 0.0, ">= 0"),
+            ("recheck_interval_s", self.recheck_interval_s > 0.0, "> 0"),
+            ("poll_interval_s", self.poll_interval_s > 0.0, "> 0"),
+        )
+        for name, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"qlearning.{name} = {getattr(self, name)}: must be {rule}")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; one section per component."""
 
@@ -368,6 +434,7 @@ class Config:
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
     portfolio_optimizer: PortfolioOptimizerConfig = field(default_factory=PortfolioOptimizerConfig)
     strategy_lab: StrategyLabConfig = field(default_factory=StrategyLabConfig)
+    qlearning: QLearningConfig = field(default_factory=QLearningConfig)
 
     @property
     def home(self) -> Path:

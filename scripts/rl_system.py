@@ -45,6 +45,8 @@ class DaemonSpec:
 DAEMONS: tuple[DaemonSpec, ...] = (
     DaemonSpec("weights_bridge", "agents.weights_bridge", ("--watch",),
                "merges weight sources by priority into runtime/allocations_override.json"),
+    DaemonSpec("paper_trader", "agents.paper_trader", ("--replay",),
+               "runs the 8 strategies on candles, appends closed trades to state/pnl_history.csv"),
 )
 """Every daemon of the suite, in start order (the trader's inputs before the trader)."""
 

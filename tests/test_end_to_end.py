@@ -1,0 +1,116 @@
+"""End to end: the start script's daemons on an empty RL_SYSTEM_HOME, offline, as a user runs them.
+
+Replays synthetic candles through the paper trader with the weights bridge watching, then shows trades in the
+history, allocations following a new RL weights file, and the fallbacks taking over (with reasons) when the RL
+file is corrupted, stale or deleted. Finally the stop command ends every daemon cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.atomic import atomic_write_json, atomic_write_text
+from core.config import REPO_ROOT, STRATEGIES
+from core.pnl_history import read_history
+from core.weights import publish_weights
+
+SCRIPT = REPO_ROOT / "scripts" / "rl_system.py"
+CONFIG = """
+[trader]
+replay_speed = 200.0
+status_interval_s = 0.5
+[bridge]
+rl_max_age_s = 3600.0
+recheck_interval_s = 1.0
+"""
+
+
+def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(SCRIPT), "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=120, env=os.environ.copy())
+
+
+def _wait(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _allocations(home: Path) -> dict[str, Any]:
+    return json.loads((home / "runtime" / "allocations_override.json").read_text())
+
+
+@pytest.mark.slow
+def test_whole_loop_offline(rl_home: Path, tmp_path: Path) -> None:
+    config = tmp_path / "e2e.toml"
+    config.write_text(CONFIG)
+    runtime = rl_home / "runtime"
+    started = _cli(config, "start")
+    assert started.returncode == 0, started.stderr
+    try:
+        # Trades flow into the history.
+        history = rl_home / "state" / "pnl_history.csv"
+        _wait(lambda: len(read_history(history).trades) >= 20, "closed trades in state/pnl_history.csv")
+        trades = read_history(history).trades
+        assert set(trades["strategy"]) <= set(STRATEGIES)
+        # Nothing published yet: equal weights, with the reasons the sources were passed over.
+        first = _wait(lambda: _allocations(rl_home), "the first allocations file")
+        assert first["source"] in ("equal", "portfolio_optimizer", "strategy_lab")
+        assert "rl" in first["fallback_reasons"]
+
+        # A new RL weights file wins within a second or two.
+        rl_weights = {s: (0.44 if i == 0 else 0.08) for i, s in enumerate(STRATEGIES)}
+        rl_file = runtime / "rl_strategy_weights.json"
+        publish_weights(rl_file, "test", rl_weights, model_version="e2e")
+        doc = _wait(lambda: (a := _allocations(rl_home))["source"] == "rl" and a, "allocations from RL", 5)
+        assert doc["weights"]["turtle_trading"] == pytest.approx(0.44)
+        status = _wait(lambda: (s := json.loads((runtime / "trader_status.json").read_text()))
+                       ["allocation"]["source"] == "rl" and s, "the trader using the RL allocation", 10)
+        assert status["allocation"]["weights"]["turtle_trading"] == pytest.approx(0.44)
+
+        # Corrupted: passed over with its reason.
+        atomic_write_text(rl_file, '{"weights": {"turtle_trading": 0.5,')
+        doc = _wait(lambda: (a := _allocations(rl_home))["source"] != "rl" and a, "fallback after corruption", 5)
+        assert "not valid JSON" in doc["fallback_reasons"]["rl"]
+
+        # Stale: generated two hours ago with a one-hour limit.
+        stale = json.loads(json.dumps({"schema_version": 1, "generated_at": "2000-01-01T00:00:00Z",
+                                       "producer": "test", "weights": rl_weights}))
+        atomic_write_json(rl_file, stale)
+        doc = _wait(lambda: "old" in (a := _allocations(rl_home))["fallback_reasons"].get("rl", "") and a,
+                    "fallback after staleness", 5)
+        assert doc["source"] != "rl"
+
+        # Back to fresh, then deleted.
+        publish_weights(rl_file, "test", rl_weights)
+        _wait(lambda: _allocations(rl_home)["source"] == "rl", "allocations from RL again", 5)
+        rl_file.unlink()
+        doc = _wait(lambda: (a := _allocations(rl_home))["source"] != "rl" and a, "fallback after deletion", 5)
+        assert "not found" in doc["fallback_reasons"]["rl"]
+
+        status_rows = json.loads(_cli(config, "status", "--json").stdout)
+        assert all(row["running"] for row in status_rows), status_rows
+    finally:
+        stopped = _cli(config, "stop")
+    assert stopped.returncode == 0
+    assert "killed" not in stopped.stdout, stopped.stdout
+    assert not any((runtime / "pids").glob("*.pid"))
+    # The trader saved its state on SIGTERM and the history is intact.
+    assert (rl_home / "state" / "paper_trader_state.json").exists()
+    assert read_history(rl_home / "state" / "pnl_history.csv").skipped == 0
