@@ -173,7 +173,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_vector_env(env: gym.Env | gym.vector.VectorEnv) -> gym.vector.VectorEnv:
+def as_vector_env(env: gym.Env | gym.vector.VectorEnv) -> gym.vector.VectorEnv:
     """A single environment becomes a one-environment vector; a vector must reset in the same step."""
     if isinstance(env, gym.vector.VectorEnv):
         mode = env.metadata.get("autoreset_mode")
@@ -181,7 +181,7 @@ def make_vector_env(env: gym.Env | gym.vector.VectorEnv) -> gym.vector.VectorEnv
         if mode is not None and mode != same_step:
             raise ValueError(
                 f"vector environment resets with {mode}; PPO needs the final observation of the ending step: "
-                "create it with autoreset_mode=gym.vector.AutoresetMode.SAME_STEP (see make_env_fns)"
+                "create it with autoreset_mode=gym.vector.AutoresetMode.SAME_STEP (see make_vec_env)"
             )
         return env
     if isinstance(env, gym.Env):
@@ -191,12 +191,15 @@ def make_vector_env(env: gym.Env | gym.vector.VectorEnv) -> gym.vector.VectorEnv
 
 def _sync_vector(env_fns: Sequence[Callable[[], gym.Env]]) -> gym.vector.VectorEnv:
     # copy=False skips a deepcopy per step; PPO copies each returned observation before stepping again.
+    if not hasattr(gym.vector, "AutoresetMode"):  # gymnasium 0.29 always resets in the same step
+        return gym.vector.SyncVectorEnv(list(env_fns), copy=False)
     return gym.vector.SyncVectorEnv(list(env_fns), copy=False,
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 
-def make_env_fns(env_id: str, num_envs: int, **kwargs: Any) -> gym.vector.VectorEnv:
-    """``num_envs`` copies of a registered environment, stepped in one process, resetting in the same step."""
+def make_vec_env(env_id: str, num_envs: int, **kwargs: Any) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of a registered environment (``gym.make(env_id, **kwargs)``), stepped in one
+    process, resetting in the same step as PPO needs."""
     return _sync_vector([lambda: gym.make(env_id, **kwargs) for _ in range(num_envs)])
 
 
@@ -259,7 +262,7 @@ class PPO:
         if self.cfg.threads > 0:
             torch.set_num_threads(self.cfg.threads)
         self.device = resolve_device(device or self.cfg.device)
-        self.env = make_vector_env(env) if env is not None else None
+        self.env = as_vector_env(env) if env is not None else None
         if self.env is not None:
             obs_dim = observation_dim(self.env.single_observation_space)
             action_spec = action_spec or ActionSpec.from_space(self.env.single_action_space)
@@ -271,6 +274,7 @@ class PPO:
         self.rng = np.random.default_rng(self.cfg.seed)
         self.policy = ActorCritic(obs_dim, action_spec, self.cfg).to(self.device)
         self.optimizer = _make_adam(self.policy, self.cfg)
+        self._parameters = list(self.policy.parameters())  # walked once, not on every gradient clip
         self.num_timesteps = 0
         self.num_updates = 0
         self.episode_returns: deque[float] = deque(maxlen=100)
@@ -298,7 +302,7 @@ class PPO:
         updates = math.ceil(total_steps / buffer.size)
         if self._last_obs is None:
             self._reset_envs()
-        bar = _progress(total_steps, enabled=progress_bar)
+        bar = _progress(updates * buffer.size, enabled=progress_bar)
         try:
             for update in range(updates):
                 learning_rate = self._anneal(update, updates)
@@ -306,7 +310,8 @@ class PPO:
                 stats = self._train(buffer, learning_rate)
                 bar.update(buffer.size)
                 bar.set_postfix(ret=f"{stats.mean_episode_return:.1f}", refresh=False)
-                logger.debug("update %d: %s", stats.update, stats.as_dict())
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("update %d: %s", stats.update, stats.as_dict())
                 if callback is not None and callback(stats) is False:
                     break
         finally:
@@ -395,7 +400,7 @@ class PPO:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.total.backward()
                 if cfg.max_grad_norm > 0:
-                    nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                    nn.utils.clip_grad_norm_(self._parameters, cfg.max_grad_norm)
                 self.optimizer.step()
                 totals += torch.stack([part.detach() for part in loss[1:]])
                 minibatches += 1
@@ -453,9 +458,13 @@ class PPO:
         payload = read_checkpoint(path, self.device)
         meta = payload["meta"]
         check_compatible(meta, self.obs_dim, self.action_spec, path)
-        self.policy.load_state_dict(payload["state_dict"])
+        _load_weights(self.policy, payload["state_dict"], meta, path)
         if load_optimizer and "optimizer" in payload:
-            self.optimizer.load_state_dict(payload["optimizer"])
+            try:
+                self.optimizer.load_state_dict(payload["optimizer"])
+            except (ValueError, KeyError, RuntimeError) as exc:
+                raise CheckpointError(f"{path}: optimizer state does not fit this network ({exc}); "
+                                      "load with load_optimizer=False to keep the weights only") from exc
         self.num_timesteps = int(meta.get("num_timesteps", 0))
         self.num_updates = int(meta.get("num_updates", 0))
         return meta
@@ -520,6 +529,18 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     return payload
 
 
+def _load_weights(policy: ActorCritic, state_dict: dict[str, Any], meta: dict[str, Any], path: str | Path) -> None:
+    try:
+        policy.load_state_dict(state_dict)
+    except RuntimeError as exc:
+        saved = meta.get("ppo_config", {})
+        raise CheckpointError(
+            f"{path}: weights do not fit this network (saved hidden_sizes={saved.get('hidden_sizes')}, "
+            f"shared_trunk={saved.get('shared_trunk')}); build the agent with the checkpoint's ppo settings "
+            "or use load_policy()"
+        ) from exc
+
+
 def _reason(exc: BaseException) -> str:
     # torch's weights-only refusal is a long multi-line text; its "WeightsUnpickler error" line says why.
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
@@ -549,7 +570,7 @@ def load_policy(path: str | Path, device: str = "cpu") -> tuple[ActorCritic, dic
     except ConfigError as exc:
         raise CheckpointError(str(exc)) from exc
     policy = ActorCritic(int(meta["obs_dim"]), ActionSpec.from_dict(meta["action_spec"]), cfg)
-    policy.load_state_dict(payload["state_dict"])
+    _load_weights(policy, payload["state_dict"], meta, path)
     return policy.to(resolve_device(device)).eval(), meta
 
 
@@ -667,7 +688,7 @@ def run_validation(args: argparse.Namespace) -> dict[str, Any]:
     if num_envs < 1 or args.total_steps < 1 or args.eval_episodes < 1:
         raise ConfigError("--num-envs, --total-steps and --eval-episodes must be >= 1")
     cfg = dataclasses.replace(cfg, device=args.device, threads=max(args.threads, 0))
-    agent = PPO(make_env_fns(args.env, num_envs), cfg)
+    agent = PPO(make_vec_env(args.env, num_envs), cfg)
     train_start = time.perf_counter()
     agent.learn(args.total_steps, progress_bar=not (args.json or args.quiet))
     train_s = time.perf_counter() - train_start

@@ -105,6 +105,7 @@ class RolloutBuffer:
         self.pos = 0
         self._advantages_ready = False
         self._tensors: RolloutBatch | None = None
+        self._tensors_device: torch.device | None = None
 
     @property
     def size(self) -> int:
@@ -180,7 +181,8 @@ class RolloutBuffer:
             )
 
     def _flat_tensors(self, device: torch.device) -> RolloutBatch:
-        if self._tensors is None or self._tensors.observations.device != device:
+        # Compared as requested: torch.device("cuda") differs from the tensors' own "cuda:0".
+        if self._tensors is None or self._tensors_device != device:
             size = self.size
 
             def flat(array: np.ndarray) -> torch.Tensor:
@@ -190,4 +192,5 @@ class RolloutBuffer:
                 flat(self.observations), flat(self.actions), flat(self.values), flat(self.log_probs),
                 flat(self.advantages), flat(self.returns),
             )
+            self._tensors_device = device
         return self._tensors

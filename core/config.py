@@ -15,7 +15,9 @@ it exists. An unknown key or a value of the wrong type is a :class:`ConfigError`
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import sys
 import types
 import typing
@@ -185,6 +187,38 @@ class StrategyLabConfig:
 
 
 @dataclass(frozen=True)
+class PerformanceConfig:
+    """The performance tracker (``analytics/rl_performance.py``): weight history, reports, fallback-source jobs.
+
+    Cron expressions have five fields (minute hour day month weekday) and are read in UTC.
+    """
+
+    windows: list[str] = field(default_factory=lambda: ["7d", "30d", "all"])
+    """Report windows ending on the report day: ``<N>d`` for the last N days, ``all`` for the whole history."""
+    min_days: int = 2
+    """Days a window needs (with at least one trade) before its figures are reported; fewer is "not enough data"."""
+    rebalance_days: int = 7
+    """Days between recomputations of the portfolio-optimizer and strategy-lab baselines in the replay."""
+    track_interval_s: float = 300.0
+    """Seconds between two records of the weights in force (``--track`` in the daemon)."""
+    history_max_lines: int = 100_000
+    """Records kept in ``state/rl_weight_history.jsonl`` (about a year at the 5-minute default)."""
+    training_records: int = 5
+    """Latest records of ``state/rl_training_log.json`` copied into the report."""
+    plots: bool = True
+    """Write the PNG plots next to the report (equity curves, weights over time, drawdowns)."""
+    report_cron: str = "5 * * * *"
+    """When the daemon writes the report (cron, UTC); the default is every hour at minute 5."""
+    portfolio_optimizer_cron: str = "15 */6 * * *"
+    """When the daemon runs the portfolio optimizer (cron, UTC); keep it well inside
+    ``bridge.portfolio_optimizer_max_age_s`` so the bridge's fallback never goes stale."""
+    strategy_lab_cron: str = "20 */6 * * *"
+    """When the daemon runs the strategy lab (cron, UTC); keep it well inside ``bridge.strategy_lab_max_age_s``."""
+    misfire_grace_s: int = 300
+    """A job that could not start on time still runs if it is at most this late (missed runs coalesce into one)."""
+
+
+@dataclass(frozen=True)
 class PPOConfig:
     """Hyperparameters of the one PPO implementation (``ai/ppo.py``), shared by both PPO agents."""
 
@@ -236,6 +270,104 @@ class PPOConfig:
     """``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``."""
     threads: int = 0
     """torch intra-op threads (``torch.set_num_threads``); 0 keeps torch's default."""
+
+
+@dataclass(frozen=True)
+class StrategyAgentConfig:
+    """The strategy-weight agent (``ai/rl_environment.py``, ``ai/rl_trainer.py``, ``ai/rl_inference.py``).
+
+    Periods are rebalancing periods; the cron expression has five fields (minute hour day month weekday), UTC.
+    """
+
+    rebalance_period: str = "1d"
+    """Length of one environment step (one rebalancing period) in timeframe notation: 1h, 4h, 1d, 1w."""
+    window_periods: int = 30
+    """Rolling window, in rebalancing periods, of the Sharpe ratios, drawdowns and trade statistics."""
+    market_window_candles: int = 168
+    """Candles of the primary symbol behind the market features (168 hourly candles = one week)."""
+    episode_length: int = 60
+    """Rebalancing periods per training episode (a random window of the history; shorter histories give shorter
+    episodes)."""
+    reward_sharpe_weight: float = 0.6
+    """Weight of the rolling-Sharpe component of the reward."""
+    reward_pnl_weight: float = 0.3
+    """Weight of the P&L component of the reward."""
+    reward_drawdown_weight: float = 0.1
+    """Weight of the drawdown penalty, subtracted from the reward."""
+    sharpe_scale: float = 3.0
+    """Annualized Sharpe ratio that counts as 1 in the features and the reward (clipped to +-5)."""
+    pnl_scale: float = 0.01
+    """Period return that counts as 1 in the P&L component and features (0.01 = 1 %; clipped to +-5)."""
+    drawdown_scale: float = 0.1
+    """Drawdown that counts as 1 in the drawdown penalty and features (0.1 = 10 % below the peak; clipped to 5)."""
+    turnover_cost: float = 0.001
+    """Cost per unit of weight moved at a rebalance: ``turnover_cost * sum(|w_new - w_old|)`` off the return."""
+    holdout_fraction: float = 0.2
+    """Last part of the history kept out of training; a candidate must give valid weights on it to be promoted."""
+    min_trades: int = 50
+    """Closed trades of the 8 strategies needed before any training."""
+    retrain_after_new_trades: int = 50
+    """The trainer daemon retrains once this many trades have closed since the last training."""
+    retrain_cron: str = "0 3 * * 0"
+    """Scheduled retraining of the trainer daemon (cron, UTC); the default is weekly, Sunday 03:00."""
+    episodes: int = 100
+    """Training episodes of a scheduled or trade-triggered retraining (``--episodes`` for ``--train``)."""
+    num_envs: int = 4
+    """Environments stepped side by side while training."""
+    check_interval_s: float = 300.0
+    """Seconds between checks for new trades that do not wait for a file event (missed events, polling)."""
+    misfire_grace_s: int = 600
+    """A scheduled job that could not start on time still runs if it is at most this late (missed runs coalesce)."""
+    debounce_s: float = 1.0
+    """Quiet time after the last change of a watched file before reacting (a save fires several events)."""
+    polling: bool = False
+    """Watch files by polling instead of OS events (network filesystems, some containers)."""
+    poll_interval_s: float = 1.0
+    """Polling period when ``polling`` is on."""
+    inference_interval_s: float = 300.0
+    """Seconds between two weight updates of the inference daemon (``--interval``)."""
+    training_log_max_records: int = 500
+    """Records kept in ``state/rl_training_log.json``; older ones are dropped."""
+    ppo: PPOConfig = field(default_factory=lambda: PPOConfig(
+        learning_rate=3e-4, n_steps=128, batch_size=128, n_epochs=10, gamma=0.9, gae_lambda=0.95,
+        ent_coef=0.0, hidden_sizes=[64, 64], threads=1, device="cpu",
+    ))
+    """PPO hyperparameters of this agent (``[strategy_agent.ppo]``); keys left out keep these defaults."""
+
+    def __post_init__(self) -> None:
+        # Checked at load time so a bad value stops the command with the key's name, not deep in training.
+        checks = (
+            ("rebalance_period", _is_timeframe(self.rebalance_period), "a timeframe such as 1h, 4h, 1d or 1w"),
+            ("window_periods", self.window_periods >= 2, ">= 2"),
+            ("market_window_candles", self.market_window_candles >= 8, ">= 8"),
+            ("episode_length", self.episode_length >= 2, ">= 2"),
+            ("sharpe_scale", self.sharpe_scale > 0, "> 0"),
+            ("pnl_scale", self.pnl_scale > 0, "> 0"),
+            ("drawdown_scale", self.drawdown_scale > 0, "> 0"),
+            ("turnover_cost", 0 <= self.turnover_cost < 1, "in [0, 1)"),
+            ("holdout_fraction", 0 < self.holdout_fraction <= 0.5, "in (0, 0.5]"),
+            ("min_trades", self.min_trades >= 1, ">= 1"),
+            ("retrain_after_new_trades", self.retrain_after_new_trades >= 1, ">= 1"),
+            ("episodes", self.episodes >= 1, ">= 1"),
+            ("num_envs", self.num_envs >= 1, ">= 1"),
+            ("check_interval_s", self.check_interval_s > 0, "> 0"),
+            ("misfire_grace_s", self.misfire_grace_s >= 1, ">= 1"),
+            ("debounce_s", self.debounce_s >= 0, ">= 0"),
+            ("poll_interval_s", self.poll_interval_s > 0, "> 0"),
+            ("inference_interval_s", self.inference_interval_s > 0, "> 0"),
+            ("training_log_max_records", self.training_log_max_records >= 1, ">= 1"),
+        )
+        for name, ok, rule in checks:
+            if not ok:
+                raise ConfigError(f"strategy_agent.{name} = {getattr(self, name)!r}: must be {rule}")
+        weights = (self.reward_sharpe_weight, self.reward_pnl_weight, self.reward_drawdown_weight)
+        if not all(math.isfinite(w) and w >= 0 for w in weights):
+            raise ConfigError(f"strategy_agent reward weights {weights}: must be finite and >= 0")
+
+
+def _is_timeframe(text: str) -> bool:
+    """True for a whole number followed by m, h, d or w (``core`` cannot import the candle module's parser)."""
+    return re.fullmatch(r"[1-9][0-9]*[mhdw]", text.strip()) is not None
 
 
 @dataclass(frozen=True)
@@ -419,6 +551,118 @@ class QLearningConfig:
 
 
 @dataclass(frozen=True)
+class TradingAgentConfig:
+    """The trading PPO agent (``ai/trading_env.py``, ``ai/shadow_ppo.py``): environment, reward, benchmark gate,
+    staged rollout, risk guard and the shadow daemon. The trading fee is ``costs.fee``."""
+
+    symbol: str = ""
+    """Traded symbol; empty takes the primary one (``market.symbols[0]``)."""
+    episode_length: int = 512
+    """Decisions per training episode (a random window of the training candles); capped by the candles there are."""
+    warmup_candles: int = 60
+    """Candles at the start of a frame where no episode starts, so the indicators have some history."""
+    initial_equity: float = 10_000.0
+    """Equity of the simulated account at the start of an episode (and of the shadow account)."""
+    position_size: float = 0.1
+    """Exposure one LONG or SHORT action adds, as a fraction of equity (0.1 = 10 %)."""
+    max_exposure: float = 1.0
+    """Largest absolute exposure, as a fraction of equity (1 = fully invested, no leverage)."""
+    min_exposure: float = 0.01
+    """An exposure whose size falls below this after a REDUCE is closed (no dust positions)."""
+    bankrupt_fraction: float = 0.05
+    """An episode terminates once equity is at or below this fraction of the initial equity (wiped out)."""
+    reward_pnl: float = 100.0
+    """Reward weight of the step's P&L (net return on equity): ``reward_pnl * pnl_delta``."""
+    reward_drawdown: float = 50.0
+    """Reward weight of the squared drawdown from the episode's equity peak: ``- reward_drawdown * dd**2``."""
+    reward_volatility_penalty: float = 1.0
+    """Penalty per unit of absolute exposure held while volatility is high (see ``high_volatility_percentile``)."""
+    high_volatility_percentile: float = 0.8
+    """Volatility rank (0..1, 24-candle volatility among its last 240 values) above which volatility is high."""
+    reward_regime: float = 2.0
+    """Reward weight of the regime alignment (exposure in the direction the regime favours, in [-1, 1])."""
+    reward_survival: float = 0.1
+    """Reward of every step survived."""
+    num_envs: int = 4
+    """Episodes stepped side by side in training (one vectorized environment)."""
+    train_episodes: int = 100
+    """Episodes of ``train`` when ``--episodes`` is not given."""
+    lookback_hours: float = 720.0
+    """Hours of candles ``train`` and ``benchmark`` use when neither a file nor ``--lookback-hours`` is given."""
+    bootstrap_episodes: int = 5
+    """Episodes of the small model ``run`` trains first when no model exists yet (0: wait for ``train``)."""
+    poll_interval_s: float = 5.0
+    """Seconds between the daemon's looks for newly closed candles."""
+    follow_trader: bool = True
+    """Follow the paper trader's replay (its ``runtime/trader_status.json`` last candle) when that file is fresh."""
+    trader_status_max_age_s: float = 120.0
+    """Age after which the trader's status file is stale and the daemon polls the candles itself."""
+    max_catch_up_candles: int = 500
+    """Most candles the daemon decides on in one go after a pause; older missed candles are skipped."""
+    feature_history: int = 1000
+    """Candles before the current one used to compute live features (the indicators' history)."""
+    max_experiences: int = 5000
+    """Experiences kept in ``state/rl_v3/experiences.jsonl``; older ones are trimmed."""
+    retrain_cron: str = "0 3 1 * *"
+    """When the daemon retrains, as a crontab line in UTC (minute hour day month weekday): monthly by default."""
+    retrain_misfire_grace_s: int = 600
+    """A retrain missed by less than this (daemon busy or asleep) still runs; older misfires are skipped."""
+    retrain_episodes: int = 100
+    """Episodes of each scheduled retrain."""
+    retrain_candles: int = 3000
+    """Newest candles a scheduled retrain uses (before the stored experiences' candles are merged in)."""
+    train_frac: float = 0.7
+    """Share of the candles ``benchmark`` and retraining train on; the rest is the out-of-sample test window."""
+    benchmark_episodes: int = 10
+    """Seeds the Random baseline is averaged over when ``--episodes`` is not given."""
+    benchmark_max_age_days: float = 7.0
+    """A rollout above 0 % needs a passed out-of-sample benchmark at most this old."""
+    gate_sharpe: float = 1.5
+    """Benchmark gate: the policy's Sharpe ratio must be above this."""
+    gate_max_drawdown: float = -0.15
+    """Benchmark gate: the policy's max drawdown (negative) must be above this (better than -15 %)."""
+    gate_win_rate: float = 0.55
+    """Benchmark gate: the policy's trade win rate must be above this."""
+    max_daily_loss_pct: float = 2.0
+    """Risk guard: the PPO book's loss over the current UTC day, in % of its capital, that trips it to Stage 0."""
+    max_drawdown_pct: float = 10.0
+    """Risk guard: the PPO book's drawdown from its equity peak, in % of its capital, that trips it to Stage 0."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """PPO hyperparameters of the trading agent (the seed's values are the library defaults)."""
+
+    def __post_init__(self) -> None:
+        # Checked once at load time so a bad value stops the command with the key's name, not deep in training.
+        at_least_one = ("episode_length", "num_envs", "train_episodes", "max_catch_up_candles", "feature_history",
+                        "max_experiences", "retrain_episodes", "retrain_candles", "benchmark_episodes")
+        for name in at_least_one:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"trading_agent.{name} = {getattr(self, name)}: must be an integer >= 1")
+        non_negative = ("warmup_candles", "bootstrap_episodes", "reward_pnl", "reward_drawdown",
+                        "reward_volatility_penalty", "reward_regime", "min_exposure", "retrain_misfire_grace_s",
+                        "benchmark_max_age_days")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"trading_agent.{name} = {getattr(self, name)}: must be >= 0")
+        positive = ("initial_equity", "position_size", "max_exposure", "poll_interval_s", "lookback_hours",
+                    "trader_status_max_age_s", "max_daily_loss_pct", "max_drawdown_pct")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"trading_agent.{name} = {getattr(self, name)}: must be > 0")
+        if self.position_size > self.max_exposure:
+            raise ConfigError(f"trading_agent.position_size ({self.position_size}) must not exceed "
+                              f"trading_agent.max_exposure ({self.max_exposure})")
+        if self.min_exposure >= self.position_size:
+            raise ConfigError(f"trading_agent.min_exposure ({self.min_exposure}) must be below "
+                              f"trading_agent.position_size ({self.position_size})")
+        for name in ("bankrupt_fraction", "high_volatility_percentile", "train_frac"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ConfigError(f"trading_agent.{name} = {getattr(self, name)}: must be in (0, 1)")
+        if len(self.retrain_cron.split()) != 5:
+            raise ConfigError(f"trading_agent.retrain_cron = {self.retrain_cron!r}: expected 5 crontab fields "
+                              "(minute hour day month weekday), e.g. \"0 3 1 * *\" for monthly")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; one section per component."""
 
@@ -434,7 +678,10 @@ class Config:
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
     portfolio_optimizer: PortfolioOptimizerConfig = field(default_factory=PortfolioOptimizerConfig)
     strategy_lab: StrategyLabConfig = field(default_factory=StrategyLabConfig)
+    strategy_agent: StrategyAgentConfig = field(default_factory=StrategyAgentConfig)
+    performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     qlearning: QLearningConfig = field(default_factory=QLearningConfig)
+    trading_agent: TradingAgentConfig = field(default_factory=TradingAgentConfig)
 
     @property
     def home(self) -> Path:
@@ -492,7 +739,7 @@ def as_dict(cfg: Config) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def _build(cls: type, raw: Any, prefix: str, file: Path) -> Any:
+def _build(cls: type, raw: Any, prefix: str, file: Path, base: Any = None) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: `{prefix.rstrip('.')}` must be a table, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
@@ -506,16 +753,25 @@ def _build(cls: type, raw: Any, prefix: str, file: Path) -> Any:
             )
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
-            values[key] = _build(hint, value, prefix=f"{dotted}.", file=file)
+            values[key] = _build(hint, value, prefix=f"{dotted}.", file=file, base=_field_default(cls, key))
         else:
             values[key] = _coerce(hint, value, dotted, file)
     try:
-        return cls(**values)
+        # A partial table keeps the section's own defaults (a nested section may default to tuned values).
+        return dataclasses.replace(base, **values) if base is not None else cls(**values)
     except ConfigError as exc:
         # A section's own range checks (__post_init__) know the key but not the file.
         if str(file) in str(exc):
             raise
         raise ConfigError(f"{file}: {exc}") from exc
+
+
+def _field_default(cls: type, name: str) -> Any:
+    """The default value of field ``name`` of dataclass ``cls``, or None when it has none."""
+    spec = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    return None if spec.default is dataclasses.MISSING else spec.default
 
 
 def _coerce(hint: Any, value: Any, key: str, file: Path) -> Any:

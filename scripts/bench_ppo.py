@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ai.ppo import PPO, build_config, evaluate, make_env_fns, parse_overrides, resolve_device
+from ai.ppo import PPO, build_config, evaluate, make_vec_env, parse_overrides, resolve_device
 from core.atomic import publish_json
 from core.config import PPOConfig
 from core.errors import ConfigError
@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-episodes", type=int, default=20, help="deterministic evaluation episodes")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a PPOConfig field for both, e.g. --set n_epochs=4 (repeatable)")
+    parser.add_argument("--no-preset", action="store_true",
+                        help="use the library defaults instead of the environment's validation preset")
     parser.add_argument("--out", metavar="PATH", help="write the results as JSON here")
     return parser
 
@@ -91,7 +93,7 @@ def sb3_kwargs(cfg: PPOConfig) -> dict[str, Any]:
 
 def run_ours(env_id: str, cfg: PPOConfig, num_envs: int, total_steps: int, eval_episodes: int) -> dict[str, Any]:
     started = time.perf_counter()
-    agent = PPO(make_env_fns(env_id, num_envs), cfg)
+    agent = PPO(make_vec_env(env_id, num_envs), cfg)
     train_start = time.perf_counter()
     agent.learn(total_steps)
     train_s = time.perf_counter() - train_start
@@ -103,10 +105,10 @@ def run_ours(env_id: str, cfg: PPOConfig, num_envs: int, total_steps: int, eval_
 def run_sb3(env_id: str, cfg: PPOConfig, num_envs: int, total_steps: int, eval_episodes: int,
             device: str) -> dict[str, Any]:
     from stable_baselines3 import PPO as SB3PPO
-    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
     started = time.perf_counter()
-    model = SB3PPO("MlpPolicy", make_vec_env(env_id, n_envs=num_envs, seed=cfg.seed), seed=cfg.seed,
+    model = SB3PPO("MlpPolicy", sb3_make_vec_env(env_id, n_envs=num_envs, seed=cfg.seed), seed=cfg.seed,
                    device=device, verbose=0, **sb3_kwargs(cfg))
     train_start = time.perf_counter()
     model.learn(total_steps)
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = parse_overrides(args.overrides)
         results = []
         for seed in args.seeds:
-            cfg, preset_envs = build_config(args.env, seed, overrides, use_preset=True)
+            cfg, preset_envs = build_config(args.env, seed, overrides, use_preset=not args.no_preset)
             cfg = dataclasses.replace(cfg, device=device, threads=max(args.threads, 0))
             num_envs = args.num_envs or preset_envs or 4
             results.append(run_ours(args.env, cfg, num_envs, args.total_steps, args.eval_episodes))

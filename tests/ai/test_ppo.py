@@ -23,7 +23,7 @@ from ai.ppo import (
     CheckpointError,
     load_policy,
     main,
-    make_env_fns,
+    make_vec_env,
     normalize_advantages,
     ppo_loss,
 )
@@ -33,6 +33,15 @@ from core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = PPOConfig(n_steps=32, batch_size=32, n_epochs=2, hidden_sizes=[16, 16], seed=3, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Small networks run fastest on one thread (and the command lines set it); restore it for other tests."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -321,7 +330,7 @@ def _params(agent: PPO) -> list[torch.Tensor]:
 @pytest.mark.parametrize("kind", ["discrete", "simplex"])
 def test_same_seed_gives_identical_parameters(kind: str) -> None:
     def train(seed: int) -> list[torch.Tensor]:
-        env = make_env_fns("CartPole-v1", 2) if kind == "discrete" else vector(ContextBandit, 2, simplex=True)
+        env = make_vec_env("CartPole-v1", 2) if kind == "discrete" else vector(ContextBandit, 2, simplex=True)
         agent = PPO(env, dataclasses.replace(SMALL, seed=seed))
         agent.learn(128)
         return _params(agent)
@@ -354,7 +363,7 @@ def test_learns_simplex_weights_quickly() -> None:
 
 def test_callback_sees_stats_and_can_stop() -> None:
     seen = []
-    agent = PPO(make_env_fns("CartPole-v1", 2), SMALL)
+    agent = PPO(make_vec_env("CartPole-v1", 2), SMALL)
     agent.learn(64 * 10, callback=lambda stats: seen.append(stats) or len(seen) < 2)
     assert [s.update for s in seen] == [1, 2]
     assert agent.num_timesteps == 128
@@ -366,7 +375,7 @@ def test_callback_sees_stats_and_can_stop() -> None:
 def test_target_kl_stops_the_update_early() -> None:
     cfg = dataclasses.replace(SMALL, target_kl=1e-9, learning_rate=1e-2, n_epochs=10)
     stats = []
-    PPO(make_env_fns("CartPole-v1", 2), cfg).learn(64, callback=stats.append)
+    PPO(make_vec_env("CartPole-v1", 2), cfg).learn(64, callback=stats.append)
     assert stats[0].minibatches < 10 * 2 and stats[0].epochs < 10
 
 
@@ -398,6 +407,13 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     policy, meta2 = load_policy(path)
     np.testing.assert_array_equal(policy.predict(obs), agent.predict(obs))
     assert meta2["action_spec"] == {"kind": "simplex", "n": 3}
+
+    no_env = PPO(None, SMALL, obs_dim=3, action_spec=ActionSpec("simplex", 3))
+    no_env.load(path)
+    np.testing.assert_array_equal(no_env.predict(obs), agent.predict(obs))
+    wider = PPO(None, dataclasses.replace(SMALL, hidden_sizes=[32]), obs_dim=3, action_spec=ActionSpec("simplex", 3))
+    with pytest.raises(CheckpointError, match="hidden_sizes=\\[16, 16\\]"):
+        wider.load(path)
 
 
 def test_save_refuses_non_plain_metadata_and_keeps_old_file(tmp_path: Path, monkeypatch) -> None:

@@ -1,0 +1,93 @@
+"""PNG plots of the performance report: equity curves, weights over time, drawdowns.
+
+Each function returns the PNG bytes of one figure; the caller writes them (atomically). Figures are built with
+matplotlib's object API on an Agg canvas, never through ``pyplot``: no global figure registry, no GUI backend,
+nothing left open between calls, and safe in a daemon's worker thread.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FIGSIZE = (11.0, 5.5)
+DPI = 100
+HIGHLIGHT = "allocated"
+"""The series drawn thickest: the portfolio as actually allocated."""
+
+
+def _new_figure() -> tuple[Figure, object]:
+    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _to_png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _style(name: str) -> dict[str, object]:
+    return {"linewidth": 2.6, "zorder": 5} if name == HIGHLIGHT else {"linewidth": 1.5, "zorder": 4}
+
+
+def equity_curves_png(days: pd.DatetimeIndex, portfolios: Mapping[str, np.ndarray],
+                      singles: Mapping[str, np.ndarray], title: str) -> bytes:
+    """Compounded equity (start 1) of each portfolio, single strategies as thin grey lines behind them."""
+    fig, ax = _new_figure()
+    for name, curve in singles.items():
+        ax.plot(days, curve, color="0.6", linewidth=0.8, alpha=0.7, zorder=2,
+                label="single strategies" if name == next(iter(singles)) else None)
+    for name, curve in portfolios.items():
+        ax.plot(days, curve, label=name, **_style(name))
+    ax.axhline(1.0, color="0.3", linewidth=0.8, linestyle=":")
+    if _spans_orders_of_magnitude([*portfolios.values(), *singles.values()]):
+        ax.set_yscale("log")  # a year of compounding buries every other curve under the best one otherwise
+    ax.set_title(title)
+    ax.set_ylabel("equity (start = 1)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+    return _to_png(fig)
+
+
+def _spans_orders_of_magnitude(curves: Sequence[np.ndarray], ratio: float = 10.0) -> bool:
+    values = np.concatenate([np.asarray(c, dtype=float).ravel() for c in curves] + [np.ones(1)])
+    values = values[np.isfinite(values)]
+    return bool(values.min() > 0 and values.max() / values.min() > ratio)
+
+
+def weights_area_png(days: pd.DatetimeIndex, weights: np.ndarray, labels: Sequence[str], title: str,
+                     untracked_until: pd.Timestamp | None = None) -> bytes:
+    """Stacked area of the daily weights in force; the days before the first record are shaded."""
+    fig, ax = _new_figure()
+    ax.stackplot(days, np.asarray(weights, dtype=float).T, labels=list(labels), alpha=0.9)
+    if untracked_until is not None and len(days) and untracked_until > days[0]:
+        ax.axvspan(days[0], min(untracked_until, days[-1]), facecolor="white", edgecolor="0.35", alpha=0.45,
+                   hatch="//", label="untracked (equal weights assumed)")
+    ax.set_ylim(0.0, 1.0)
+    if len(days) > 1:
+        ax.set_xlim(days[0], days[-1])
+    ax.set_title(title)
+    ax.set_ylabel("weight")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
+    return _to_png(fig)
+
+
+def drawdowns_png(days: pd.DatetimeIndex, drawdowns: Mapping[str, np.ndarray], title: str) -> bytes:
+    """Drawdown below the running peak (<= 0) of each portfolio."""
+    fig, ax = _new_figure()
+    for name, dd in drawdowns.items():
+        ax.plot(days, 100.0 * np.asarray(dd), label=name, **_style(name))
+    ax.axhline(0.0, color="0.3", linewidth=0.8)
+    ax.set_title(title)
+    ax.set_ylabel("drawdown (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower left", fontsize="small")
+    return _to_png(fig)
