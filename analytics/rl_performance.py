@@ -881,7 +881,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.report and (args.as_of or args.no_plots):
+        parser.error("--as-of and --no-plots only apply to --report")
     try:
         cfg = load_config(args.config)
         if args.loop:

@@ -190,7 +190,8 @@ class StrategyLabConfig:
 class PerformanceConfig:
     """The performance tracker (``analytics/rl_performance.py``): weight history, reports, fallback-source jobs.
 
-    Cron expressions have five fields (minute hour day month weekday) and are read in UTC.
+    Cron expressions have five fields (minute hour day month weekday) and are read in UTC; write weekdays as
+    names (``mon-fri``): APScheduler numbers them from Monday = 0, unlike classic cron.
     """
 
     windows: list[str] = field(default_factory=lambda: ["7d", "30d", "all"])
@@ -202,7 +203,8 @@ class PerformanceConfig:
     track_interval_s: float = 300.0
     """Seconds between two records of the weights in force (``--track`` in the daemon)."""
     history_max_lines: int = 100_000
-    """Records kept in ``state/rl_weight_history.jsonl`` (about a year at the 5-minute default)."""
+    """Records kept at most in ``state/rl_weight_history.jsonl``; past it the newest three quarters are kept
+    (9 to 12 months of history at the 5-minute default)."""
     training_records: int = 5
     """Latest records of ``state/rl_training_log.json`` copied into the report."""
     plots: bool = True
@@ -495,8 +497,9 @@ class QLearningConfig:
     """Discount of the next state's value, in [0, 1); tuned values stored with the agent win over this one."""
     epsilon: float = 0.1
     """Exploration rate of a fresh agent, in [0, 1]; afterwards the agent's own decayed epsilon is kept."""
-    epsilon_decay: float = 0.999
-    """Multiplier of epsilon after every trade learned, in (0, 1] (0.999: about 0.09 after 100 trades)."""
+    epsilon_decay: float = 0.9998
+    """Multiplier of epsilon after every trade learned, in (0, 1] (0.9998 from 0.1: about 0.096 after 200
+    trades, 0.067 after 2000, 0.037 after 5000)."""
     epsilon_min: float = 0.01
     """Floor epsilon never decays below, in [0, 1]."""
     reward_scale: float = 100.0

@@ -47,6 +47,8 @@ DAEMONS: tuple[DaemonSpec, ...] = (
                "merges weight sources by priority into runtime/allocations_override.json"),
     DaemonSpec("paper_trader", "agents.paper_trader", ("--replay",),
                "runs the 8 strategies on candles, appends closed trades to state/pnl_history.csv"),
+    DaemonSpec("performance_tracker", "analytics.rl_performance", ("--loop",),
+               "weight history, performance report and plots; runs the portfolio optimizer and strategy lab"),
 )
 """Every daemon of the suite, in start order (the trader's inputs before the trader)."""
 

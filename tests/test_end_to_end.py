@@ -31,6 +31,8 @@ status_interval_s = 0.5
 [bridge]
 rl_max_age_s = 3600.0
 recheck_interval_s = 1.0
+[performance]
+track_interval_s = 1
 """
 
 
@@ -103,6 +105,13 @@ def test_whole_loop_offline(rl_home: Path, tmp_path: Path) -> None:
         rl_file.unlink()
         doc = _wait(lambda: (a := _allocations(rl_home))["source"] != "rl" and a, "fallback after deletion", 5)
         assert "not found" in doc["fallback_reasons"]["rl"]
+
+        # The performance tracker records the weights in force and has written a report.
+        weight_history = rl_home / "state" / "rl_weight_history.jsonl"
+        _wait(lambda: any(json.loads(line).get("source") == "rl"
+                          for line in weight_history.read_text().splitlines() if line.strip()),
+              "the weight history recording the RL source", 10)
+        assert (rl_home / "state" / "rl_performance_report.json").exists()
 
         status_rows = json.loads(_cli(config, "status", "--json").stdout)
         assert all(row["running"] for row in status_rows), status_rows

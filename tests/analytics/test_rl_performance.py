@@ -286,8 +286,8 @@ def test_a_window_without_trades_and_undefined_figures_are_said_not_nan(cfg: Con
     rows = [trade(at(FIRST_DAY + timedelta(days=d), 12), s, 0.01) for d in range(10) for s in STRATEGIES[:2]]
     append_trades(cfg.state_dir / "pnl_history.csv", rows)
     doc = perf.write_report(cfg, AS_OF, now=NOW, with_plots=False).document
-    assert doc["windows"]["7d"] == {**doc["windows"]["7d"], "status": perf.NOT_ENOUGH_DATA,
-                                    "reason": "no trades closed in the window"}
+    week = doc["windows"]["7d"]
+    assert (week["status"], week["reason"], week["days"]) == (perf.NOT_ENOUGH_DATA, "no trades closed in the window", 7)
     full = doc["windows"]["all"]
     single = full["single_strategies"]
     assert single[STRATEGIES[0]]["sortino_ratio"] is None  # no losing day
@@ -396,6 +396,22 @@ def test_training_log_is_read_tolerantly(cfg: Config, text: str | None, status: 
 def test_bad_performance_config_names_the_key(section: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         perf.check_performance_config(config_from_dict({"performance": section}))
+
+
+def test_report_command_prints_a_summary(cfg: Config, history: object, capsys: pytest.CaptureFixture) -> None:
+    assert perf.main(["--report", "--as-of", AS_OF.isoformat(), "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert f"as of {AS_OF}" in out and "7d (2024-03-25 to 2024-03-31" in out
+    assert "allocated" in out and "sources in force: portfolio_optimizer 100%" in out
+    assert strict_load(perf.report_path(cfg))["plots"] == {"status": "disabled"}
+
+
+def test_history_without_a_required_column_exits_2(cfg: Config, capsys: pytest.CaptureFixture) -> None:
+    cfg.state_dir.mkdir(parents=True)
+    (cfg.state_dir / "pnl_history.csv").write_text("closed_at,strategy,pnl\n2024-03-01T00:00:00Z,vix_strategy,1\n")
+    assert perf.main(["--report"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "opened_at" in err and "pnl_history.csv" in err
 
 
 def test_bad_config_file_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

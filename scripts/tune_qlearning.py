@@ -1,0 +1,262 @@
+"""Hyperparameter advice for the Q-learning agents, and the command that applies it.
+
+    python scripts/tune_qlearning.py                                   # recommendations with their rationale
+    python scripts/tune_qlearning.py --apply --meta-alpha 0.015 --meta-epsilon 0.08
+    python scripts/tune_qlearning.py --apply --sizing-gamma 0.98 --sizing-epsilon 0.1
+
+Recommendations start from each agent's learning stage (by its updates, i.e. trades learned) and the
+guidelines below: a value outside its stage's range is moved to the nearest end of it.
+
+=========  ===============  ===============  ===============  ====================================================
+parameter  early (< 100)    active           mature (> 1000)  purpose
+=========  ===============  ===============  ===============  ====================================================
+alpha      0.01-0.02        0.01-0.015       0.001-0.005      learning rate: how fast Q-values move
+gamma      0.95-0.99        0.98-0.99        0.99-0.999       discount: long-term versus short-term rewards
+epsilon    0.2-0.3          0.1-0.2          0.01-0.05        exploration: random versus greedy actions
+=========  ===============  ===============  ===============  ====================================================
+
+Then the tuning tips, from the agent's own statistics (a later tip wins on the same parameter):
+
+- high variance: Q-values spread over more than 20 times the standard deviation of the rewards (bootstrapping
+  amplifies noise) -> gamma 0.95 and alpha at most 0.005;
+- not learning: 100 updates or more yet the Q-values spread over less than 5 % of the reward deviation ->
+  alpha 0.02;
+- stuck in a local optimum: from 20 states on, one greedy action in 90 % of them or more -> epsilon 0.2;
+- mature but unstable: over 1000 updates and the running mean absolute TD error above the reward deviation ->
+  alpha 0.005 and epsilon 0.01.
+
+``--apply`` writes the given values into the agents' files under their lock (the learning daemon picks them up at
+its next pass): alpha and gamma are kept as overrides of the config, epsilon replaces the current one (it keeps
+decaying from there); the old values go to the file's ``tuning_history``. Ranges: alpha in (0, 1], gamma in
+[0, 1), epsilon in [0, 1]; anything else is refused before any file is touched. Exit codes: 0 done, 2 bad input
+(arguments, config, an unreadable agent file).
+"""
+
+from __future__ import annotations
+
+if __package__ in (None, ""):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import math
+import sys
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ai.qlearning import agents_locked, load_agent
+from ai.qlearning_agent import AGENT_NAMES, TUNABLE, QAgent, agent_path, save_agent_file, validate_hyperparameter
+from core.config import Config, load_config
+from core.errors import FatalError
+
+RULE = "=" * 80
+LINE = "-" * 80
+GUIDELINES: dict[str, dict[str, tuple[float, float]]] = {
+    "early": {"alpha": (0.01, 0.02), "gamma": (0.95, 0.99), "epsilon": (0.2, 0.3)},
+    "active": {"alpha": (0.01, 0.015), "gamma": (0.98, 0.99), "epsilon": (0.1, 0.2)},
+    "mature": {"alpha": (0.001, 0.005), "gamma": (0.99, 0.999), "epsilon": (0.01, 0.05)},
+}
+EARLY_UPDATES, MATURE_UPDATES = 100, 1000
+HIGH_VARIANCE_RATIO = 20.0
+NOT_LEARNING_RATIO = 0.05
+STUCK_MIN_STATES, STUCK_SHARE = 20, 0.9
+TITLES = {"meta": "📊 META STRATEGY AGENT", "sizing": "📈 POSITION SIZING AGENT"}
+LABELS = {"meta": "Meta Strategy", "sizing": "Position Sizing"}
+SYMBOLS = {"alpha": "Alpha (α)", "gamma": "Gamma (γ)", "epsilon": "Epsilon (ε)"}
+WHY_LOWER = {"alpha": "for more stable learning", "gamma": "for a shorter reward horizon",
+             "epsilon": "as agent converges"}
+WHY_HIGHER = {"alpha": "to learn faster", "gamma": "to weigh long-term rewards more",
+              "epsilon": "to explore more"}
+
+
+def learning_stage(updates: int) -> str:
+    """``early`` (< 100 updates), ``active`` (100-1000) or ``mature`` (> 1000)."""
+    if updates < EARLY_UPDATES:
+        return "early"
+    return "active" if updates <= MATURE_UPDATES else "mature"
+
+
+@dataclass
+class Recommendation:
+    """One agent's current values, the recommended ones and why."""
+
+    agent: str
+    stage: str
+    current: dict[str, float]
+    recommended: dict[str, float]
+    rationale: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> dict[str, float]:
+        return {k: v for k, v in self.recommended.items() if not math.isclose(v, self.current[k], abs_tol=1e-12)}
+
+
+def agent_statistics(agent: QAgent) -> dict[str, Any]:
+    """What the tips look at: the agent's stats plus the share of states led by its most common greedy action."""
+    stats = agent.stats()
+    greedy = Counter(agent.greedy_action(s) for s in agent.table)
+    stats["top_greedy_share"] = greedy.most_common(1)[0][1] / len(agent.table) if agent.table else 0.0
+    return stats
+
+
+def recommend(name: str, stats: Mapping[str, Any], epsilon: float) -> Recommendation:
+    """The recommendation for one agent from its statistics (see the module docstring)."""
+    stage = learning_stage(int(stats["updates"]))
+    current = {"alpha": float(stats["alpha"]), "gamma": float(stats["gamma"]), "epsilon": float(epsilon)}
+    rec = Recommendation(name, stage, current, dict(current))
+    label = LABELS[name]
+    for param, (lo, hi) in GUIDELINES[stage].items():
+        value = current[param]
+        target = lo if value < lo else hi if value > hi else value
+        if target != value:
+            rec.recommended[param] = target
+            verb, why = ("Reduced", WHY_LOWER[param]) if target < value else ("Increased", WHY_HIGHER[param])
+            rec.rationale.append(f"[{label}] {verb} {param} to {target:g} {why} ({stage} stage: {lo:g}-{hi:g})")
+    for param, value, reason in _tips(stats, stage):
+        if not math.isclose(rec.recommended[param], value, abs_tol=1e-12):
+            rec.recommended[param] = value
+            rec.rationale.append(f"[{label}] Set {param} to {value:g}: {reason}")
+    return rec
+
+
+def _tips(stats: Mapping[str, Any], stage: str) -> list[tuple[str, float, str]]:
+    """The tuning tips that apply, in order, as (parameter, value, reason)."""
+    tips: list[tuple[str, float, str]] = []
+    reward_std = stats.get("reward_std") or 0.0
+    q_spread = (stats["q_max"] - stats["q_min"]) if stats.get("q_min") is not None else 0.0
+    updates = int(stats["updates"])
+    if reward_std > 0 and q_spread > HIGH_VARIANCE_RATIO * reward_std:
+        why = f"Q-values span {q_spread:.3g}, over {HIGH_VARIANCE_RATIO:g}x the reward deviation ({reward_std:.3g})"
+        tips += [("gamma", 0.95, f"high variance - {why}"),
+                 ("alpha", min(float(stats["alpha"]), 0.005), f"high variance - {why}")]
+    if updates >= EARLY_UPDATES and reward_std > 0 and q_spread < NOT_LEARNING_RATIO * reward_std:
+        tips.append(("alpha", 0.02, f"agent not learning - Q-values span only {q_spread:.3g} after {updates} updates"))
+    if stats.get("states", 0) >= STUCK_MIN_STATES and stats.get("top_greedy_share", 0.0) >= STUCK_SHARE:
+        tips.append(("epsilon", 0.2, f"stuck in a local optimum - one greedy action in "
+                                     f"{stats['top_greedy_share']:.0%} of the states"))
+    td = stats.get("td_error_ema")
+    if stage == "mature" and td is not None and reward_std > 0 and td > reward_std:
+        why = f"mature but unstable - mean |TD error| {td:.3g} above the reward deviation {reward_std:.3g}"
+        tips += [("alpha", 0.005, why), ("epsilon", 0.01, why)]
+    return tips
+
+
+def apply_command(recommendations: list[Recommendation]) -> str | None:
+    """The command that applies every recommended change, or None when there is none."""
+    flags = [f"--{r.agent}-{p} {v:g}" for r in recommendations for p, v in r.changes.items()]
+    return "python scripts/tune_qlearning.py --apply " + " ".join(flags) if flags else None
+
+
+def render_recommendations(recommendations: list[Recommendation]) -> str:
+    out = [RULE, "Q-LEARNING HYPERPARAMETER RECOMMENDATIONS", RULE, ""]
+    for rec in recommendations:
+        out += [TITLES[rec.agent], LINE,
+                f"  Stage: {rec.stage}  (current: alpha {rec.current['alpha']:g}, gamma {rec.current['gamma']:g}, "
+                f"epsilon {rec.current['epsilon']:.4g})"]
+        if not rec.changes:
+            out += ["  ✅ Current hyperparameters are optimal", ""]
+            continue
+        out.append("  Recommended Changes:")
+        out += [f"    {SYMBOLS[p] + ':':<14}{v:.4f}" for p, v in rec.changes.items()]
+        out += ["", "  Rationale:", *(f"    • {line}" for line in rec.rationale), ""]
+    command = apply_command(recommendations)
+    if command:
+        out += ["🔧 TO APPLY RECOMMENDATIONS", LINE, "  Run the following command:", "", f"  {command}"]
+    else:
+        out += ["✅ Nothing to change."]
+    return "\n".join(out) + "\n"
+
+
+def recommendations_for(cfg: Config) -> list[Recommendation]:
+    recs = []
+    for name in AGENT_NAMES:
+        agent = load_agent(cfg, name)
+        recs.append(recommend(name, agent_statistics(agent), agent.epsilon))
+    return recs
+
+
+# ------------------------------------------------------------------------------------------- apply
+
+
+def requested_changes(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """``{agent: {parameter: value}}`` from the ``--<agent>-<parameter>`` flags given."""
+    changes: dict[str, dict[str, float]] = {}
+    for name in AGENT_NAMES:
+        for param in TUNABLE:
+            value = getattr(args, f"{name}_{param}")
+            if value is not None:
+                changes.setdefault(name, {})[param] = value
+    return changes
+
+
+def validate_changes(changes: Mapping[str, Mapping[str, float]]) -> str | None:
+    """The first invalid value as a message naming its flag, or None."""
+    for name, params in changes.items():
+        for param, value in params.items():
+            problem = validate_hyperparameter(param, value)
+            if problem:
+                return f"--{name}-{param} {value:g}: {problem}"
+    return None
+
+
+def apply_changes(cfg: Config, changes: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """Write the changes into the agents' files (under their locks); returns one line per change."""
+    lines = []
+    with agents_locked(cfg, list(changes)):
+        for name, params in changes.items():
+            agent = load_agent(cfg, name)
+            record = agent.apply_tuning(params, source="tune_qlearning")
+            save_agent_file(agent, agent_path(cfg, name))
+            for param, value in params.items():
+                lines.append(f"  {name}: {param} {record['old'][param]:.6g} -> {value:.6g}")
+    return lines
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tune_qlearning.py",
+        description="Recommend alpha, gamma and epsilon for the Q-learning agents from their learning statistics "
+                    "(with the rationale and the command to apply them), or --apply given values.",
+        epilog="Ranges: alpha in (0, 1], gamma in [0, 1), epsilon in [0, 1]. Exit codes: 0 done, 2 bad input.")
+    parser.add_argument("--apply", action="store_true", help="write the --meta-*/--sizing-* values to the agents")
+    for name in AGENT_NAMES:
+        for param in TUNABLE:
+            parser.add_argument(f"--{name}-{param}", type=float, metavar="X",
+                                help=f"with --apply: new {param} of the {name} agent")
+    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    changes = requested_changes(args)
+    if changes and not args.apply:
+        parser.error("values were given without --apply; add --apply to write them")
+    if args.apply and not changes:
+        parser.error("nothing to apply; give at least one of --meta-alpha, --meta-gamma, --meta-epsilon, "
+                     "--sizing-alpha, --sizing-gamma, --sizing-epsilon")
+    problem = validate_changes(changes)
+    if problem:
+        print(f"tune_qlearning: error: {problem}", file=sys.stderr)
+        return 2
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")
+    try:
+        cfg = load_config(args.config)
+        if args.apply:
+            print("Applied:\n" + "\n".join(apply_changes(cfg, changes)))
+            return 0
+        sys.stdout.write(render_recommendations(recommendations_for(cfg)))
+    except FatalError as exc:
+        print(f"tune_qlearning: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
