@@ -65,6 +65,7 @@ import pandas as pd
 
 from agents.books import Costs, Portfolio, iso_ms, trade_id
 from ai.candles import load_candles, timeframe_to_ms
+from ai.qlearning import sizing_multiplier
 from core.atomic import publish_json, read_json
 from core.config import STRATEGIES, Config, as_dict, load_config, replace_section
 from core.daemon import DaemonContext, daemon_context
@@ -476,10 +477,16 @@ class PaperTrader:
         self.history = history_path(cfg)
         self.state_file = state_path(cfg)
         self._last_save = self._last_status = clock()
+        self.sizing_multiplier = 1.0
 
     def book_weights(self, allocation: Allocation) -> dict[str, float]:
-        """Share of equity per book; books outside the allocation (a future PPO book) trade at weight 0."""
-        return dict(allocation.weights)
+        """Share of equity per book; books outside the allocation (a future PPO book) trade at weight 0.
+
+        With ``qlearning.apply_sizing`` on, the sizing agent's multiplier scales every new position (1.0, i.e.
+        shadow mode, by default); ``pnl_pct`` stays independent of it.
+        """
+        self.sizing_multiplier = sizing_multiplier(self.cfg)
+        return {book: w * self.sizing_multiplier for book, w in allocation.weights.items()}
 
     def process(self, ts: int, close: float, targets: Mapping[str, float]) -> list[dict[str, Any]]:
         """Act on the candle opened at ``ts`` and closed at ``close``; closed trades are saved, then written."""
@@ -538,6 +545,7 @@ class PaperTrader:
             "positions": {book: _position_status(portfolio, book, price) for book in books},
             "allocation": {"weights": allocation.weights, "source": allocation.source,
                            "file_status": allocation.file_status, "reason": allocation.reason},
+            "sizing_multiplier": self.sizing_multiplier,
             "last_candle": None if s.last_ts is None else {
                 "timestamp": s.last_ts, "time": iso_ms(s.last_ts), "close": price},
             "candles_processed": s.candles_processed,

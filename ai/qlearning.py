@@ -94,6 +94,7 @@ from ai.qlearning_state import (
     CandleLoader,
     MarketStates,
     State,
+    SymbolMarket,
     account_states,
     state_dict,
     state_key,
@@ -225,10 +226,9 @@ class Transition:
     rewards: dict[str, dict[int, float]]
 
 
-def build_transition(cfg: Config, trade: Any, markets: MarketStates, account: AccountStates) -> Transition | str:
+def build_transition(cfg: Config, trade: Any, opened_ms: int, closed_ms: int, markets: MarketStates,
+                     account: AccountStates) -> Transition | str:
     """The trade's transition, or why it cannot be built (no candles for its symbol or its time)."""
-    opened_ms = int(to_ms(pd.Series([trade.opened_at]))[0])
-    closed_ms = int(to_ms(pd.Series([trade.closed_at]))[0])
     entry = markets.market_bins(trade.symbol, opened_ms)
     if isinstance(entry, str):
         return entry
@@ -236,14 +236,10 @@ def build_transition(cfg: Config, trade: Any, markets: MarketStates, account: Ac
     if isinstance(exit_, str):
         return exit_
     (entry_bins, market, i), (exit_bins, _, j) = entry, exit_
-    candles = market.candles
-    atr = float(market.features["atr"].iloc[i])
-    held = slice(i + 1, j + 1)
-    returns = stop_returns(
-        trade.side, float(trade.entry_price), float(trade.pnl_pct), atr,
-        candles["open"].to_numpy(np.float64)[held], candles["high"].to_numpy(np.float64)[held],
-        candles["low"].to_numpy(np.float64)[held], cfg.costs.fee, cfg.costs.slippage,
-    )
+    held = slice(i + 1, j + 1)  # the candles after the entry one, up to and including the exit one
+    returns = stop_returns(trade.side, float(trade.entry_price), float(trade.pnl_pct), float(market.atr[i]),
+                           market.open[held], market.high[held], market.low[held], cfg.costs.fee,
+                           cfg.costs.slippage)
     q = cfg.qlearning
     rewards = {
         "meta": meta_rewards(trade.strategy, float(trade.pnl_pct), q.reward_scale, q.risk_aversion),
@@ -296,17 +292,20 @@ def read_snapshot(cfg: Config, loader: CandleLoader = load_candles) -> tuple[Sna
 def learn_new_trades(cfg: Config, agents: Mapping[str, QAgent], snapshot: Snapshot, report: LearnReport) -> None:
     """Learn every trade of the snapshot that an agent has not learned yet (in ``closed_at`` order)."""
     late_ms = int(cfg.qlearning.late_window_s * 1000)
-    closed = to_ms(snapshot.trades["closed_at"]) if len(snapshot.trades) else np.zeros(0, np.int64)
+    trades = snapshot.trades
+    opened = to_ms(trades["opened_at"]).tolist() if len(trades) else []
+    closed = to_ms(trades["closed_at"]).tolist() if len(trades) else []
     for name in agents:
         report.learned.setdefault(name, 0)
         report.skipped.setdefault(name, 0)
-    for row, key, closed_ms in zip(snapshot.trades.itertuples(index=False), snapshot.keys, closed, strict=True):
-        pending = [a for a in agents.values() if not a.progress.is_learned(key, int(closed_ms))]
+    for row, key, opened_ms, closed_ms in zip(trades.itertuples(index=False), snapshot.keys, opened, closed,
+                                              strict=True):
+        pending = [a for a in agents.values() if not a.progress.is_learned(key, closed_ms)]
         if not pending:
             continue
-        transition = build_transition(cfg, row, snapshot.markets, snapshot.account)
+        transition = build_transition(cfg, row, opened_ms, closed_ms, snapshot.markets, snapshot.account)
         for agent in pending:
-            _learn_one(agent, row, key, int(closed_ms), transition, report)
+            _learn_one(agent, row, key, closed_ms, transition, report)
     for agent in agents.values():
         agent.progress.prune(late_ms, cfg.qlearning.max_recent_keys)
 
@@ -335,19 +334,27 @@ def _learn_one(agent: QAgent, row: Any, key: str, closed_ms: int, transition: Tr
 
 
 def reference_time_ms(cfg: Config, snapshot: Snapshot, symbol: str) -> tuple[int, str] | str:
-    """When "now" is for the current state, and where that came from (see the module docstring)."""
+    """When "now" is for the current state, and where that came from (see the module docstring).
+
+    The latest of: the close of the trader's last candle (``runtime/trader_status.json``), the newest trade's
+    close, and, for exchange candles, the last candle loaded (the market's real now). Without any of them, the
+    last candle loaded (a synthetic or CSV market has no now of its own).
+    """
+    candidates: list[tuple[int, str]] = []
     status = read_json(cfg.runtime_dir / TRADER_STATUS_NAME)
     candle = (status.data or {}).get("last_candle") if status.ok else None
-    if isinstance(candle, dict) and isinstance(candle.get("timestamp"), int):
-        return int(candle["timestamp"]) + snapshot.markets.tf_ms, "trader_status"
+    stamp = candle.get("timestamp") if isinstance(candle, dict) else None
+    if isinstance(stamp, int) and not isinstance(stamp, bool):
+        candidates.append((stamp + snapshot.markets.tf_ms, "trader_status"))
     if len(snapshot.trades):
-        return int(to_ms(snapshot.trades["closed_at"]).max()), "last_trade"
-    market = snapshot.markets.market(symbol, 0)
-    if isinstance(market, str):
-        return market
-    if len(market.close_ms) == 0:
-        return f"no {symbol} candles"
-    return int(market.close_ms[-1]), "last_candle"
+        candidates.append((int(to_ms(snapshot.trades["closed_at"]).max()), "last_trade"))
+    if not candidates or cfg.market.data_source.strip().lower() == "ccxt":
+        market = snapshot.markets.market(symbol, 0)
+        if isinstance(market, SymbolMarket) and len(market.close_ms):
+            candidates.append((int(market.close_ms[-1]), "last_candle"))
+        elif not candidates:
+            return market if isinstance(market, str) else f"no {symbol} candles"
+    return max(candidates, key=lambda c: c[0])
 
 
 def current_state(cfg: Config, snapshot: Snapshot) -> tuple[State, int, str] | str:
@@ -410,6 +417,8 @@ def publish_policy(cfg: Config, agents: Mapping[str, QAgent], snapshot: Snapshot
 
 
 _last_sizing_reason: list[str] = [""]
+"""The reason :func:`sizing_multiplier` last fell back to 1.0 ("" when it did not): the trader calls it on every
+candle, so a reason is logged when it changes, not every time."""
 
 
 def _validate_policy(doc: dict[str, Any]) -> str | None:

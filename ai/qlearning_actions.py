@@ -86,7 +86,7 @@ def describe_sizing(action: int) -> dict[str, object]:
 
 def meta_label(action: int) -> str:
     d = describe_meta(action)
-    return f"{d['choice']} x {d['level']} ({d['aggressiveness']:g})"
+    return f"{d['choice']}, {d['level']} (x{d['aggressiveness']:g})"
 
 
 def sizing_label(action: int) -> str:

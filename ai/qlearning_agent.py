@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -334,9 +334,6 @@ class QAgent:
 
 
 # ---------------------------------------------------------------------------------------------- files
-
-AgentFactory = Callable[[Config], QAgent]
-
 
 def agent_dir(cfg: Config) -> Path:
     return cfg.state_dir / "qlearning"

@@ -33,7 +33,7 @@ loss_streak   ``0``, ``1-2``, ``3+``: losing trades in a row ending with the new
 
 Undefined values (indicator warm-up, no trades yet) fall in the neutral bin of their feature (``normal``,
 ``flat``, ``neutral``, ``inside``, ``weak``, ``none``, ``mid``, ``0``; ``RANGE`` for the regime), so every
-time has a state. The product of the bin counts is 583,200 states; the tables hold only those met.
+time has a state. The product of the bin counts is 874,800 states; the tables hold only those met.
 """
 
 from __future__ import annotations
@@ -207,11 +207,29 @@ def market_feature_table(frame: pd.DataFrame, cfg: Config) -> pd.DataFrame:
 
 @dataclass
 class SymbolMarket:
-    """One symbol's candles with their feature table; ``close_ms`` is each candle's close time."""
+    """One symbol's candles and market bins as plain arrays (read once per trade, so kept out of pandas)."""
 
-    candles: pd.DataFrame
-    features: pd.DataFrame
     close_ms: np.ndarray
+    """Each candle's close time (its timestamp plus one timeframe)."""
+    bins: list[tuple[str, ...]]
+    """The 7 market bins of each candle."""
+    atr: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+
+    @classmethod
+    def from_candles(cls, frame: pd.DataFrame, cfg: Config, tf_ms: int) -> SymbolMarket:
+        table = market_feature_table(frame, cfg)
+        columns = [table[name].to_numpy(dtype=object) for name in MARKET_FEATURES]
+        return cls(
+            close_ms=frame["timestamp"].to_numpy(np.int64) + tf_ms,
+            bins=[tuple(str(v) for v in row) for row in zip(*columns, strict=True)],
+            atr=table["atr"].to_numpy(np.float64),
+            open=frame["open"].to_numpy(np.float64),
+            high=frame["high"].to_numpy(np.float64),
+            low=frame["low"].to_numpy(np.float64),
+        )
 
     def index_at(self, t_ms: int) -> int | None:
         """Index of the last candle closed at or before ``t_ms``; None before the first one closed."""
@@ -241,7 +259,9 @@ class MarketStates:
         if symbol in self._unavailable:
             return self._unavailable[symbol]
         current = self._markets.get(symbol)
-        if current is None or not current.covers(t_ms, self.tf_ms):
+        for _ in range(2):  # the first load, then one extension to reach ``t_ms``
+            if current is not None and current.covers(t_ms, self.tf_ms):
+                break
             loaded = self._load(symbol, t_ms, current)
             if isinstance(loaded, str):
                 return loaded
@@ -264,18 +284,16 @@ class MarketStates:
             self._unavailable[symbol] = f"no candles for {symbol}: {exc}"
             log.warning("%s", self._unavailable[symbol])
             return self._unavailable[symbol]
-        market = SymbolMarket(frame, market_feature_table(frame, self.cfg),
-                              frame["timestamp"].to_numpy(np.int64) + self.tf_ms)
+        market = SymbolMarket.from_candles(frame, self.cfg, self.tf_ms)
         self._markets[symbol] = market
         return market
 
     def _candles_needed(self, t_ms: int, current: SymbolMarket | None) -> int:
         """Synthetic candles to generate so that ``t_ms`` is covered (with a margin, to extend rarely)."""
         n = self.cfg.synthetic.n_candles
-        if current is None or len(current.candles) == 0:
+        if current is None or len(current.close_ms) == 0:
             return n
-        first = int(current.candles["timestamp"].iloc[0])
-        span = (t_ms - first) // self.tf_ms + 1
+        span = (t_ms - int(current.close_ms[0])) // self.tf_ms + 2
         return max(n, int(span * 1.1) + 10)
 
     def market_bins(self, symbol: str, t_ms: int) -> tuple[tuple[str, ...], SymbolMarket, int] | str:
@@ -286,8 +304,7 @@ class MarketStates:
         idx = market.index_at(t_ms)
         if idx is None:
             return f"{pd.Timestamp(t_ms, unit='ms', tz='UTC').isoformat()} is before the first {symbol} candle"
-        row = market.features.iloc[idx]
-        return tuple(str(row[name]) for name in MARKET_FEATURES), market, idx
+        return market.bins[idx], market, idx
 
 
 # ------------------------------------------------------------------------------------------- account side

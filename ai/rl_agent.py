@@ -115,7 +115,7 @@ class StrategyAgent:
 
     def weights(self, observation: np.ndarray) -> dict[str, float]:
         """``{strategy: weight}`` for one observation; non-negative, summing to 1."""
-        return {name: float(w) for name, w in zip(STRATEGIES, self.weights_array(observation))}
+        return {name: float(w) for name, w in zip(STRATEGIES, self.weights_array(observation), strict=True)}
 
 
 def check_meta(meta: dict[str, Any], path: Path) -> None:

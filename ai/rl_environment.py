@@ -245,7 +245,7 @@ def history_from_frames(cfg: Config, trades: pd.DataFrame, candles: pd.DataFrame
 
 def weights_dict(weights: np.ndarray) -> dict[str, float]:
     """A weight vector as ``{strategy: weight}`` in the order of ``core.config.STRATEGIES``."""
-    return {name: float(w) for name, w in zip(STRATEGIES, weights)}
+    return {name: float(w) for name, w in zip(STRATEGIES, weights, strict=True)}
 
 
 def load_trades(cfg: Config) -> pd.DataFrame:

@@ -228,9 +228,27 @@ class MarketFeatures:
     """Regime direction in {-1, 0, +1} (see the module docstring)."""
     regimes: np.ndarray
     """Regime label per candle (object array of :data:`ai.regime.REGIMES`)."""
+    segment: np.ndarray | None = None
+    """Segment number per candle when the features join separate stretches of candles (None: one stretch);
+    an episode never crosses from one segment to the next."""
 
     def __len__(self) -> int:
         return len(self.timestamps)
+
+
+def concat_features(parts: list[MarketFeatures]) -> MarketFeatures:
+    """Features of separate stretches of candles (each computed on its own), joined with segment numbers."""
+    if not parts:
+        raise DataError("no candle stretches to join")
+    return MarketFeatures(
+        timestamps=np.concatenate([p.timestamps for p in parts]),
+        closes=np.concatenate([p.closes for p in parts]),
+        values=np.concatenate([p.values for p in parts]),
+        high_volatility=np.concatenate([p.high_volatility for p in parts]),
+        direction=np.concatenate([p.direction for p in parts]),
+        regimes=np.concatenate([p.regimes for p in parts]),
+        segment=np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(parts)]),
+    )
 
 
 def scale_raw(raw: np.ndarray, specs: tuple[FeatureSpec, ...]) -> np.ndarray:

@@ -270,7 +270,7 @@ def render_result(result: ABResult) -> str:
             f"  Winner: {result.winner} 🎉" if result.winner else "  Winner: none (a tie)",
             f"  Confidence: {result.confidence:.1f}%",
             f"  Recommendation: {result.recommendation}", "", *_method_lines(result)]
-    return "\n".join(out) + "\n"
+    return "\n".join(line.rstrip() for line in out) + "\n"
 
 
 def _method_lines(result: ABResult) -> list[str]:

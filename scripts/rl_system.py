@@ -49,6 +49,8 @@ DAEMONS: tuple[DaemonSpec, ...] = (
                "runs the 8 strategies on candles, appends closed trades to state/pnl_history.csv"),
     DaemonSpec("performance_tracker", "analytics.rl_performance", ("--loop",),
                "weight history, performance report and plots; runs the portfolio optimizer and strategy lab"),
+    DaemonSpec("qlearning", "ai.qlearning", ("--loop",),
+               "tabular strategy and sizing agents learn from each new trade; publishes runtime/qlearning_policy.json"),
 )
 """Every daemon of the suite, in start order (the trader's inputs before the trader)."""
 

@@ -49,7 +49,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ai.qlearning import agents_locked, load_agent
-from ai.qlearning_agent import AGENT_NAMES, TUNABLE, QAgent, agent_path, save_agent_file, validate_hyperparameter
+from ai.qlearning_agent import (
+    AGENT_NAMES,
+    TUNABLE,
+    QAgent,
+    agent_path,
+    save_agent_file,
+    validate_hyperparameter,
+)
 from core.config import Config, load_config
 from core.errors import FatalError
 

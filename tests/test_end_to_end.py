@@ -33,6 +33,8 @@ rl_max_age_s = 3600.0
 recheck_interval_s = 1.0
 [performance]
 track_interval_s = 1
+[qlearning]
+debounce_s = 0.2
 """
 
 
@@ -112,6 +114,16 @@ def test_whole_loop_offline(rl_home: Path, tmp_path: Path) -> None:
                           for line in weight_history.read_text().splitlines() if line.strip()),
               "the weight history recording the RL source", 10)
         assert (rl_home / "state" / "rl_performance_report.json").exists()
+
+        # The Q-learning daemon learns from the trades as they arrive, and the monitor shows it.
+        def q_updates() -> int:
+            monitor = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "monitor_qlearning.py"),
+                                      "--config", str(config), "--json"],
+                                     capture_output=True, text=True, timeout=60, env=os.environ.copy())
+            return json.loads(monitor.stdout)["agents"]["meta"]["updates"] if monitor.returncode == 0 else 0
+
+        first_updates = _wait(q_updates, "the Q-learning tables learning from trades", 20)
+        _wait(lambda: q_updates() > first_updates, "the Q-learning tables growing", 20)
 
         status_rows = json.loads(_cli(config, "status", "--json").stdout)
         assert all(row["running"] for row in status_rows), status_rows

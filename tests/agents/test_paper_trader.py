@@ -19,6 +19,7 @@ import pytest
 from agents import paper_trader as pt
 from agents.books import Costs, Portfolio, direction_of, fill_price, unit_return
 from ai.candles import load_candles
+from core.atomic import publish_json
 from core.config import REPO_ROOT, STRATEGIES, Config, config_from_dict, replace_section
 from core.daemon import DaemonContext
 from core.errors import ConfigError, FatalError, RetryableError
@@ -231,6 +232,26 @@ def test_allocation_file_sets_and_changes_the_sizing(cfg: Config) -> None:
         row["equity_after"] / 8, rel=1e-12)
     path.unlink()
     assert trader.allocations.poll()[0].reason.endswith("file not found")
+
+
+@pytest.mark.parametrize(("apply", "published", "expected"), [
+    (False, 2.0, 1.0),   # shadow mode (the default): the policy is ignored
+    (True, 2.0, 2.0),    # applied
+    (True, None, 1.0),   # applied but no policy file: neutral
+    (True, 7.5, 1.0),    # applied but out of range: neutral
+])
+def test_qlearning_sizing_multiplier_scales_new_positions(apply: bool, published: float | None,
+                                                         expected: float) -> None:
+    cfg = config_from_dict({"costs": {"fee": 0.001, "slippage": 0.01}, "trader": {"initial_equity": 1000.0},
+                            "market": {"timeframe": "1h"}, "qlearning": {"apply_sizing": apply}})
+    if published is not None:
+        publish_json(cfg.runtime_dir / "qlearning_policy.json", "qlearning", {"sizing_multiplier": published})
+    trader = make_trader(cfg)
+    publish_weights(pt.allocations_path(cfg), "weights_bridge", weights_with(turtle_trading=0.25), source="rl",
+                    fallback_reasons={})
+    feed(trader, [100.0], [{"turtle_trading": 1.0}])
+    assert trader.state.portfolio.positions["turtle_trading"].notional == pytest.approx(250.0 * expected)
+    assert trader.status()["sizing_multiplier"] == expected
 
 
 def test_build_window_aligns_cleans_and_checks_targets() -> None:

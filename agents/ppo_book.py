@@ -1,0 +1,355 @@
+"""The trading PPO's book in the trader: rollout stage, the latest decision, the shadow switch and the risk guard.
+
+Plain functions over files, without torch, for the paper trader to call on every candle:
+
+- :func:`read_rollout` reads ``runtime/rl_v3_rollout.json`` (tolerant: None when absent or invalid);
+- :func:`latest_decision` is the newest line of ``runtime/rl_v3_decisions.jsonl`` (written by the
+  ``shadow_ppo`` daemon on every closed candle);
+- :func:`book_target` turns both into the book's target exposure in [-1, 1] (0 unless the rollout is above
+  0 %, shadow mode is off and the decision is for this candle or the one before);
+- :func:`book_weight` is the book's share of equity: ``capital_percentage / 100``, lowered so that the
+  position's notional stays within ``max_position_size``;
+- :class:`RiskGuard` decides from the book's daily P&L and drawdown whether to trip, :func:`check_risk_guard`
+  reads them from ``state/pnl_history.csv`` (strategy ``rl_v3_ppo``) and :func:`trip_rollout` sends the
+  rollout back to Stage 0 with the reason in the file and the log.
+
+Rules for the trader: with a rollout above 0 %, give ``book_weight`` of equity to a book named ``rl_v3_ppo``
+that follows ``book_target`` each candle and writes its closed trades to ``state/pnl_history.csv`` with that
+strategy name; call :func:`check_risk_guard` with the book's capital after each closed trade.
+
+Stages of the rollout (the original guide's): 0 % Stage 0 (shadow mode, observation only), up to 1 %
+Stage 1, up to 5 % Stage 2, up to 10 % Stage 3, above 10 % Stage 4.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from core.atomic import publish_json, read_json, utc_now_iso
+from core.config import Config
+from core.pnl_history import read_history
+
+log = logging.getLogger(__name__)
+
+BOOK = "rl_v3_ppo"
+"""Strategy name of the PPO book's trades in ``state/pnl_history.csv``."""
+PRODUCER = "shadow_ppo"
+STAGES: tuple[tuple[float, str], ...] = (
+    (0.0, "Stage 0: Shadow Mode (observation only)"),
+    (1.0, "Stage 1: Initial Testing"),
+    (5.0, "Stage 2: Confidence Building"),
+    (10.0, "Stage 3: Standard Operation"),
+    (math.inf, "Stage 4: Expanded Operation"),
+)
+"""(highest capital percentage, name) of each stage, in order."""
+_TAIL_BYTES = 65_536
+
+
+# ------------------------------------------------------------------------------------------------------ paths
+
+
+def rollout_path(cfg: Config) -> Path:
+    return cfg.runtime_dir / "rl_v3_rollout.json"
+
+
+def decisions_path(cfg: Config) -> Path:
+    return cfg.runtime_dir / "rl_v3_decisions.jsonl"
+
+
+def settings_path(cfg: Config) -> Path:
+    """Where the shadow-mode switch is kept (``state/rl_v3/settings.json``)."""
+    return cfg.state_dir / "rl_v3" / "settings.json"
+
+
+def history_path(cfg: Config) -> Path:
+    return cfg.state_dir / "pnl_history.csv"
+
+
+# ---------------------------------------------------------------------------------------------------- rollout
+
+
+def stage_for(capital_percentage: float) -> tuple[int, str]:
+    """(stage number, stage name) of a capital percentage."""
+    if not math.isfinite(capital_percentage) or capital_percentage < 0:
+        raise ValueError(f"capital percentage must be a number >= 0, got {capital_percentage!r}")
+    for index, (highest, name) in enumerate(STAGES):
+        if capital_percentage <= highest:
+            return index, name
+    raise AssertionError("unreachable: the last stage has no upper bound")
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """The rollout in force (``runtime/rl_v3_rollout.json``)."""
+
+    capital_percentage: float
+    max_position_size: float
+    enable_risk_guard: bool
+    configured_at: str
+    stage: str
+    stage_index: int
+    forced: bool = False
+    tripped: dict[str, Any] | None = None
+
+    @property
+    def live(self) -> bool:
+        """True when the book trades real (paper) capital."""
+        return self.capital_percentage > 0
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Rollout:
+        """The rollout of a document; ValueError naming the first bad key."""
+        problem = validate_rollout(doc)
+        if problem:
+            raise ValueError(problem)
+        pct = float(doc["capital_percentage"])
+        index, name = stage_for(pct)
+        return cls(pct, float(doc["max_position_size"]), bool(doc["enable_risk_guard"]), str(doc["configured_at"]),
+                   str(doc.get("stage") or name), index, bool(doc.get("forced", False)), doc.get("tripped"))
+
+
+def validate_rollout(doc: dict[str, Any]) -> str | None:
+    """Why ``doc`` is not a usable rollout document, or None."""
+    for key in ("capital_percentage", "max_position_size"):
+        value = doc.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            return f"`{key}` must be a number >= 0, got {value!r}"
+    if float(doc["capital_percentage"]) > 100:
+        return f"`capital_percentage` must be at most 100, got {doc['capital_percentage']!r}"
+    if not isinstance(doc.get("enable_risk_guard"), bool):
+        return f"`enable_risk_guard` must be true or false, got {doc.get('enable_risk_guard')!r}"
+    if not isinstance(doc.get("configured_at"), str):
+        return "`configured_at` is missing"
+    return None
+
+
+def read_rollout(cfg: Config) -> Rollout | None:
+    """The rollout in force, or None when the file is absent or invalid (the reason is logged)."""
+    result = read_json(rollout_path(cfg), validate=validate_rollout)
+    if not result.ok or result.data is None:
+        level = logging.DEBUG if result.status == "absent" else logging.WARNING
+        log.log(level, "no rollout in force: %s", result.reason)
+        return None
+    return Rollout.from_doc(result.data)
+
+
+def write_rollout(cfg: Config, capital_percentage: float, max_position_size: float, enable_risk_guard: bool,
+                  forced: bool = False, **extra: Any) -> dict[str, Any]:
+    """Publish a rollout (stage derived from the percentage); returns the document written."""
+    index, name = stage_for(capital_percentage)
+    if capital_percentage > 100:
+        raise ValueError(f"capital percentage must be at most 100, got {capital_percentage}")
+    if not max_position_size > 0:
+        raise ValueError(f"max position size must be > 0, got {max_position_size}")
+    payload = {
+        "capital_percentage": float(capital_percentage),
+        "max_position_size": float(max_position_size),
+        "enable_risk_guard": bool(enable_risk_guard),
+        "configured_at": utc_now_iso(),
+        "stage": name,
+        "stage_index": index,
+        "forced": bool(forced),
+        "tripped": None,
+        **extra,
+    }
+    doc = publish_json(rollout_path(cfg), PRODUCER, payload)
+    set_shadow_mode(cfg, capital_percentage <= 0, reason=f"rollout set to {name} ({capital_percentage:g}%)")
+    return doc
+
+
+def trip_rollout(cfg: Config, reason: str) -> dict[str, Any]:
+    """Send the rollout back to Stage 0 (shadow mode) with ``reason`` in the file and the log."""
+    current = read_rollout(cfg)
+    previous_pct = current.capital_percentage if current else 0.0
+    previous_stage = current.stage if current else stage_for(0.0)[1]
+    log.warning("risk guard tripped: %s; rollout sent back from %s (%g%%) to Stage 0", reason, previous_stage,
+                previous_pct)
+    index, name = stage_for(0.0)
+    payload = {
+        "capital_percentage": 0.0,
+        "max_position_size": current.max_position_size if current else 0.0,
+        "enable_risk_guard": current.enable_risk_guard if current else True,
+        "configured_at": utc_now_iso(),
+        "stage": name,
+        "stage_index": index,
+        "forced": False,
+        "tripped": {"reason": reason, "at": utc_now_iso(), "previous_capital_percentage": previous_pct,
+                    "previous_stage": previous_stage},
+        "message": f"Risk guard tripped: {reason}. Rollout back to {name}.",
+    }
+    doc = publish_json(rollout_path(cfg), PRODUCER, payload)
+    set_shadow_mode(cfg, True, reason=f"risk guard tripped: {reason}")
+    return doc
+
+
+# -------------------------------------------------------------------------------------------- shadow switch
+
+
+def shadow_mode(cfg: Config) -> bool:
+    """True (observation only) unless the switch in ``state/rl_v3/settings.json`` says otherwise."""
+    result = read_json(settings_path(cfg))
+    if not result.ok or result.data is None:
+        return True
+    return bool(result.data.get("shadow_mode", True))
+
+
+def set_shadow_mode(cfg: Config, enabled: bool, reason: str = "") -> dict[str, Any]:
+    """Switch shadow mode on (decisions are observation only) or off; returns the settings written."""
+    doc = publish_json(settings_path(cfg), PRODUCER, {"shadow_mode": bool(enabled), "changed_at": utc_now_iso(),
+                                                      "reason": reason})
+    log.info("shadow mode %s%s", "on" if enabled else "off", f" ({reason})" if reason else "")
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------- decisions
+
+
+def latest_decision(cfg: Config) -> dict[str, Any] | None:
+    """The newest decision of ``runtime/rl_v3_decisions.jsonl``, or None (no file, no valid line)."""
+    path = decisions_path(cfg)
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - _TAIL_BYTES))
+            tail = fh.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("%s: unreadable (%s)", path.name, exc.strerror or exc)
+        return None
+    for line in reversed(tail.splitlines()):
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            continue  # the cut first line of the tail, or a line a crashed writer left half-written
+        if isinstance(record, dict) and isinstance(record.get("timestamp"), int):
+            return record
+    return None
+
+
+def book_target(cfg: Config, candle_ts: int | None = None, timeframe_ms: int | None = None,
+                max_lag_candles: int = 1) -> float:
+    """The PPO book's target exposure in [-1, 1] for the candle opened at ``candle_ts``.
+
+    0 when no rollout above 0 % is in force, shadow mode is on, there is no decision, the latest decision is
+    older than ``max_lag_candles`` candles before ``candle_ts`` (the daemon decides right after the candle
+    closes, so the trader may see the previous candle's decision), or it was EMERGENCY_FLATTEN.
+    """
+    rollout = read_rollout(cfg)
+    if rollout is None or not rollout.live or shadow_mode(cfg):
+        return 0.0
+    decision = latest_decision(cfg)
+    if decision is None or decision.get("action_name") == "EMERGENCY_FLATTEN":
+        return 0.0
+    if candle_ts is not None and timeframe_ms is not None:
+        lag = candle_ts - int(decision["timestamp"])
+        if lag < 0 or lag > max_lag_candles * timeframe_ms:
+            return 0.0
+    exposure = decision.get("exposure", 0.0)
+    if isinstance(exposure, bool) or not isinstance(exposure, (int, float)) or not math.isfinite(exposure):
+        return 0.0
+    return float(min(1.0, max(-1.0, exposure)))
+
+
+def book_weight(rollout: Rollout | None, equity: float, target: float = 1.0) -> float:
+    """Share of equity for the PPO book: the rollout's percentage, capped so ``weight * equity * |target|``
+    stays within ``max_position_size``."""
+    if rollout is None or not rollout.live or equity <= 0:
+        return 0.0
+    weight = rollout.capital_percentage / 100.0
+    notional = weight * equity * abs(target)
+    if notional > rollout.max_position_size > 0:
+        weight *= rollout.max_position_size / notional
+    return weight
+
+
+# --------------------------------------------------------------------------------------------- risk guard
+
+
+@dataclass(frozen=True)
+class GuardVerdict:
+    """What the risk guard found: whether it trips, why, and the measured loss and drawdown (in %)."""
+
+    trip: bool
+    reasons: list[str] = field(default_factory=list)
+    daily_loss_pct: float = 0.0
+    drawdown_pct: float = 0.0
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RiskGuard:
+    """Trips when the PPO book lost ``max_daily_loss_pct`` of its capital today or is ``max_drawdown_pct`` below
+    its peak (both in % of the book's capital; reaching a limit trips)."""
+
+    max_daily_loss_pct: float = 2.0
+    max_drawdown_pct: float = 10.0
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> RiskGuard:
+        return cls(cfg.trading_agent.max_daily_loss_pct, cfg.trading_agent.max_drawdown_pct)
+
+    def check(self, daily_pnl: float, capital: float, drawdown: float) -> GuardVerdict:
+        """``daily_pnl`` in currency over today (UTC), ``capital`` the book's capital, ``drawdown`` the fall
+        from the book's peak as a fraction (its sign is ignored: -0.12 and 0.12 are both 12 %)."""
+        if not capital > 0:
+            return GuardVerdict(False)
+        loss_pct = max(0.0, -float(daily_pnl)) / capital * 100.0
+        drawdown_pct = abs(float(drawdown)) * 100.0
+        reasons = []
+        if loss_pct >= self.max_daily_loss_pct:
+            reasons.append(f"daily loss {loss_pct:.2f}% of the book's capital reached the "
+                           f"{self.max_daily_loss_pct:g}% limit")
+        if drawdown_pct >= self.max_drawdown_pct:
+            reasons.append(f"drawdown {drawdown_pct:.2f}% reached the {self.max_drawdown_pct:g}% limit")
+        return GuardVerdict(bool(reasons), reasons, loss_pct, drawdown_pct)
+
+
+def book_risk(trades: pd.DataFrame, capital: float, now: datetime | None = None) -> tuple[float, float]:
+    """(P&L of the book's trades closed today (UTC), current drawdown fraction of its closed-trade equity curve).
+
+    The curve starts at ``capital`` and adds each closed trade's ``pnl`` in closing order; the drawdown is
+    ``1 - last / peak`` (0 without trades).
+    """
+    book = trades[trades["strategy"] == BOOK].sort_values("closed_at", kind="stable")
+    if book.empty or not capital > 0:
+        return 0.0, 0.0
+    moment = pd.Timestamp(now or datetime.now(timezone.utc))
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    today = book["closed_at"] >= moment.normalize()
+    daily = float(book.loc[today, "pnl"].sum())
+    curve = capital + book["pnl"].cumsum().to_numpy()
+    peak = max(capital, float(curve.max()))
+    return daily, max(0.0, 1.0 - float(curve[-1]) / peak)
+
+
+def check_risk_guard(cfg: Config, capital: float, now: datetime | None = None) -> GuardVerdict | None:
+    """Check the live PPO book against the risk guard and trip the rollout when it must.
+
+    None when there is nothing to guard (no rollout above 0 % or the guard disabled in it).
+    """
+    rollout = read_rollout(cfg)
+    if rollout is None or not rollout.live or not rollout.enable_risk_guard:
+        return None
+    history = read_history(history_path(cfg))
+    daily, drawdown = book_risk(history.trades, capital, now)
+    verdict = RiskGuard.from_config(cfg).check(daily, capital, drawdown)
+    if verdict.trip:
+        trip_rollout(cfg, verdict.reason)
+    return verdict
