@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from gymnasium import spaces
 
+from ai.candles import load_candles
 from ai.strategy_features import (
     EQUAL_WEIGHTS,
     FEATURE_CLIP,
@@ -49,7 +50,9 @@ from ai.strategy_features import (
     window,
 )
 from analytics.metrics import drawdown_series, sharpe_ratio
+from analytics.portfolio_optimizer import load_strategy_trades
 from core.config import STRATEGIES, Config, StrategyAgentConfig
+from core.errors import DataError, RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +253,6 @@ def weights_dict(weights: np.ndarray) -> dict[str, float]:
 
 def load_trades(cfg: Config) -> pd.DataFrame:
     """Valid closed trades of the 8 strategies from ``state/pnl_history.csv`` (malformed rows logged, skipped)."""
-    from analytics.portfolio_optimizer import load_strategy_trades
-
     trades, _skipped = load_strategy_trades(cfg)
     return trades
 
@@ -262,9 +263,6 @@ def load_primary_candles(cfg: Config) -> pd.DataFrame | None:
     Without candles the candle features are 0, so an unreachable exchange degrades the state, not the daemon.
     A bad configuration still stops the command (:class:`~core.errors.ConfigError`).
     """
-    from ai.candles import load_candles
-    from core.errors import DataError, RetryableError
-
     symbol = primary_symbol(cfg)
     try:
         return load_candles(cfg, [symbol])[symbol]
