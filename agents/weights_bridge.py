@@ -39,25 +39,20 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
-from watchdog.observers.polling import PollingObserver
 
 from core.atomic import read_json, utc_now_iso
 from core.config import Config, load_config, replace_section
 from core.daemon import DaemonContext, daemon_context
 from core.errors import FatalError
 from core.logging_setup import setup_logging
+from core.watch import MAX_DELAY_FACTOR, Debouncer, SourceFileHandler, make_observer
 from core.weights import (
     apply_caps,
     caps_from_config,
@@ -73,9 +68,6 @@ log = logging.getLogger(__name__)
 DAEMON_NAME = "weights_bridge"
 OUTPUT_NAME = "allocations_override.json"
 EQUAL = "equal"
-WATCHED_EVENTS = frozenset({"created", "modified", "moved", "deleted"})
-MAX_DELAY_FACTOR = 5.0
-"""A burst of events delays the evaluation by at most this many debounce periods."""
 
 
 @dataclass(frozen=True)
@@ -202,76 +194,6 @@ def run_once(cfg: Config) -> Allocation:
     return WeightsBridge(cfg).evaluate()[0]
 
 
-class Debouncer:
-    """Turns a burst of notifications into one: due after ``quiet_s`` without a new one, or ``max_delay_s``
-    after the first, whichever comes first. ``wait`` sleeps until notified or woken."""
-
-    def __init__(self, quiet_s: float, max_delay_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.quiet_s = quiet_s
-        self.max_delay_s = max(max_delay_s, quiet_s)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._first: float | None = None
-        self._last = 0.0
-        self._wake = threading.Event()
-
-    def notify(self) -> None:
-        with self._lock:
-            now = self._clock()
-            if self._first is None:
-                self._first = now
-            self._last = now
-        self._wake.set()
-
-    def wake(self) -> None:
-        """Interrupt :meth:`wait` without a notification (shutdown)."""
-        self._wake.set()
-
-    def seconds_until_due(self) -> float | None:
-        """None when nothing is pending, else how long until it is due (0 when it is)."""
-        with self._lock:
-            if self._first is None:
-                return None
-            due = min(self._last + self.quiet_s, self._first + self.max_delay_s)
-            return max(0.0, due - self._clock())
-
-    def take_if_due(self) -> bool:
-        """True (and the pending state cleared) when a notification is due."""
-        remaining = self.seconds_until_due()
-        if remaining is None or remaining > 0:
-            return False
-        with self._lock:
-            self._first = None
-        return True
-
-    def wait(self, timeout: float) -> None:
-        self._wake.wait(timeout)
-        self._wake.clear()
-
-
-class SourceFileHandler(FileSystemEventHandler):
-    """Calls ``notify`` for created/modified/moved/deleted events touching one of ``names`` (by basename)."""
-
-    def __init__(self, names: frozenset[str], notify: Callable[[], None]) -> None:
-        super().__init__()
-        self.names = names
-        self.notify = notify
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or event.event_type not in WATCHED_EVENTS:
-            return
-        # A move counts by either end: renamed into place (atomic write) or renamed away (gone).
-        paths = (event.src_path, getattr(event, "dest_path", "") or "")
-        if any(os.path.basename(os.fsdecode(p)) in self.names for p in paths if p):
-            self.notify()
-
-
-def make_observer(cfg: Config) -> BaseObserver:
-    """An inotify/FSEvents observer, or a polling one when ``bridge.polling`` is on."""
-    if cfg.bridge.polling:
-        return PollingObserver(timeout=cfg.bridge.poll_interval_s)
-    return Observer()
-
 
 def watch(cfg: Config, ctx: DaemonContext) -> None:
     """Evaluate now, then on every debounced source change and every ``recheck_interval_s``, until stopped."""
@@ -279,7 +201,7 @@ def watch(cfg: Config, ctx: DaemonContext) -> None:
     bridge = WeightsBridge(cfg)
     debouncer = Debouncer(b.debounce_s, b.debounce_s * MAX_DELAY_FACTOR)
     cfg.runtime_dir.mkdir(parents=True, exist_ok=True)
-    observer = make_observer(cfg)
+    observer = make_observer(b.polling, b.poll_interval_s)
     observer.schedule(SourceFileHandler(SOURCE_FILES, debouncer.notify), str(cfg.runtime_dir), recursive=False)
     observer.start()
     # SIGTERM only sets ctx.stop; this relays it to the debouncer's wait so shutdown is immediate.

@@ -62,9 +62,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
-from watchdog.observers.polling import PollingObserver
 
 from ai.candles import load_candles
 from ai.qlearning_actions import (
@@ -106,6 +103,7 @@ from core.daemon import DaemonContext, daemon_context
 from core.errors import FatalError
 from core.logging_setup import setup_logging
 from core.pnl_history import locked, read_history
+from core.watch import MAX_DELAY_FACTOR, Debouncer, make_observer
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +113,6 @@ POLICY_NAME = "qlearning_policy.json"
 TRADER_STATUS_NAME = "trader_status.json"
 KEY_COLUMN = "trade_id"
 WATCHED_EVENTS = frozenset({"created", "modified", "moved"})
-MAX_DELAY_FACTOR = 5.0
-"""A burst of history events delays learning by at most this many debounce periods."""
 
 
 def history_path(cfg: Config) -> Path:
@@ -509,22 +505,14 @@ class HistoryFileHandler(FileSystemEventHandler):
             self.notify()
 
 
-def make_observer(cfg: Config) -> BaseObserver:
-    """An OS-event observer, or a polling one when ``qlearning.polling`` is on."""
-    if cfg.qlearning.polling:
-        return PollingObserver(timeout=cfg.qlearning.poll_interval_s)
-    return Observer()
-
-
 def loop(cfg: Config, ctx: DaemonContext, loader: CandleLoader = load_candles) -> None:
     """Learn and publish now, then on every debounced history change and every recheck interval, until stopped."""
-    from agents.weights_bridge import Debouncer  # the suite's one debouncer
 
     q = cfg.qlearning
     debouncer = Debouncer(q.debounce_s, q.debounce_s * MAX_DELAY_FACTOR)
     folder = history_path(cfg).parent
     folder.mkdir(parents=True, exist_ok=True)
-    observer = make_observer(cfg)
+    observer = make_observer(q.polling, q.poll_interval_s)
     observer.schedule(HistoryFileHandler(HISTORY_NAME, debouncer.notify), str(folder), recursive=False)
     observer.start()
     # SIGTERM only sets ctx.stop; this relays it to the debouncer's wait so shutdown is immediate.

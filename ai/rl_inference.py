@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -46,18 +46,18 @@ import numpy as np
 import pandas as pd
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from agents.weights_bridge import SourceFileHandler
 from ai.candles import timeframe_to_ms
 from ai.ppo import CheckpointError
 from ai.rl_agent import LATEST_NAME, StrategyAgent, load_agent, model_dir, with_feature_params
 from ai.rl_environment import StrategyWeightEnv, history_from_frames, load_primary_candles, load_trades
-from ai.rl_trainer import HISTORY_NAME, make_observer
+from ai.rl_trainer import HISTORY_NAME
 from ai.strategy_features import FEATURE_NAMES, ms_to_iso, to_ms
 from core.atomic import read_json
 from core.config import Config, load_config, replace_section
 from core.daemon import DaemonContext, daemon_context
 from core.errors import ConfigError, FatalError
 from core.logging_setup import setup_logging
+from core.watch import SourceFileHandler, make_observer, schedule_once_soon
 from core.weights import publish_weights
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ class InferenceDaemon:
         self.ctx = ctx
         self.acfg = cfg.strategy_agent
         self.scheduler = BackgroundScheduler(timezone=timezone.utc)
-        self.observer = make_observer(self.acfg)
+        self.observer = make_observer(self.acfg.polling, self.acfg.poll_interval_s)
         self._update_lock = threading.Lock()
         self._last_outcome = ""
         self.updates = 0
@@ -209,10 +209,8 @@ class InferenceDaemon:
         self._last_outcome = outcome
 
     def on_file_event(self) -> None:
-        run_at = datetime.now(timezone.utc) + timedelta(seconds=self.acfg.debounce_s)
-        self.scheduler.add_job(self.update, "date", run_date=run_at, args=["file change"], id="rl_inference_on_change",
-                               replace_existing=True, coalesce=True, max_instances=1,
-                               misfire_grace_time=self.acfg.misfire_grace_s)
+        schedule_once_soon(self.scheduler, self.update, "rl_inference_on_change", self.acfg.debounce_s,
+                           self.acfg.misfire_grace_s, args=["file change"])
 
     def start(self, interval_s: float) -> None:
         self.scheduler.add_job(self.update, "interval", seconds=interval_s, args=["timer"], id="rl_inference_update",

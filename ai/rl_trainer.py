@@ -44,7 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +52,7 @@ import gymnasium as gym
 import numpy as np
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
-from watchdog.observers.polling import PollingObserver
 
-from agents.weights_bridge import SourceFileHandler
 from ai.ppo import PPO, CheckpointError, UpdateStats
 from ai.rl_agent import (
     candidate_path,
@@ -83,6 +79,7 @@ from core.daemon import DaemonContext, daemon_context
 from core.errors import ConfigError, DataError, FatalError
 from core.logging_setup import setup_logging
 from core.pnl_history import locked
+from core.watch import SourceFileHandler, make_observer, schedule_once_soon
 from core.weights import SUM_TOLERANCE, validate_weights
 
 log = logging.getLogger(__name__)
@@ -349,9 +346,11 @@ def train_once(cfg: Config, episodes: int | None = None, progress: bool = False,
     else:
         extra = checkpoint_extra(acfg, version, data.data_range(), episodes=episodes,
                                  total_steps=result.ppo.num_timesteps, seed=acfg.ppo.seed, trained_at=utc_now_iso())
-        check = check_candidate(save_candidate(result.ppo, cfg, extra), data, acfg)
-        if check.ok:
-            promote_candidate(cfg)
+        # A manual --train beside the daemon must not promote the other's candidate: one at a time.
+        with locked(candidate_path(cfg)):
+            check = check_candidate(save_candidate(result.ppo, cfg, extra), data, acfg)
+            if check.ok:
+                promote_candidate(cfg)
         record.update(completed=True, promoted=check.ok, reason=check.reason, holdout=check.holdout)
         if not check.ok:
             record["candidate"] = str(candidate_path(cfg).relative_to(cfg.home))  # left there for inspection
@@ -408,11 +407,6 @@ def cron_trigger(expression: str) -> CronTrigger:
         raise ConfigError(f"strategy_agent.retrain_cron = {expression!r}: {exc}") from exc
 
 
-def make_observer(acfg: StrategyAgentConfig) -> BaseObserver:
-    """OS file events, or polling when ``strategy_agent.polling`` is on (network filesystems)."""
-    return PollingObserver(timeout=acfg.poll_interval_s) if acfg.polling else Observer()
-
-
 def trades_since_last_training(cfg: Config) -> tuple[int, int | None]:
     """(trades now, trades at the last completed training or None when there was none)."""
     now = count_trades(cfg)
@@ -449,7 +443,7 @@ class TrainerDaemon:
         self._requests: list[str] = []
         self._check_requested = True  # look at the history once at start
         self.scheduler = BackgroundScheduler(timezone=timezone.utc)
-        self.observer = make_observer(self.acfg)
+        self.observer = make_observer(self.acfg.polling, self.acfg.poll_interval_s)
         self._last_beat = 0.0
         self.trainings = 0
 
@@ -466,11 +460,8 @@ class TrainerDaemon:
         self.wake.set()
 
     def on_history_event(self) -> None:
-        # Debounce: every event pushes the one pending check back to `debounce_s` after it.
-        run_at = datetime.now(timezone.utc) + timedelta(seconds=self.acfg.debounce_s)
-        self.scheduler.add_job(self.request_check, "date", run_date=run_at, id="history_changed",
-                               replace_existing=True, coalesce=True, max_instances=1,
-                               misfire_grace_time=self.acfg.misfire_grace_s)
+        schedule_once_soon(self.scheduler, self.request_check, "history_changed", self.acfg.debounce_s,
+                           self.acfg.misfire_grace_s)
 
     # -- main loop --------------------------------------------------------------------------------------
 
@@ -501,6 +492,7 @@ class TrainerDaemon:
     def run(self) -> None:
         """Until SIGTERM: wait for a request, check or train, refresh the heartbeat."""
         self.start()
+        self.wake.set()  # the check requested at construction runs now, not a heartbeat period later
         try:
             self.beat("idle")
             while not self.ctx.stop.is_set():

@@ -32,6 +32,7 @@ if __package__ in (None, ""):
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -149,6 +150,8 @@ def _shadow_account(cfg: Config) -> Account | None:
 
 
 def cmd_benchmark(cfg: Config, args: argparse.Namespace) -> int:
+    if args.save_model and not args.train_episodes:
+        raise FatalError("--save-model needs --train-episodes N (it installs the freshly trained model)")
     candle_set = load_candle_set(cfg, candles_file=args.candles, symbol=args.symbol, timeframe=args.timeframe,
                                  lookback_hours=args.lookback_hours, source=args.source)
     request = BenchmarkRequest(
@@ -156,8 +159,6 @@ def cmd_benchmark(cfg: Config, args: argparse.Namespace) -> int:
         episodes=args.episodes or cfg.trading_agent.benchmark_episodes, train_episodes=args.train_episodes,
         periods_per_year=args.periods_per_year, ma_fast=args.ma_fast, ma_slow=args.ma_slow,
         save_model=args.save_model, seed=args.seed, show_bar=not (args.json or args.quiet))
-    if args.save_model and not args.train_episodes:
-        raise FatalError("--save-model needs --train-episodes N (it installs the freshly trained model)")
     doc = run_benchmark(cfg, candle_set, request)
     if args.json:
         _print_json(doc)
@@ -363,6 +364,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly instead of a traceback at interpreter exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

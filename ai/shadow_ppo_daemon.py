@@ -3,8 +3,9 @@
 Which candles are "newly closed". When the paper trader publishes a fresh ``runtime/trader_status.json`` for
 the same symbol and timeframe (``trading_agent.follow_trader``), the daemon follows its replay: candles up to
 the trader's ``last_candle.timestamp`` count as closed, so a synthetic or CSV replay is shadowed at the
-trader's pace. Otherwise it polls the candle source every ``trading_agent.poll_interval_s`` and acts on
-candles newer than its last decision. On a first start it decides on the newest candle only (no deciding on
+trader's pace (and when that status goes stale, a replay is waited for rather than raced through). Otherwise
+it polls the candle source every ``trading_agent.poll_interval_s`` and acts on candles newer than its last
+decision. On a first start it decides on the newest candle only (no deciding on
 the past); after a pause it catches up on at most ``trading_agent.max_catch_up_candles`` candles.
 
 Each decision (``runtime/rl_v3_decisions.jsonl``, bounded) is the model's deterministic action on the
@@ -155,6 +156,7 @@ class ShadowState:
     decisions: int = 0
     experiences: int = 0
     last_decision_at: str | None = None
+    followed_trader: bool = False
 
 
 def load_shadow_state(cfg: Config, symbol: str, timeframe: str) -> ShadowState:
@@ -173,6 +175,7 @@ def load_shadow_state(cfg: Config, symbol: str, timeframe: str) -> ShadowState:
     try:
         state = ShadowState(**{k: doc.get(k) for k in asdict(fresh)})
         state.decisions, state.experiences = int(state.decisions or 0), int(state.experiences or 0)
+        state.followed_trader = bool(state.followed_trader)
         if state.account is not None:
             Account.from_row(state.account)
         return state
@@ -225,6 +228,7 @@ class ShadowRunner:
         self.state = load_shadow_state(cfg, self.symbol, self.timeframe)
         self.account = (Account.from_row(self.state.account) if self.state.account
                         else Account.flat(1, self.options.initial_equity))
+        self._waiting_announced = False
 
     # -- candles ---------------------------------------------------------------------------------------------
 
@@ -234,6 +238,13 @@ class ShadowRunner:
             return True
         if horizon is not None:
             return horizon > cursor
+        if self.state.followed_trader and self.cfg.market.data_source.strip().lower() != "ccxt":
+            # A replay's candles are all "closed" already: without the trader's pace the daemon would race to
+            # the end of the data, so it waits for the trader instead.
+            if not self._waiting_announced:
+                log.info("the trader's status is stale or absent: waiting for its replay to continue")
+                self._waiting_announced = True
+            return False
         # The candle after the cursor closes one timeframe after it opens: no need to ask before then.
         return time.time() * 1000 >= cursor + 2 * self.step_ms
 
@@ -269,13 +280,16 @@ class ShadowRunner:
             log.warning("the trader went back from %s to %s (a reset replay); restarting the shadow account there",
                         ms_to_iso(cursor), ms_to_iso(horizon))
             self.state = ShadowState(self.symbol, self.timeframe, decisions=self.state.decisions,
-                                     experiences=self.state.experiences)
+                                     experiences=self.state.experiences, followed_trader=True)
             self.account = Account.flat(1, self.options.initial_equity)
 
     def poll(self, budget: int | None = None, stop: threading.Event | None = None) -> int:
         """Decide on every newly closed candle (at most ``budget``); returns the decisions made."""
         horizon = trader_horizon(self.cfg, self.symbol, self.timeframe)
         self._restart_if_rewound(horizon)
+        if horizon is not None:
+            self.state.followed_trader = True
+            self._waiting_announced = False
         if not self._may_have_new(horizon):
             return 0
         frame = self.load_closed_candles(horizon)
@@ -623,6 +637,9 @@ def _bootstrap(cfg: Config, watch: ModelWatch, ctx: DaemonContext) -> None:
     except TrainingBusyError as exc:
         _say_once(watch, f"waiting for the training in progress to produce a model: {exc}")
         watch.bootstrap_tried = False  # try again once that training is over and still no model exists
+    except RetryableError as exc:
+        _say_once(watch, f"bootstrap training postponed, candles unavailable: {exc}", logging.WARNING)
+        watch.bootstrap_tried = False
 
 
 def _guard_live_book(cfg: Config) -> None:

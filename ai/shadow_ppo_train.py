@@ -97,8 +97,8 @@ class ProgressReporter:
     metrics: dict[str, float | None] = field(default_factory=lambda: {
         "current_reward": None, "avg_reward": None, "policy_loss": None, "value_loss": None})
     done: int = 0
-    _last_write: float = 0.0
-    _bar: Any = None
+    _last_write: float = field(default=0.0, init=False)
+    _bar: Any = field(default=None, init=False)
 
     def start(self) -> None:
         from tqdm import tqdm

@@ -252,7 +252,6 @@ def candle_features(frame: pd.DataFrame | None, timeframe: str, calendar: str,
             *_regime_columns(frame, close, m, short),
         ]
     values = clip_features(np.stack(columns, axis=1))
-    values[:, 4] = np.minimum(values[:, 4], 0.0)
     close_ms = frame["timestamp"].to_numpy(np.int64) + candle_ms
     return CandleFeatures(close_ms, values, max_age)
 

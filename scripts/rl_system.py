@@ -51,6 +51,10 @@ DAEMONS: tuple[DaemonSpec, ...] = (
                "weight history, performance report and plots; runs the portfolio optimizer and strategy lab"),
     DaemonSpec("qlearning", "ai.qlearning", ("--loop",),
                "tabular strategy and sizing agents learn from each new trade; publishes runtime/qlearning_policy.json"),
+    DaemonSpec("rl_trainer", "ai.rl_trainer", ("--loop",),
+               "retrains the strategy-weight PPO agent weekly or after 50 new trades; state/rl_model/"),
+    DaemonSpec("rl_inference", "ai.rl_inference", ("--loop",),
+               "publishes runtime/rl_strategy_weights.json from the latest model every 5 min and on change"),
 )
 """Every daemon of the suite, in start order (the trader's inputs before the trader)."""
 

@@ -35,7 +35,10 @@ recheck_interval_s = 1.0
 track_interval_s = 1
 [qlearning]
 debounce_s = 0.2
+[strategy_agent]
+episodes = 10
 """
+FALLBACK_PHASE = ("weights_bridge", "paper_trader", "performance_tracker", "qlearning")
 
 
 def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -65,7 +68,7 @@ def test_whole_loop_offline(rl_home: Path, tmp_path: Path) -> None:
     config = tmp_path / "e2e.toml"
     config.write_text(CONFIG)
     runtime = rl_home / "runtime"
-    started = _cli(config, "start")
+    started = _cli(config, "start", "--only", *FALLBACK_PHASE)
     assert started.returncode == 0, started.stderr
     try:
         # Trades flow into the history.
@@ -124,6 +127,20 @@ def test_whole_loop_offline(rl_home: Path, tmp_path: Path) -> None:
 
         first_updates = _wait(q_updates, "the Q-learning tables learning from trades", 20)
         _wait(lambda: q_updates() > first_updates, "the Q-learning tables growing", 20)
+
+        # Phase two: the rest of the suite. The trainer trains on the trades so far, inference publishes the
+        # RL weights, and the bridge puts them in force.
+        rest = _cli(config, "start")
+        assert rest.returncode == 0, rest.stderr
+        assert rest.stdout.count("already running") == len(FALLBACK_PHASE)
+        checkpoint = rl_home / "state" / "rl_model" / "checkpoint_latest.pt"
+        _wait(checkpoint.exists, "the trainer's first checkpoint", 60)
+        _wait(lambda: json.loads(rl_file.read_text())["producer"] == "rl_inference",
+              "weights published by the inference daemon", 30)
+        doc = _wait(lambda: (a := _allocations(rl_home))["source"] == "rl" and a, "RL weights in force", 10)
+        assert sum(doc["weights"].values()) == pytest.approx(1.0, abs=1e-9)
+        log = json.loads((rl_home / "state" / "rl_training_log.json").read_text())
+        assert log["records"] and log["records"][-1]["promoted"] is True
 
         status_rows = json.loads(_cli(config, "status", "--json").stdout)
         assert all(row["running"] for row in status_rows), status_rows

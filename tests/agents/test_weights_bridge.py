@@ -29,6 +29,7 @@ from watchdog.events import (
 from agents import weights_bridge as wb
 from core.config import REPO_ROOT, STRATEGIES, Config, load_config, replace_section
 from core.errors import ConfigError
+from core.watch import Debouncer, SourceFileHandler
 from core.weights import publish_weights
 
 T, MR, MOM, BO, PAIRS, MACD, BB, VIX = STRATEGIES
@@ -212,7 +213,7 @@ def test_a_reason_is_logged_when_it_appears_or_changes_not_at_every_pass(cfg: Co
 
 def test_event_filter_reacts_to_the_three_sources_only(tmp_path: Path) -> None:
     calls: list[int] = []
-    handler = wb.SourceFileHandler(wb.SOURCE_FILES, lambda: calls.append(1))
+    handler = SourceFileHandler(wb.SOURCE_FILES, lambda: calls.append(1))
     rt = tmp_path / "runtime"
     relevant = [
         FileMovedEvent(str(rt / f".{RL}.abc123.tmp"), str(rt / RL)),  # an atomic write lands
@@ -235,7 +236,7 @@ def test_event_filter_reacts_to_the_three_sources_only(tmp_path: Path) -> None:
 
 def test_debouncer_waits_for_quiet_but_not_forever() -> None:
     now = [100.0]
-    deb = wb.Debouncer(quiet_s=0.2, max_delay_s=1.0, clock=lambda: now[0])
+    deb = Debouncer(quiet_s=0.2, max_delay_s=1.0, clock=lambda: now[0])
     assert deb.seconds_until_due() is None and not deb.take_if_due()
     deb.notify()
     now[0] += 0.1

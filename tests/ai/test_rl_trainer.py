@@ -37,7 +37,7 @@ from ai.rl_trainer import (
     train_once,
     weights_problem,
 )
-from core.config import STRATEGIES, Config, PPOConfig, replace_section
+from core.config import STRATEGIES, Config, PPOConfig, StrategyAgentConfig, load_config, replace_section
 from core.errors import ConfigError
 from core.pnl_history import append_trades
 
@@ -128,6 +128,21 @@ def test_a_bad_cron_expression_is_a_config_error(tmp_path: Path, capsys: pytest.
     config.write_text('[strategy_agent]\nretrain_cron = "0 99 * * *"\n')
     assert main(["--train", "--config", str(config)]) == 2
     assert "strategy_agent.retrain_cron" in capsys.readouterr().err
+
+
+def test_a_partial_ppo_table_keeps_the_agents_own_defaults(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text("[strategy_agent]\nmin_trades = 20\n\n[strategy_agent.ppo]\nn_epochs = 3\n")
+    acfg = load_config(config).strategy_agent
+    assert acfg.min_trades == 20 and acfg.ppo.n_epochs == 3
+    assert acfg.ppo.n_steps == StrategyAgentConfig().ppo.n_steps == 128  # not PPOConfig's 2048
+    assert acfg.ppo.hidden_sizes == [64, 64] and acfg.retrain_cron == "0 3 * * 0"
+    config.write_text("[strategy_agent]\nretrain_after_trades = 5\n")
+    with pytest.raises(ConfigError, match="strategy_agent.retrain_after_trades"):
+        load_config(config)
+    config.write_text("[strategy_agent]\nholdout_fraction = 0.9\n")
+    with pytest.raises(ConfigError, match="strategy_agent.holdout_fraction"):
+        load_config(config)
 
 
 # ---------------------------------------------------------------------------------------------- promotion
