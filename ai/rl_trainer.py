@@ -38,7 +38,6 @@ import dataclasses
 import json
 import logging
 import math
-import re
 import sys
 import threading
 import time
@@ -51,7 +50,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 
 from ai.ppo import PPO, CheckpointError, UpdateStats
 from ai.rl_agent import (
@@ -79,6 +77,7 @@ from core.daemon import DaemonContext, daemon_context
 from core.errors import ConfigError, DataError, FatalError
 from core.logging_setup import setup_logging
 from core.pnl_history import locked
+from core.schedule import cron_trigger
 from core.watch import SourceFileHandler, make_observer, schedule_once_soon
 from core.weights import SUM_TOLERANCE, validate_weights
 
@@ -93,7 +92,6 @@ HEARTBEAT_S = 30.0
 """Longest time between two heartbeats of the daemon, training included."""
 MIN_TRAIN_PERIODS = 2
 """Rebalancing periods the training slice needs at least (an episode has one step or more)."""
-_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
 class NotEnoughDataError(DataError):
@@ -390,23 +388,6 @@ def _base_record(cfg: Config, data: TrainingData, result: FitResult, version: in
 # ---------------------------------------------------------------------------------------------- daemon
 
 
-def cron_trigger(expression: str) -> CronTrigger:
-    """A UTC trigger from a standard five-field cron expression.
-
-    APScheduler 3 numbers weekdays from Monday = 0, cron from Sunday = 0 (7 too); numeric weekdays are
-    turned into names first so ``0 3 * * 0`` means Sunday as in crontab(5).
-    """
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ConfigError(f"strategy_agent.retrain_cron = {expression!r}: expected five fields "
-                          "(minute hour day month weekday), e.g. \"0 3 * * 0\"")
-    fields[4] = re.sub(r"(?<![/\d])\d+", lambda m: _CRON_DAYS[int(m.group()) % 7], fields[4])
-    try:
-        return CronTrigger.from_crontab(" ".join(fields), timezone=timezone.utc)
-    except ValueError as exc:
-        raise ConfigError(f"strategy_agent.retrain_cron = {expression!r}: {exc}") from exc
-
-
 def trades_since_last_training(cfg: Config) -> tuple[int, int | None]:
     """(trades now, trades at the last completed training or None when there was none)."""
     now = count_trades(cfg)
@@ -467,7 +448,7 @@ class TrainerDaemon:
 
     def start(self) -> None:
         grace = self.acfg.misfire_grace_s
-        self.scheduler.add_job(self.request_training, cron_trigger(self.acfg.retrain_cron), args=["scheduled retraining"],
+        self.scheduler.add_job(self.request_training, cron_trigger(self.acfg.retrain_cron, "strategy_agent.retrain_cron"), args=["scheduled retraining"],
                                id="scheduled_retrain", coalesce=True, max_instances=1, misfire_grace_time=grace)
         self.scheduler.add_job(self.request_check, "interval", seconds=self.acfg.check_interval_s,
                                id="new_trades_check", coalesce=True, max_instances=1, misfire_grace_time=grace)
@@ -576,7 +557,7 @@ def load_trainer_config(args: argparse.Namespace) -> Config:
     if args.seed is not None:
         acfg = cfg.strategy_agent
         cfg = replace_section(cfg, "strategy_agent", ppo=dataclasses.replace(acfg.ppo, seed=args.seed))
-    cron_trigger(cfg.strategy_agent.retrain_cron)  # a bad expression stops every mode here, by its key
+    cron_trigger(cfg.strategy_agent.retrain_cron, "strategy_agent.retrain_cron")  # a bad expression stops every mode here, by its key
     return cfg
 
 

@@ -77,7 +77,6 @@ import numpy as np
 import pandas as pd
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from analytics import plots
@@ -99,6 +98,7 @@ from core.daemon import DaemonContext, daemon_context
 from core.errors import ConfigError, FatalError
 from core.jsonl import append_jsonl, read_jsonl
 from core.logging_setup import setup_logging
+from core.schedule import cron_trigger
 from core.weights import equal_weights, normalize, read_weights, validate_weights
 
 log = logging.getLogger(__name__)
@@ -170,15 +170,6 @@ def parse_window(text: str) -> int | None:
     return int(match.group(1))
 
 
-def cron_trigger(expression: str, key: str) -> CronTrigger:
-    """A UTC trigger from a five-field cron expression; ConfigError naming ``performance.<key>`` when invalid."""
-    try:
-        return CronTrigger.from_crontab(expression, timezone=timezone.utc)
-    except ValueError as exc:
-        raise ConfigError(f"`performance.{key}` = {expression!r} is not a cron expression ({exc}); "
-                          "use five fields: minute hour day month weekday, e.g. \"5 * * * *\"") from exc
-
-
 def check_performance_config(cfg: Config) -> None:
     """Reject settings that cannot work, naming the key."""
     pc = cfg.performance
@@ -199,7 +190,7 @@ def check_performance_config(cfg: Config) -> None:
     if not (math.isfinite(pc.track_interval_s) and pc.track_interval_s > 0):
         raise ConfigError(f"`performance.track_interval_s` = {pc.track_interval_s}: must be a positive number of seconds")
     for key in ("report_cron", "portfolio_optimizer_cron", "strategy_lab_cron"):
-        cron_trigger(getattr(pc, key), key)
+        cron_trigger(getattr(pc, key), f"performance.{key}")
 
 
 def check_all_config(cfg: Config) -> None:
@@ -833,11 +824,11 @@ def build_scheduler(cfg: Config, ctx: DaemonContext) -> BackgroundScheduler:
     args = (cfg, ctx)
     scheduler.add_job(track_job, IntervalTrigger(seconds=pc.track_interval_s, timezone=timezone.utc), args=args,
                       id="track", name="record the weights in force")
-    scheduler.add_job(report_job, cron_trigger(pc.report_cron, "report_cron"), args=args,
+    scheduler.add_job(report_job, cron_trigger(pc.report_cron, "performance.report_cron"), args=args,
                       id="report", name="write the performance report")
-    scheduler.add_job(optimizer_job, cron_trigger(pc.portfolio_optimizer_cron, "portfolio_optimizer_cron"),
+    scheduler.add_job(optimizer_job, cron_trigger(pc.portfolio_optimizer_cron, "performance.portfolio_optimizer_cron"),
                       args=args, id="portfolio_optimizer", name="publish portfolio optimizer weights")
-    scheduler.add_job(lab_job, cron_trigger(pc.strategy_lab_cron, "strategy_lab_cron"), args=args,
+    scheduler.add_job(lab_job, cron_trigger(pc.strategy_lab_cron, "performance.strategy_lab_cron"), args=args,
                       id="strategy_lab", name="publish strategy lab weights")
     return scheduler
 

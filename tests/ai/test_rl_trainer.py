@@ -28,7 +28,6 @@ from ai.rl_environment import history_from_frames
 from ai.rl_trainer import (
     TrainingData,
     append_training_record,
-    cron_trigger,
     fit,
     main,
     read_training_records,
@@ -40,6 +39,7 @@ from ai.rl_trainer import (
 from core.config import STRATEGIES, Config, PPOConfig, StrategyAgentConfig, load_config, replace_section
 from core.errors import ConfigError
 from core.pnl_history import append_trades
+from core.schedule import cron_trigger
 
 REPO = Path(__file__).resolve().parents[2]
 START = pd.Timestamp("2024-01-02", tz="UTC")
@@ -313,13 +313,13 @@ def test_retraining_is_due_first_at_the_minimum_then_after_enough_new_trades(cfg
 
 def test_cron_weekdays_follow_crontab_not_apscheduler_numbering() -> None:
     monday = datetime(2024, 1, 1, tzinfo=timezone.utc)
-    fire = cron_trigger("0 3 * * 0").get_next_fire_time(None, monday)
+    fire = cron_trigger("0 3 * * 0", "strategy_agent.retrain_cron").get_next_fire_time(None, monday)
     assert fire == datetime(2024, 1, 7, 3, 0, tzinfo=timezone.utc)  # Sunday, as crontab(5) reads 0
-    assert cron_trigger("30 1 * * 1-5").get_next_fire_time(None, datetime(2024, 1, 6, tzinfo=timezone.utc)) \
+    assert cron_trigger("30 1 * * 1-5", "strategy_agent.retrain_cron").get_next_fire_time(None, datetime(2024, 1, 6, tzinfo=timezone.utc)) \
         == datetime(2024, 1, 8, 1, 30, tzinfo=timezone.utc)  # Saturday -> next Monday
-    assert cron_trigger("0 */6 * * *").get_next_fire_time(None, monday) == monday
+    assert cron_trigger("0 */6 * * *", "strategy_agent.retrain_cron").get_next_fire_time(None, monday) == monday
     with pytest.raises(ConfigError, match="five fields"):
-        cron_trigger("0 3 * *")
+        cron_trigger("0 3 * *", "strategy_agent.retrain_cron")
 
 
 # ---------------------------------------------------------------------------------------------- daemon
