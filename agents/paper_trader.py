@@ -57,6 +57,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -64,6 +65,8 @@ import numpy as np
 import pandas as pd
 
 from agents.books import Costs, Portfolio, iso_ms, trade_id
+from agents.ppo_book import BOOK as PPO_BOOK
+from agents.ppo_book import Rollout, book_target, book_weight, check_risk_guard, read_rollout
 from ai.candles import load_candles, timeframe_to_ms
 from ai.qlearning import sizing_multiplier
 from core.atomic import publish_json, read_json
@@ -478,6 +481,7 @@ class PaperTrader:
         self.state_file = state_path(cfg)
         self._last_save = self._last_status = clock()
         self.sizing_multiplier = 1.0
+        self.rollout: Rollout | None = None
 
     def book_weights(self, allocation: Allocation) -> dict[str, float]:
         """Share of equity per book; books outside the allocation (a future PPO book) trade at weight 0.
@@ -491,7 +495,8 @@ class PaperTrader:
     def process(self, ts: int, close: float, targets: Mapping[str, float]) -> list[dict[str, Any]]:
         """Act on the candle opened at ``ts`` and closed at ``close``; closed trades are saved, then written."""
         allocation, _ = self.allocations.poll()
-        closed = self.state.portfolio.step(ts + self.step_ms, close, targets, self.book_weights(allocation))
+        targets, weights = self.with_ppo_book(ts, close, targets, self.book_weights(allocation))
+        closed = self.state.portfolio.step(ts + self.step_ms, close, targets, weights)
         self.state.last_ts, self.state.last_close = int(ts), float(close)
         self.state.candles_processed += 1
         if closed:
@@ -503,7 +508,32 @@ class PaperTrader:
             for row in closed:
                 log.debug("closed %s %s: pnl_pct %.5f pnl %.2f", row["strategy"], row["side"], row["pnl_pct"],
                           row["pnl"])
+            if any(row["strategy"] == PPO_BOOK for row in closed):
+                self.guard_ppo_book(ts + self.step_ms, close)
         return closed
+
+    def with_ppo_book(self, ts: int, close: float, targets: Mapping[str, float],
+                      weights: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+        """Add the trading PPO's book when a rollout above 0 % is in force (``runtime/rl_v3_rollout.json``).
+
+        The book follows the shadow daemon's latest decision with ``capital_percentage`` of equity, capped at
+        ``max_position_size`` notional. Without a live rollout it has no target, so an open PPO trade closes.
+        """
+        self.rollout = read_rollout(self.cfg)
+        if self.rollout is None or not self.rollout.live:
+            return dict(targets), weights
+        target = book_target(self.cfg, ts, self.step_ms)
+        equity = self.state.portfolio.equity(close)
+        return {**targets, PPO_BOOK: target}, {**weights, PPO_BOOK: book_weight(self.rollout, equity, target)}
+
+    def guard_ppo_book(self, now_ms: int, close: float) -> None:
+        """After a PPO trade closes: the risk guard may send the rollout back to Stage 0 (by itself, logged)."""
+        if self.rollout is None:
+            return
+        capital = self.rollout.capital_percentage / 100.0 * self.state.portfolio.equity(close)
+        verdict = check_risk_guard(self.cfg, capital, now=datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc))
+        if verdict is not None and verdict.trip:
+            log.warning("risk guard tripped the PPO rollout back to Stage 0: %s", verdict.reason)
 
     def save(self) -> None:
         save_state(self.state_file, self.state)
@@ -546,6 +576,9 @@ class PaperTrader:
             "allocation": {"weights": allocation.weights, "source": allocation.source,
                            "file_status": allocation.file_status, "reason": allocation.reason},
             "sizing_multiplier": self.sizing_multiplier,
+            "ppo_rollout": None if self.rollout is None else {
+                "stage": self.rollout.stage, "capital_percentage": self.rollout.capital_percentage,
+                "max_position_size": self.rollout.max_position_size},
             "last_candle": None if s.last_ts is None else {
                 "timestamp": s.last_ts, "time": iso_ms(s.last_ts), "close": price},
             "candles_processed": s.candles_processed,

@@ -51,6 +51,7 @@ from ai.ppo import CheckpointError
 from ai.shadow_ppo_bench import BenchmarkRequest, rollout_blockers, run_benchmark
 from ai.shadow_ppo_common import (
     DAEMON_NAME,
+    benchmark_path,
     experiences_path,
     load_candle_set,
     load_model,
@@ -204,6 +205,12 @@ def cmd_rollout(cfg: Config, args: argparse.Namespace) -> int:
         if blockers:
             log.warning("rollout forced despite: %s", "; ".join(blockers))
             extra["forced_despite"] = blockers
+        benchmark = read_json(benchmark_path(cfg))
+        if benchmark.ok and benchmark.data is not None:
+            extra["benchmark"] = {"generated_at": benchmark.data.get("generated_at"),
+                                  "gate_passed": (benchmark.data.get("gate") or {}).get("passed"),
+                                  "in_sample": benchmark.data.get("in_sample"),
+                                  "model_sha256": (benchmark.data.get("model") or {}).get("sha256")}
     message = f"Rollout configured: {stage_for(pct)[1]} ({pct:g}%)"
     doc = write_rollout(cfg, pct, max_position, not args.no_risk_guard, forced=bool(args.force and pct > 0),
                         message=message, **extra)

@@ -21,22 +21,15 @@ the newest candles) and says so in its log; with ``bootstrap_episodes = 0``, or 
 the lock, it waits for a model and says that instead. A model file replaced by ``train`` or a retrain is
 reloaded on the next poll.
 
-Retraining runs on the ``trading_agent.retrain_cron`` schedule (APScheduler 3.x, job id
-``shadow_ppo_retrain``, coalesced, one instance at a time, misfire grace ``retrain_misfire_grace_s``) on the
-newest ``retrain_candles`` candles merged with the candles stored in the experiences (the replay-buffer data
-provider): a candidate is trained on the first ``train_frac`` of them and benchmarked with the current model
-on the rest; it replaces the current model only when its Sharpe ratio is at least as good (and, while a
-rollout is live, when it passes the benchmark gate). The outcome goes to ``runtime/rl_v3_retrain.json``.
+Retraining on a schedule is :mod:`ai.shadow_ppo_retrain`; the daemon starts its scheduler.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from dataclasses import asdict, dataclass
-from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -45,101 +38,32 @@ import pandas as pd
 
 from agents.ppo_book import check_risk_guard, latest_decision, read_rollout, shadow_mode
 from agents.ppo_book import decisions_path as decisions_file
-from ai.candles import COLUMNS, load_candles, ms_to_iso, timeframe_to_ms, validate_candles
+from ai.candles import COLUMNS, load_candles, ms_to_iso, timeframe_to_ms
 from ai.ppo import CheckpointError
-from ai.shadow_ppo_bench import (
-    benchmark_document,
-    evaluate_window,
-    features_for,
-    policy_run,
-    resolve_periods_per_year,
-    split_index,
-    write_benchmark,
-)
 from ai.shadow_ppo_common import (
     DAEMON_NAME,
     PRODUCER,
-    CandleSet,
     TradingModel,
     experiences_path,
-    file_sha256,
     finite_or_none,
     load_candle_set,
     load_model,
     model_path,
-    retrain_path,
     shadow_state_path,
     status_path,
     trading_symbol,
 )
-from ai.shadow_ppo_train import (
-    ProgressReporter,
-    TrainingBusyError,
-    install_model,
-    model_meta,
-    train_agent,
-    train_and_install,
-    training_lock,
-)
+from ai.shadow_ppo_retrain import RETRAIN_JOB_ID, start_scheduler
+from ai.shadow_ppo_train import TrainingBusyError, train_and_install
 from ai.trading_env import Account, TradingEnvOptions, next_exposure, options_from_config
 from ai.trading_features import MarketFeatures, assemble, compute_market_features
-from analytics.baselines import strategy_metrics
 from core.atomic import publish_json, read_json, utc_now_iso
 from core.config import Config, as_dict
 from core.daemon import DaemonContext, daemon_context, read_heartbeat
-from core.errors import ConfigError, DataError, FatalError, RetryableError
-from core.jsonl import append_jsonl, iter_jsonl
+from core.errors import RetryableError
+from core.jsonl import append_jsonl
 
 log = logging.getLogger(__name__)
-
-RETRAIN_JOB_ID = "shadow_ppo_retrain"
-
-
-# --------------------------------------------------------------------------------------- replay data provider
-
-
-def replay_buffer_candles(cfg: Config, symbol: str, timeframe: str) -> pd.DataFrame:
-    """The candles stored in the experiences of ``symbol`` / ``timeframe`` (both candles of each), validated.
-
-    This is the original design's replay-buffer data provider: the market the shadow daemon actually saw,
-    which a retraining adds to the newest candles of the source.
-    """
-    rows: list[dict[str, Any]] = []
-    for record in iter_jsonl(experiences_path(cfg)):
-        if record.get("symbol") != symbol or record.get("timeframe") != timeframe:
-            continue
-        for key in ("candle", "next_candle"):
-            candle = record.get(key)
-            if isinstance(candle, dict) and all(c in candle for c in COLUMNS):
-                rows.append({c: candle[c] for c in COLUMNS})
-    if not rows:
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "timestamp" else "float64") for c in COLUMNS})
-    # Consecutive experiences share a candle (one's next candle is the next one's candle): not a repair.
-    unique = pd.DataFrame(rows).drop_duplicates("timestamp", keep="last")
-    frame, _ = validate_candles(unique, f"{experiences_path(cfg).name} candles")
-    return frame
-
-
-def merge_candles(newest: pd.DataFrame, replay: pd.DataFrame) -> pd.DataFrame:
-    """Both sets of candles in time order; where both have a timestamp the source's (``newest``) wins."""
-    if replay.empty:
-        return newest.reset_index(drop=True)
-    replay = replay[~replay["timestamp"].isin(newest["timestamp"])]
-    merged, _ = validate_candles(pd.concat([replay, newest], ignore_index=True), "merged candles")
-    return merged
-
-
-def contiguous_segments(frame: pd.DataFrame, step_ms: int, min_candles: int) -> list[pd.DataFrame]:
-    """The stretches of ``frame`` without missing candles, keeping those of at least ``min_candles``."""
-    if frame.empty:
-        return []
-    breaks = np.flatnonzero(np.diff(frame["timestamp"].to_numpy(np.int64)) > step_ms) + 1
-    parts = np.split(np.arange(len(frame)), breaks)
-    kept = [frame.iloc[p].reset_index(drop=True) for p in parts if len(p) >= min_candles]
-    if len(kept) < len(parts):
-        log.info("%d stretch(es) of candles shorter than %d skipped", len(parts) - len(kept), min_candles)
-    return kept
-
 
 # ------------------------------------------------------------------------------------------- shadow state
 
@@ -393,132 +317,6 @@ class ShadowRunner:
                  prediction.action_name, prediction.confidence, previous, target,
                  " [shadow]" if record["shadow_mode"] else "")
         return record
-
-
-# ------------------------------------------------------------------------------------------------- retraining
-
-
-def _score(value: float | None) -> float:
-    return value if value is not None and math.isfinite(value) else -math.inf
-
-
-def retrain(cfg: Config, stop: threading.Event | None = None) -> dict[str, Any]:
-    """One retraining (see the module docstring); returns the record written to ``runtime/rl_v3_retrain.json``.
-
-    The test window is the last ``1 - train_frac`` of the newest candles; the candidate trains on the candles
-    before it together with the experiences' candles from before it (separate stretches stay separate
-    episodes' ground, so a hole between them is never traded across). :class:`TrainingBusyError` when another
-    training holds the lock.
-    """
-    ta = cfg.trading_agent
-    symbol, timeframe = trading_symbol(cfg), cfg.market.timeframe
-    step_ms = timeframe_to_ms(timeframe)
-    newest = load_candles(cfg, [symbol], limit=ta.retrain_candles)[symbol].reset_index(drop=True)
-    split = split_index(len(newest), ta.train_frac)
-    replay = replay_buffer_candles(cfg, symbol, timeframe)
-    replay = replay[replay["timestamp"] < int(newest["timestamp"].iloc[split])]
-    training = merge_candles(newest.iloc[:split], replay)
-    segments = contiguous_segments(training, step_ms, ta.warmup_candles + 2)
-    if not segments:
-        raise DataError(f"retrain: no stretch of at least {ta.warmup_candles + 2} consecutive candles before the "
-                        "test window; raise trading_agent.retrain_candles")
-    source = cfg.market.data_source + ("+experiences" if not replay.empty else "")
-    evaluation = CandleSet(newest, symbol, timeframe, source)
-    periods = resolve_periods_per_year(cfg, timeframe, None)
-    features = features_for(evaluation, cfg)
-    with training_lock(cfg):
-        reporter = ProgressReporter(cfg, ta.retrain_episodes, description=f"scheduled retrain on {len(training)} "
-                                    f"candles in {len(segments)} stretch(es)")
-        reporter.start()
-        try:
-            result = train_agent(cfg, segments, ta.retrain_episodes, reporter, stop)
-            if result.stopped:
-                reporter.finish("Retraining stopped before the end; the current model is kept", ok=False)
-                return {"accepted": False, "reason": "stopped before the end"}
-            trained_on = pd.concat(segments, ignore_index=True)
-            meta = {**model_meta(CandleSet(trained_on, symbol, timeframe, source), len(trained_on), result),
-                    "segments": len(segments)}
-            candidate = TradingModel(result.agent.policy.eval(), result.agent.checkpoint_meta(meta),
-                                     model_path(cfg), None)
-            window = evaluate_window(cfg, features, split, candidate, cfg.costs.fee, ta.benchmark_episodes, periods,
-                                     10, 20)
-            current_sharpe = _current_sharpe(cfg, features, split, periods)
-            doc = benchmark_document(cfg, evaluation, split, window, fee=cfg.costs.fee, periods_per_year=periods,
-                                     episodes=ta.benchmark_episodes, ma=(10, 20), train_frac=ta.train_frac,
-                                     train_window=meta["train_range"], in_sample=False,
-                                     model_info={"source": "retrain", "saved": False, "sha256": None,
-                                                 "trained_range": meta["train_range"]})
-            accepted, reason = _accept(cfg, doc, current_sharpe)
-            if accepted:
-                path = install_model(cfg, result.agent, meta)
-                doc["model"].update({"saved": True, "path": str(path), "sha256": file_sha256(path)})
-                write_benchmark(cfg, doc, window)
-        except BaseException as exc:
-            reporter.finish(f"Retraining failed: {exc}", ok=False)
-            raise
-        reporter.finish(f"Retraining complete: {'new model installed' if accepted else 'current model kept'}")
-    record = finite_or_none({
-        "at": utc_now_iso(), "accepted": accepted, "reason": reason,
-        "candidate_sharpe": doc["rl_v3_metrics"]["sharpe_ratio"], "current_sharpe": current_sharpe,
-        "gate_passed": doc["gate"]["passed"], "train_window": doc["train_window"], "test_window": doc["test_window"],
-        "segments": len(segments), "experience_candles": len(replay),
-    })
-    publish_json(retrain_path(cfg), PRODUCER, record)
-    log.info("retrain: %s (%s)", "new model installed" if accepted else "current model kept", reason)
-    return record
-
-
-def _current_sharpe(cfg: Config, features: MarketFeatures, split: int, periods: float) -> float | None:
-    try:
-        current = load_model(model_path(cfg))
-    except CheckpointError as exc:
-        log.info("retrain: no usable current model to compare with (%s)", exc)
-        return None
-    exposures, returns = policy_run(current, features, split, options_from_config(cfg))
-    metrics = strategy_metrics(features.closes[split:], exposures, cfg.costs.fee, periods, returns)
-    return metrics["sharpe_ratio"] if math.isfinite(metrics["sharpe_ratio"]) else None
-
-
-def _accept(cfg: Config, doc: dict[str, Any], current_sharpe: float | None) -> tuple[bool, str]:
-    candidate = doc["rl_v3_metrics"]["sharpe_ratio"]
-    if _score(candidate) < _score(current_sharpe):
-        return False, f"candidate Sharpe {candidate} below the current model's {current_sharpe}"
-    rollout = read_rollout(cfg)
-    if rollout is not None and rollout.live and not doc["gate"]["passed"]:
-        return False, "a rollout is live and the candidate did not pass the benchmark gate"
-    return True, f"candidate Sharpe {candidate} >= current {current_sharpe}"
-
-
-def scheduled_retrain(cfg: Config, stop: threading.Event) -> None:
-    """The scheduler's job: one retrain, every failure logged (a job must never die silently)."""
-    try:
-        retrain(cfg, stop)
-    except TrainingBusyError as exc:
-        log.warning("scheduled retrain skipped: %s", exc)
-    except (FatalError, RetryableError) as exc:
-        log.error("scheduled retrain failed: %s", exc)
-    except Exception:  # the scheduler thread would only print it; keep it in the daemon's log
-        log.exception("scheduled retrain failed unexpectedly")
-
-
-def start_scheduler(cfg: Config, stop: threading.Event) -> Any:
-    """A background APScheduler with the retrain job; returns it started."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.triggers.cron import CronTrigger
-
-    try:
-        trigger = CronTrigger.from_crontab(cfg.trading_agent.retrain_cron, timezone=timezone.utc)
-    except ValueError as exc:
-        raise ConfigError(f"trading_agent.retrain_cron = {cfg.trading_agent.retrain_cron!r}: {exc}") from exc
-    scheduler = BackgroundScheduler(timezone=timezone.utc)
-    scheduler.add_job(scheduled_retrain, trigger, args=[cfg, stop], id=RETRAIN_JOB_ID, name="retrain trading PPO",
-                      coalesce=True, max_instances=1, misfire_grace_time=cfg.trading_agent.retrain_misfire_grace_s,
-                      replace_existing=True)
-    scheduler.start()
-    job = scheduler.get_job(RETRAIN_JOB_ID)
-    log.info("retraining scheduled by cron %r (UTC); next run %s", cfg.trading_agent.retrain_cron,
-             job.next_run_time.isoformat() if job and job.next_run_time else "never")
-    return scheduler
 
 
 # ----------------------------------------------------------------------------------------------------- status

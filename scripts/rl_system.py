@@ -55,6 +55,8 @@ DAEMONS: tuple[DaemonSpec, ...] = (
                "retrains the strategy-weight PPO agent weekly or after 50 new trades; state/rl_model/"),
     DaemonSpec("rl_inference", "ai.rl_inference", ("--loop",),
                "publishes runtime/rl_strategy_weights.json from the latest model every 5 min and on change"),
+    DaemonSpec("shadow_ppo", "ai.shadow_ppo", ("run",),
+               "trading PPO in shadow mode: a decision per closed candle, experiences, monthly retraining"),
 )
 """Every daemon of the suite, in start order (the trader's inputs before the trader)."""
 
@@ -90,9 +92,8 @@ def start_daemon(cfg: Config, spec: DaemonSpec, config_file: str | None) -> tupl
         return pid, False
     logs = cfg.runtime_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", spec.module, *spec.args]
-    if config_file:
-        cmd += ["--config", config_file]
+    # --config goes first: a command with subcommands (shadow_ppo run) takes it before the subcommand.
+    cmd = [sys.executable, "-m", spec.module, *(["--config", config_file] if config_file else []), *spec.args]
     with open(logs / f"{spec.name}.out", "ab") as out:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)

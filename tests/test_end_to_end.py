@@ -142,6 +142,13 @@ def test_whole_loop_offline(rl_home: Path, tmp_path: Path) -> None:
         log = json.loads((rl_home / "state" / "rl_training_log.json").read_text())
         assert log["records"] and log["records"][-1]["promoted"] is True
 
+        # The trading PPO runs in shadow mode: a decision per closed candle, then the realized experiences.
+        decisions = runtime / "rl_v3_decisions.jsonl"
+        _wait(lambda: len(decisions.read_text().splitlines()) >= 3, "shadow decisions", 90)
+        assert all(json.loads(line)["shadow_mode"] is True for line in decisions.read_text().splitlines())
+        experiences = rl_home / "state" / "rl_v3" / "experiences.jsonl"
+        _wait(lambda: experiences.read_text().strip(), "shadow experiences", 30)
+
         status_rows = json.loads(_cli(config, "status", "--json").stdout)
         assert all(row["running"] for row in status_rows), status_rows
     finally:

@@ -620,3 +620,41 @@ def test_bad_input_is_one_line_and_non_zero(rl_home: Path, restore_logging: None
     err = capsys.readouterr().err
     assert "plain file name" in err and "--speed must be >= 0" in err and "unknown key `trader.speed`" in err
     assert "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------ the trading PPO book
+
+
+def test_ppo_rollout_moves_capital_and_the_risk_guard_trips_it_back() -> None:
+    from agents.ppo_book import BOOK, decisions_path, read_rollout, shadow_mode, write_rollout
+    from core.jsonl import append_jsonl
+
+    cfg = trader_cfg()
+    trader = make_trader(cfg)
+    feed(trader, [100.0], [{}])
+    assert BOOK not in trader.state.portfolio.positions  # no rollout: shadow only
+
+    write_rollout(cfg, 5.0, 30.0, True)  # 5 % of 1000 is 50 of notional, capped at 30
+    decide = decisions_path(cfg)
+    append_jsonl(decide, {"timestamp": T0 + HOUR, "exposure": 1.0, "action_name": "LONG"})
+    trader.process(T0 + HOUR, 100.0, {})
+    position = trader.state.portfolio.positions[BOOK]
+    assert position.direction == 1 and position.notional == pytest.approx(30.0, rel=1e-12)
+    assert trader.status()["ppo_rollout"]["capital_percentage"] == 5.0
+
+    # The next decision closes it at a 20 % loss: far beyond the 2 % daily-loss limit of the book's capital.
+    append_jsonl(decide, {"timestamp": T0 + 2 * HOUR, "exposure": 0.0, "action_name": "CLOSE"})
+    (row,) = trader.process(T0 + 2 * HOUR, 80.0, {})
+    entry, exit_ = 101.0, 79.2
+    assert row["strategy"] == BOOK
+    assert row["pnl_pct"] == pytest.approx((exit_ - entry) / entry - 0.001 * (entry + exit_) / entry, rel=1e-12)
+    assert read_history(pt.history_path(cfg)).trades["strategy"].tolist() == [BOOK]
+    rollout = read_rollout(cfg)
+    assert rollout is not None and rollout.capital_percentage == 0.0 and rollout.stage_index == 0
+    assert "daily loss" in rollout.tripped["reason"]
+    assert shadow_mode(cfg)
+
+    # Back in Stage 0 a LONG decision moves no capital.
+    append_jsonl(decide, {"timestamp": T0 + 3 * HOUR, "exposure": 1.0, "action_name": "LONG"})
+    trader.process(T0 + 3 * HOUR, 80.0, {})
+    assert BOOK not in trader.state.portfolio.positions

@@ -48,7 +48,8 @@ from ai.shadow_ppo_common import (
     progress_path,
     retrain_path,
 )
-from ai.shadow_ppo_daemon import RETRAIN_JOB_ID, ShadowRunner, retrain, start_scheduler
+from ai.shadow_ppo_daemon import ShadowRunner
+from ai.shadow_ppo_retrain import RETRAIN_JOB_ID, retrain, start_scheduler
 from ai.shadow_ppo_train import training_lock
 from ai.trading_env import Action, options_from_config
 from ai.trading_features import N_FEATURES, compute_market_features
@@ -474,7 +475,7 @@ def test_retrain_installs_a_better_candidate_and_keeps_the_model_otherwise(
     assert record["test_window"]["end"] == int(frame["timestamp"].iloc[-1])
     sha = file_sha256(model_path(tcfg))
     assert read_json(benchmark_path(tcfg)).data["model"]["sha256"] == sha
-    monkeypatch.setattr("ai.shadow_ppo_daemon._current_sharpe", lambda *args: 1e9)
+    monkeypatch.setattr("ai.shadow_ppo_retrain._current_sharpe", lambda *args: 1e9)
     record = retrain(tcfg)
     assert record["accepted"] is False and "below the current model" in record["reason"]
     assert file_sha256(model_path(tcfg)) == sha
