@@ -384,7 +384,11 @@ def save_state(path: Path, state: TraderState) -> None:
 
 
 def load_state(path: Path, cfg: Config, costs: Costs) -> TraderState | None:
-    """The saved state, None when there is none; FatalError when it is unreadable or for another market."""
+    """The saved state, None when there is none; FatalError when it is unreadable or for another market.
+
+    A state for another market that never processed a candle (a start that failed on its candles, e.g. a
+    wrong CSV path) holds nothing to lose: it counts as none, so fixing the config needs no ``--reset``.
+    """
     result = read_json(path)
     if result.status == "absent":
         return None
@@ -393,6 +397,9 @@ def load_state(path: Path, cfg: Config, costs: Costs) -> TraderState | None:
         raise FatalError(f"{path}: {result.reason}; {fix}")
     raw = result.data
     expected = market_key(cfg)
+    if raw.get("market") != expected and _untouched(raw):
+        log.info("%s was saved for another market before any candle was processed; starting fresh", path)
+        return None
     if raw.get("market") != expected:
         raise FatalError(f"{path} belongs to another market ({json.dumps(raw.get('market'))}), "
                          f"not the configured one ({json.dumps(expected)}); {fix}")
@@ -409,6 +416,13 @@ def load_state(path: Path, cfg: Config, costs: Costs) -> TraderState | None:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise FatalError(f"{path}: malformed state ({type(exc).__name__}: {exc}); {fix}") from exc
+
+
+def _untouched(raw: Mapping[str, Any]) -> bool:
+    """True for a saved state without a processed candle, an open position or a pending trade."""
+    portfolio = raw.get("portfolio")
+    positions = portfolio.get("positions") if isinstance(portfolio, dict) else None
+    return raw.get("last_ts") is None and not raw.get("pending") and not positions
 
 
 def reset_state(path: Path) -> Path | None:
@@ -510,6 +524,10 @@ class PaperTrader:
                           row["pnl"])
             if any(row["strategy"] == PPO_BOOK for row in closed):
                 self.guard_ppo_book(ts + self.step_ms, close)
+        if self.mode == "live":
+            # One line per closed exchange candle (one an hour by default) shows a live trader is alive.
+            log.info("candle %s closed at %.8g: %d trade(s) closed, equity %.2f", iso_ms(ts), close, len(closed),
+                     self.state.portfolio.equity(close))
         return closed
 
     def with_ppo_book(self, ts: int, close: float, targets: Mapping[str, float],

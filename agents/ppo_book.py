@@ -99,6 +99,9 @@ class Rollout:
     stage_index: int
     forced: bool = False
     tripped: dict[str, Any] | None = None
+    book_trades_before: int = 0
+    """PPO book trades already in ``state/pnl_history.csv`` when the rollout was configured: the risk guard
+    judges only the trades after them, so the losses that tripped an earlier rollout do not trip the next one."""
 
     @property
     def live(self) -> bool:
@@ -114,7 +117,8 @@ class Rollout:
         pct = float(doc["capital_percentage"])
         index, name = stage_for(pct)
         return cls(pct, float(doc["max_position_size"]), bool(doc["enable_risk_guard"]), str(doc["configured_at"]),
-                   str(doc.get("stage") or name), index, bool(doc.get("forced", False)), doc.get("tripped"))
+                   str(doc.get("stage") or name), index, bool(doc.get("forced", False)), doc.get("tripped"),
+                   int(doc.get("book_trades_before") or 0))
 
 
 def validate_rollout(doc: dict[str, Any]) -> str | None:
@@ -129,6 +133,9 @@ def validate_rollout(doc: dict[str, Any]) -> str | None:
         return f"`enable_risk_guard` must be true or false, got {doc.get('enable_risk_guard')!r}"
     if not isinstance(doc.get("configured_at"), str):
         return "`configured_at` is missing"
+    before = doc.get("book_trades_before", 0)
+    if isinstance(before, bool) or not isinstance(before, int) or before < 0:
+        return f"`book_trades_before` must be an integer >= 0, got {before!r}"
     return None
 
 
@@ -159,6 +166,7 @@ def write_rollout(cfg: Config, capital_percentage: float, max_position_size: flo
         "stage_index": index,
         "forced": bool(forced),
         "tripped": None,
+        "book_trades_before": book_trade_count(cfg),
         **extra,
     }
     doc = publish_json(rollout_path(cfg), PRODUCER, payload)
@@ -182,6 +190,7 @@ def trip_rollout(cfg: Config, reason: str) -> dict[str, Any]:
         "stage": name,
         "stage_index": index,
         "forced": False,
+        "book_trades_before": book_trade_count(cfg),
         "tripped": {"reason": reason, "at": utc_now_iso(), "previous_capital_percentage": previous_pct,
                     "previous_stage": previous_stage},
         "message": f"Risk guard tripped: {reason}. Rollout back to {name}.",
@@ -213,8 +222,9 @@ def set_shadow_mode(cfg: Config, enabled: bool, reason: str = "") -> dict[str, A
 # ---------------------------------------------------------------------------------------------- decisions
 
 
-def latest_decision(cfg: Config) -> dict[str, Any] | None:
-    """The newest decision of ``runtime/rl_v3_decisions.jsonl``, or None (no file, no valid line)."""
+def recent_decisions(cfg: Config) -> list[dict[str, Any]]:
+    """The decisions at the end of ``runtime/rl_v3_decisions.jsonl``, oldest first (its last 64 KiB: about 100
+    decisions, more than the daemon runs ahead of a replaying trader); empty without a file."""
     path = decisions_path(cfg)
     try:
         with open(path, "rb") as fh:
@@ -223,16 +233,35 @@ def latest_decision(cfg: Config) -> dict[str, Any] | None:
             fh.seek(max(0, size - _TAIL_BYTES))
             tail = fh.read()
     except FileNotFoundError:
-        return None
+        return []
     except OSError as exc:
         log.warning("%s: unreadable (%s)", path.name, exc.strerror or exc)
-        return None
-    for line in reversed(tail.splitlines()):
+        return []
+    records = []
+    for line in tail.splitlines():
         try:
             record = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             continue  # the cut first line of the tail, or a line a crashed writer left half-written
         if isinstance(record, dict) and isinstance(record.get("timestamp"), int):
+            records.append(record)
+    return records
+
+
+def latest_decision(cfg: Config) -> dict[str, Any] | None:
+    """The newest decision of ``runtime/rl_v3_decisions.jsonl``, or None (no file, no valid line)."""
+    records = recent_decisions(cfg)
+    return records[-1] if records else None
+
+
+def decision_for(cfg: Config, candle_ts: int) -> dict[str, Any] | None:
+    """The newest decision for the candle opened at ``candle_ts`` or an earlier one, or None.
+
+    In a replay the daemon decides a little ahead of the trader (see ``trading_agent.replay_lead_candles``),
+    so the newest line may be for a later candle than the one the trader is at: that one must not be used.
+    """
+    for record in reversed(recent_decisions(cfg)):
+        if record["timestamp"] <= candle_ts:
             return record
     return None
 
@@ -241,19 +270,19 @@ def book_target(cfg: Config, candle_ts: int | None = None, timeframe_ms: int | N
                 max_lag_candles: int = 1) -> float:
     """The PPO book's target exposure in [-1, 1] for the candle opened at ``candle_ts``.
 
-    0 when no rollout above 0 % is in force, shadow mode is on, there is no decision, the latest decision is
-    older than ``max_lag_candles`` candles before ``candle_ts`` (the daemon decides right after the candle
-    closes, so the trader may see the previous candle's decision), or it was EMERGENCY_FLATTEN.
+    The decision followed is the one for that candle, else the newest before it (the daemon decides right
+    after a candle closes, so the trader may see only the previous candle's decision); without ``candle_ts``,
+    the newest decision. 0 when no rollout above 0 % is in force, shadow mode is on, there is no such
+    decision, it is older than ``max_lag_candles`` candles before ``candle_ts``, or it was EMERGENCY_FLATTEN.
     """
     rollout = read_rollout(cfg)
     if rollout is None or not rollout.live or shadow_mode(cfg):
         return 0.0
-    decision = latest_decision(cfg)
+    decision = latest_decision(cfg) if candle_ts is None else decision_for(cfg, candle_ts)
     if decision is None or decision.get("action_name") == "EMERGENCY_FLATTEN":
         return 0.0
     if candle_ts is not None and timeframe_ms is not None:
-        lag = candle_ts - int(decision["timestamp"])
-        if lag < 0 or lag > max_lag_candles * timeframe_ms:
+        if candle_ts - int(decision["timestamp"]) > max_lag_candles * timeframe_ms:
             return 0.0
     exposure = decision.get("exposure", 0.0)
     if isinstance(exposure, bool) or not isinstance(exposure, (int, float)) or not math.isfinite(exposure):
@@ -321,13 +350,21 @@ class RiskGuard:
         return GuardVerdict(bool(reasons), reasons, loss_pct, drawdown_pct)
 
 
-def book_risk(trades: pd.DataFrame, capital: float, now: datetime | None = None) -> tuple[float, float]:
+def book_trade_count(cfg: Config) -> int:
+    """PPO book trades in ``state/pnl_history.csv`` (0 without the file)."""
+    trades = read_history(history_path(cfg)).trades
+    return int((trades["strategy"] == BOOK).sum())
+
+
+def book_risk(trades: pd.DataFrame, capital: float, now: datetime | None = None,
+              skip: int = 0) -> tuple[float, float]:
     """(P&L of the book's trades closed today (UTC), current drawdown fraction of its closed-trade equity curve).
 
-    The curve starts at ``capital`` and adds each closed trade's ``pnl`` in closing order; the drawdown is
+    The first ``skip`` book trades (in closing order) are left out: they belong to an earlier rollout. The
+    curve starts at ``capital`` and adds each remaining trade's ``pnl`` in closing order; the drawdown is
     ``1 - last / peak`` (0 without trades).
     """
-    book = trades[trades["strategy"] == BOOK].sort_values("closed_at", kind="stable")
+    book = trades[trades["strategy"] == BOOK].sort_values("closed_at", kind="stable").iloc[max(0, skip):]
     if book.empty or not capital > 0:
         return 0.0, 0.0
     moment = pd.Timestamp(now or datetime.now(timezone.utc))
@@ -348,7 +385,7 @@ def check_risk_guard(cfg: Config, capital: float, now: datetime | None = None) -
     if rollout is None or not rollout.live or not rollout.enable_risk_guard:
         return None
     history = read_history(history_path(cfg))
-    daily, drawdown = book_risk(history.trades, capital, now)
+    daily, drawdown = book_risk(history.trades, capital, now, skip=rollout.book_trades_before)
     verdict = RiskGuard.from_config(cfg).check(daily, capital, drawdown)
     if verdict.trip:
         trip_rollout(cfg, verdict.reason)

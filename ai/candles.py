@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from core.atomic import atomic_open, publish_json, utc_now_iso
-from core.config import Config
+from core.config import DATA_SOURCES, Config
 from core.errors import ConfigError, DataError, RetryableError
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 COLUMNS: tuple[str, ...] = ("timestamp", "open", "high", "low", "close", "volume")
 """The columns of a candle frame, in order."""
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
-DATA_SOURCES: tuple[str, ...] = ("synthetic", "csv", "ccxt")
-"""Values of ``market.data_source``."""
 META_SUFFIX = ".meta.json"
 PRODUCER = "ai.candles"
 
@@ -118,7 +116,7 @@ def _row_problems(data: pd.DataFrame, numeric: dict[str, pd.Series]) -> list[tup
     problems: list[tuple[pd.Series, Describe]] = []
     for col in COLUMNS:
         bad = numeric[col].isna()
-        problems.append((bad, lambda i, col=col: f"`{col}` is empty or not a number ({data[col].iloc[i]!r})"))
+        problems.append((bad, lambda i, col=col: f"`{col}` is empty or not a number ({_cell(data[col].iloc[i])})"))
     problems.append((~np.isfinite(ts) | (ts != np.floor(ts)),
                      lambda i: f"timestamp {_num(ts, i)} is not a whole number of milliseconds"))
     for col in (*PRICE_COLUMNS, "volume"):
@@ -135,6 +133,14 @@ def _row_problems(data: pd.DataFrame, numeric: dict[str, pd.Series]) -> list[tup
         problems.append((outside, lambda i, col=col: (
             f"`{col}` = {_num(prices[col], i)} is outside [low {_num(low, i)}, high {_num(high, i)}]")))
     return problems
+
+
+def _cell(value: Any) -> str:
+    """A raw cell for a message: ``NaN`` for a missing value (pandas reads both "" and "nan" as NaN), else the
+    text as written (a numpy scalar's repr would say ``np.float64(...)``)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "NaN"
+    return repr(str(value))
 
 
 def _num(values: pd.Series, row: int) -> str:
@@ -479,14 +485,9 @@ def load_candles(
 
 def _load_synthetic(cfg: Config, symbols: list[str], limit: int | None) -> dict[str, pd.DataFrame]:
     # Imported here because the synthetic market itself uses this module's frame helpers.
-    from ai.synthetic_market import market_from_config
+    from ai.synthetic_market import synthetic_candles
 
-    # A symbol's path depends on its place in the market, so the configured symbols keep theirs whatever
-    # subset is asked for; other symbols come after them.
-    market = list(cfg.market.symbols) + [s for s in symbols if s not in cfg.market.symbols]
-    n = max(cfg.synthetic.n_candles, limit or 0)
-    candles = market_from_config(cfg, market, n_candles=n).candles
-    return {s: candles[s] for s in symbols}
+    return synthetic_candles(cfg, symbols, n_candles=max(cfg.synthetic.n_candles, limit or 0))
 
 
 def _load_csv(cfg: Config, symbol: str) -> pd.DataFrame:

@@ -211,7 +211,8 @@ def check_market(client: ccxt.Exchange, symbol: str, timeframe: str, policy: Ret
     """Load the markets (with retries) and make sure the symbol and timeframe exist there."""
     call_with_retries(client.load_markets, f"{client.id}: loading markets", policy)
     if symbol not in client.markets:
-        close = difflib.get_close_matches(symbol, list(client.markets), n=3)
+        close = [s for s in client.markets if s.upper() == symbol.upper()] or \
+            difflib.get_close_matches(symbol, list(client.markets), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnknownSymbolError(f"{client.id} has no market `{symbol}`{hint} (symbols are BASE/QUOTE, "
                                  "e.g. BTC/USDT)")

@@ -29,12 +29,13 @@ from typing import NamedTuple, TypeVar
 import numpy as np
 import pandas as pd
 
+from ai.candles import COLUMNS
 from core.errors import DataError
 
 Values = TypeVar("Values", pd.Series, np.ndarray)
 
-CANDLE_COLUMNS: tuple[str, ...] = ("timestamp", "open", "high", "low", "close", "volume")
-"""Columns of a candle frame (timestamp in int64 milliseconds UTC, ascending)."""
+CANDLE_COLUMNS: tuple[str, ...] = COLUMNS
+"""Columns of a candle frame (timestamp in int64 milliseconds UTC, ascending): the candle module's own."""
 
 
 class MACD(NamedTuple):

@@ -24,6 +24,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import random
 import sys
 import time
@@ -185,11 +186,13 @@ def as_vector_env(env: gym.Env | gym.vector.VectorEnv) -> gym.vector.VectorEnv:
             )
         return env
     if isinstance(env, gym.Env):
-        return _sync_vector([lambda: env])
+        return sync_vector_env([lambda: env])
     raise TypeError(f"expected a gymnasium Env or VectorEnv, got {type(env).__name__}")
 
 
-def _sync_vector(env_fns: Sequence[Callable[[], gym.Env]]) -> gym.vector.VectorEnv:
+def sync_vector_env(env_fns: Sequence[Callable[[], gym.Env]]) -> gym.vector.VectorEnv:
+    """The environments made by ``env_fns``, stepped in one process and reset in the step that ends an episode
+    (as PPO needs: the final observation of a truncated episode is still reported)."""
     # copy=False skips a deepcopy per step; PPO copies each returned observation before stepping again.
     if not hasattr(gym.vector, "AutoresetMode"):  # gymnasium 0.29 always resets in the same step
         return gym.vector.SyncVectorEnv(list(env_fns), copy=False)
@@ -200,7 +203,7 @@ def _sync_vector(env_fns: Sequence[Callable[[], gym.Env]]) -> gym.vector.VectorE
 def make_vec_env(env_id: str, num_envs: int, **kwargs: Any) -> gym.vector.VectorEnv:
     """``num_envs`` copies of a registered environment (``gym.make(env_id, **kwargs)``), stepped in one
     process, resetting in the same step as PPO needs."""
-    return _sync_vector([lambda: gym.make(env_id, **kwargs) for _ in range(num_envs)])
+    return sync_vector_env([lambda: gym.make(env_id, **kwargs) for _ in range(num_envs)])
 
 
 def _final_observations(infos: dict[str, Any], indices: np.ndarray) -> np.ndarray:
@@ -678,6 +681,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def require_writable_folder(path: Path) -> None:
+    """Create ``path``'s folder and check it is writable, so a bad ``--save`` fails before the training does."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--save {path}: cannot create its folder ({exc.strerror or exc}); pick a writable path") \
+            from exc
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"--save {path}: not a writable file path; pick a file in a writable folder")
+
+
 def run_validation(args: argparse.Namespace) -> dict[str, Any]:
     """Train and evaluate as the command line asks; returns the result record."""
     started = time.perf_counter()
@@ -688,6 +702,8 @@ def run_validation(args: argparse.Namespace) -> dict[str, Any]:
     if num_envs < 1 or args.total_steps < 1 or args.eval_episodes < 1:
         raise ConfigError("--num-envs, --total-steps and --eval-episodes must be >= 1")
     cfg = dataclasses.replace(cfg, device=args.device, threads=max(args.threads, 0))
+    if args.save:
+        require_writable_folder(Path(args.save))
     agent = PPO(make_vec_env(args.env, num_envs), cfg)
     train_start = time.perf_counter()
     agent.learn(args.total_steps, progress_bar=not (args.json or args.quiet))
@@ -715,6 +731,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError, ValueError, gym.error.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"error: cannot write {args.save}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(result))
     else:

@@ -44,6 +44,15 @@ TUNABLE: tuple[str, ...] = ("alpha", "gamma", "epsilon")
 TUNING_HISTORY_MAX = 100
 TD_EMA_WEIGHT = 0.01
 """Weight of the newest step in the running mean absolute TD error."""
+EARLY_UPDATES, MATURE_UPDATES = 100, 1000
+"""Learning-stage bounds in learning steps (trades learned), shared by the monitor and the tuning advice."""
+
+
+def learning_stage(updates: int) -> str:
+    """``early`` (< 100 updates), ``active`` (100-1000) or ``mature`` (> 1000), as in the tuning guidelines."""
+    if updates < EARLY_UPDATES:
+        return "early"
+    return "active" if updates <= MATURE_UPDATES else "mature"
 
 
 def validate_hyperparameter(name: str, value: float) -> str | None:

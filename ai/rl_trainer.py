@@ -38,6 +38,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import sys
 import threading
 import time
@@ -51,7 +52,7 @@ import gymnasium as gym
 import numpy as np
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from ai.ppo import PPO, CheckpointError, UpdateStats
+from ai.ppo import PPO, CheckpointError, UpdateStats, sync_vector_env
 from ai.rl_agent import (
     candidate_path,
     checkpoint_extra,
@@ -92,6 +93,7 @@ HEARTBEAT_S = 30.0
 """Longest time between two heartbeats of the daemon, training included."""
 MIN_TRAIN_PERIODS = 2
 """Rebalancing periods the training slice needs at least (an episode has one step or more)."""
+CRON_KEY = "strategy_agent.retrain_cron"
 
 
 class NotEnoughDataError(DataError):
@@ -135,6 +137,10 @@ def split_periods(n_periods: int, holdout_fraction: float) -> int:
 def prepare_training_data(cfg: Config) -> TrainingData:
     """Trades and candles as a split history; :class:`NotEnoughDataError` when there is too little."""
     acfg = cfg.strategy_agent
+    if not history_path(cfg).is_file():
+        raise NotEnoughDataError(
+            f"{history_path(cfg)} not found: no closed trades yet; run the paper trader until at least "
+            f"{acfg.min_trades} trades of the 8 strategies have closed (`strategy_agent.min_trades`)")
     trades = load_trades(cfg)
     if len(trades) < acfg.min_trades:
         raise NotEnoughDataError(
@@ -170,10 +176,7 @@ def make_vector_env(history: StrategyHistory, acfg: StrategyAgentConfig,
     def make() -> gym.Env:
         return StrategyWeightEnv(history, acfg, periods)
 
-    makers = [make for _ in range(acfg.num_envs)]
-    if not hasattr(gym.vector, "AutoresetMode"):  # gymnasium 0.29 always resets in the same step
-        return gym.vector.SyncVectorEnv(makers, copy=False)
-    return gym.vector.SyncVectorEnv(makers, copy=False, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    return sync_vector_env([make] * acfg.num_envs)
 
 
 def fit(data: TrainingData, acfg: StrategyAgentConfig, episodes: int, progress: bool = False,
@@ -297,12 +300,27 @@ def read_training_records(cfg: Config) -> list[dict[str, Any]]:
 
 
 def append_training_record(cfg: Config, record: dict[str, Any]) -> Path:
-    """Add ``record`` to the training log (atomically, under a lock), keeping the newest records."""
+    """Add ``record`` to the training log (atomically, under a lock), keeping the newest records.
+
+    A log that exists but cannot be read is moved aside (``rl_training_log.json.unreadable-<time>``) rather than
+    overwritten, so whatever it still holds can be recovered by hand.
+    """
     path = training_log_path(cfg)
     with locked(path):
+        _set_aside_if_unreadable(path)
         records = read_training_records(cfg) + [record]
         publish_json(path, PRODUCER, {"records": records[-cfg.strategy_agent.training_log_max_records:]})
     return path
+
+
+def _set_aside_if_unreadable(path: Path) -> None:
+    result = read_json(path)
+    if result.status in ("ok", "absent") and (result.data is None or isinstance(result.data.get("records"), list)):
+        return
+    aside = path.with_name(f"{path.name}.unreadable-{utc_now_iso().replace(':', '')}")
+    os.replace(path, aside)
+    log.warning("training log %s unusable (%s); moved to %s, starting a new one", path,
+                result.reason or "no `records` list", aside.name)
 
 
 def last_completed_training(cfg: Config) -> dict[str, Any] | None:
@@ -448,8 +466,9 @@ class TrainerDaemon:
 
     def start(self) -> None:
         grace = self.acfg.misfire_grace_s
-        self.scheduler.add_job(self.request_training, cron_trigger(self.acfg.retrain_cron, "strategy_agent.retrain_cron"), args=["scheduled retraining"],
-                               id="scheduled_retrain", coalesce=True, max_instances=1, misfire_grace_time=grace)
+        weekly = cron_trigger(self.acfg.retrain_cron, CRON_KEY)
+        self.scheduler.add_job(self.request_training, weekly, args=["scheduled retraining"], id="scheduled_retrain",
+                               coalesce=True, max_instances=1, misfire_grace_time=grace)
         self.scheduler.add_job(self.request_check, "interval", seconds=self.acfg.check_interval_s,
                                id="new_trades_check", coalesce=True, max_instances=1, misfire_grace_time=grace)
         self.scheduler.start()
@@ -557,7 +576,7 @@ def load_trainer_config(args: argparse.Namespace) -> Config:
     if args.seed is not None:
         acfg = cfg.strategy_agent
         cfg = replace_section(cfg, "strategy_agent", ppo=dataclasses.replace(acfg.ppo, seed=args.seed))
-    cron_trigger(cfg.strategy_agent.retrain_cron, "strategy_agent.retrain_cron")  # a bad expression stops every mode here, by its key
+    cron_trigger(cfg.strategy_agent.retrain_cron, CRON_KEY)  # a bad expression stops every mode, naming its key
     return cfg
 
 

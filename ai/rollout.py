@@ -158,17 +158,23 @@ class RolloutBuffer:
     def get(
         self, batch_size: int | None, rng: np.random.Generator, device: torch.device | str = "cpu"
     ) -> Iterator[RolloutBatch]:
-        """Shuffled minibatches of ``batch_size`` transitions (all of them when None) covering the rollout once."""
+        """Shuffled minibatches of ``batch_size`` transitions (all of them when None) covering the rollout once.
+
+        Raises :class:`BufferNotFullError` at the call itself (not at the first ``next()``) when the buffer is
+        not full, and ``RuntimeError`` when the advantages have not been computed.
+        """
         self._require_full("get()")
         if not self._advantages_ready:
             raise RuntimeError("advantages are not computed; call compute_returns_and_advantages() before get()")
-        tensors = self._flat_tensors(torch.device(device))
-        size = self.size
-        step = size if batch_size is None else batch_size
+        step = self.size if batch_size is None else batch_size
         if step < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        order = torch.from_numpy(rng.permutation(size)).to(tensors.observations.device)
-        for start in range(0, size, step):
+        return self._minibatches(self._flat_tensors(torch.device(device)), step, rng)
+
+    def _minibatches(self, tensors: RolloutBatch, step: int, rng: np.random.Generator) -> Iterator[RolloutBatch]:
+        # A generator of its own, so get() checks its preconditions when called rather than when first iterated.
+        order = torch.from_numpy(rng.permutation(self.size)).to(tensors.observations.device)
+        for start in range(0, self.size, step):
             index = order[start:start + step]
             yield RolloutBatch(*(field[index] for field in tensors))
 

@@ -32,6 +32,7 @@ if __package__ in (None, ""):
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -193,8 +194,9 @@ def cmd_rollout(cfg: Config, args: argparse.Namespace) -> int:
     pct, max_position = args.capital_pct, args.max_position
     if not 0 <= pct <= 100:
         raise FatalError(f"--capital-pct must be between 0 and 100, got {pct:g}")
-    if not max_position > 0:
-        raise FatalError(f"--max-position must be > 0, got {max_position:g}")
+    if not (math.isfinite(max_position) and max_position > 0):
+        raise FatalError(f"--max-position must be a number > 0 (a notional in the account's currency), "
+                         f"got {max_position:g}")
     extra: dict[str, Any] = {}
     if pct > 0:
         blockers = rollout_blockers(cfg)
@@ -253,6 +255,9 @@ def cmd_shadow(cfg: Config, args: argparse.Namespace) -> int:
     note = ""
     if args.disable and (rollout is None or not rollout.live):
         note = "the rollout is at Stage 0 (0% capital), so decisions still move no capital; see `rollout`"
+    elif args.enable and rollout is not None and rollout.live:
+        note = (f"the rollout at {rollout.capital_percentage:g}% ({rollout.stage}) is paused: the PPO book follows "
+                "no decision while shadow mode is on; `shadow --disable` resumes it")
     _print_json({"shadow_mode": args.enable, **({"note": note} if note else {})})
     return EXIT_OK
 

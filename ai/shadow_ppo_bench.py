@@ -37,7 +37,7 @@ from ai.shadow_ppo_common import (
     model_path,
     window_info,
 )
-from ai.shadow_ppo_train import ProgressReporter, install_model, model_meta, train_agent, training_lock
+from ai.shadow_ppo_train import install_model, model_meta, reported_training, train_agent
 from ai.trading_env import N_ACTIONS, TradingEnv, options_from_config
 from ai.trading_features import MarketFeatures, compute_market_features
 from analytics.baselines import (
@@ -218,7 +218,8 @@ def equity_plot(result: WindowResult, doc: dict[str, Any]) -> bytes:
             sharpe = doc[f"{name}_metrics"]["sharpe_ratio"]
             suffix = f" (Sharpe {sharpe:.2f})" if sharpe is not None else ""
             ax.plot(times, result.curves[name], label=label + suffix)
-        ax.set_title(f"{doc['symbol']} {doc['timeframe']}: out-of-sample equity (fee {doc['fee']:g})")
+        sample = "IN-SAMPLE" if doc["in_sample"] else "out-of-sample"
+        ax.set_title(f"{doc['symbol']} {doc['timeframe']}: {sample} equity (fee {doc['fee']:g})")
         ax.set_ylabel("equity (start = 1)")
         ax.grid(alpha=0.3)
         ax.legend()
@@ -287,17 +288,11 @@ def fresh_model(cfg: Config, candle_set: CandleSet, split: int, request: Benchma
     assert request.train_episodes
     train_set = CandleSet(candle_set.frame.iloc[:split].reset_index(drop=True), candle_set.symbol,
                           candle_set.timeframe, candle_set.data_source)
-    with training_lock(cfg):
-        reporter = ProgressReporter(cfg, request.train_episodes, show_bar=request.show_bar,
-                                    description=f"benchmark training on {split} candles of {candle_set.symbol}")
-        reporter.start()
-        try:
-            result = train_agent(cfg, train_set.frame, request.train_episodes, reporter, fee=request.fee)
-            meta = model_meta(train_set, split, result)
-            path = install_model(cfg, result.agent, meta) if request.save_model else None
-        except BaseException as exc:
-            reporter.finish(f"Training failed: {exc}", ok=False)
-            raise
+    description = f"benchmark training on {split} candles of {candle_set.symbol}"
+    with reported_training(cfg, request.train_episodes, description, request.show_bar) as reporter:
+        result = train_agent(cfg, train_set.frame, request.train_episodes, reporter, fee=request.fee)
+        meta = model_meta(train_set, split, result)
+        path = install_model(cfg, result.agent, meta) if request.save_model else None
         reporter.finish(f"Training complete: {request.train_episodes} episodes"
                         + (f", model saved to {path.name}" if path else " (benchmark only, not saved)"))
     checkpoint = result.agent.checkpoint_meta(meta)

@@ -3,10 +3,13 @@
 Which candles are "newly closed". When the paper trader publishes a fresh ``runtime/trader_status.json`` for
 the same symbol and timeframe (``trading_agent.follow_trader``), the daemon follows its replay: candles up to
 the trader's ``last_candle.timestamp`` count as closed, so a synthetic or CSV replay is shadowed at the
-trader's pace (and when that status goes stale, a replay is waited for rather than raced through). Otherwise
-it polls the candle source every ``trading_agent.poll_interval_s`` and acts on candles newer than its last
-decision. On a first start it decides on the newest candle only (no deciding on
-the past); after a pause it catches up on at most ``trading_agent.max_catch_up_candles`` candles.
+trader's pace (and when that status goes stale, a replay is waited for rather than raced through). In a replay
+the daemon keeps ``trading_agent.replay_lead_candles`` ahead of the trader's last candle: the trader publishes
+its status only every few seconds, so without a lead each decision would reach it candles too late for the
+PPO book to follow (a decision still uses only the candles up to its own). Otherwise it polls the candle
+source every ``trading_agent.poll_interval_s`` and acts on candles newer than its last decision. On a first
+start it decides on the newest candle only (no deciding on the past), or from the trader's candle on when it
+follows one; after a pause it catches up on at most ``trading_agent.max_catch_up_candles`` candles.
 
 Each decision (``runtime/rl_v3_decisions.jsonl``, bounded) is the model's deterministic action on the
 observation of that candle, with the shadow account's resulting exposure and the ``shadow_mode`` flag. The
@@ -81,6 +84,7 @@ class ShadowState:
     experiences: int = 0
     last_decision_at: str | None = None
     followed_trader: bool = False
+    trader_ts: int | None = None
 
 
 def load_shadow_state(cfg: Config, symbol: str, timeframe: str) -> ShadowState:
@@ -184,12 +188,25 @@ class ShadowRunner:
             frame = frame[frame["timestamp"] <= horizon]
         return frame.reset_index(drop=True)
 
-    def new_positions(self, frame: pd.DataFrame) -> np.ndarray:
-        """Positions in ``frame`` of the candles to decide on now."""
+    def replay_reach(self, horizon: int | None) -> int | None:
+        """The newest candle to decide on: the trader's, plus ``replay_lead_candles`` in a replay (its later
+        candles exist already; deciding them ahead lets the trader find each candle's decision in time)."""
+        if horizon is None or self.cfg.market.data_source.strip().lower() == "ccxt":
+            return horizon
+        return horizon + self.cfg.trading_agent.replay_lead_candles * self.step_ms
+
+    def new_positions(self, frame: pd.DataFrame, first_ts: int | None = None) -> np.ndarray:
+        """Positions in ``frame`` of the candles to decide on now.
+
+        On a first start that is the newest candle only (no deciding on the past), or, following the trader,
+        its candle ``first_ts`` and those after it.
+        """
         if frame.empty:
             return np.array([], dtype=np.int64)
         ts = frame["timestamp"].to_numpy(np.int64)
         if self.state.cursor_ts is None:
+            if first_ts is not None and np.any(ts >= first_ts):
+                return np.flatnonzero(ts >= first_ts)[:self.cfg.trading_agent.max_catch_up_candles]
             return np.array([len(ts) - 1])
         positions = np.flatnonzero(ts > self.state.cursor_ts)
         limit = self.cfg.trading_agent.max_catch_up_candles
@@ -199,10 +216,10 @@ class ShadowRunner:
         return positions
 
     def _restart_if_rewound(self, horizon: int | None) -> None:
-        cursor = self.state.cursor_ts
-        if horizon is not None and cursor is not None and horizon < cursor:
+        previous = self.state.trader_ts
+        if horizon is not None and previous is not None and horizon < previous:
             log.warning("the trader went back from %s to %s (a reset replay); restarting the shadow account there",
-                        ms_to_iso(cursor), ms_to_iso(horizon))
+                        ms_to_iso(previous), ms_to_iso(horizon))
             self.state = ShadowState(self.symbol, self.timeframe, decisions=self.state.decisions,
                                      experiences=self.state.experiences, followed_trader=True)
             self.account = Account.flat(1, self.options.initial_equity)
@@ -213,11 +230,13 @@ class ShadowRunner:
         self._restart_if_rewound(horizon)
         if horizon is not None:
             self.state.followed_trader = True
+            self.state.trader_ts = horizon
             self._waiting_announced = False
-        if not self._may_have_new(horizon):
+        reach = self.replay_reach(horizon)
+        if not self._may_have_new(reach):
             return 0
-        frame = self.load_closed_candles(horizon)
-        positions = self.new_positions(frame)
+        frame = self.load_closed_candles(reach)
+        positions = self.new_positions(frame, horizon)
         if budget is not None:
             positions = positions[:max(0, budget)]
         if positions.size == 0:

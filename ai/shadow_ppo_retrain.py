@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from dataclasses import dataclass
 from datetime import timezone
 from typing import Any
 
@@ -47,12 +48,12 @@ from ai.shadow_ppo_common import (
     trading_symbol,
 )
 from ai.shadow_ppo_train import (
-    ProgressReporter,
     TrainingBusyError,
+    TrainResult,
     install_model,
     model_meta,
+    reported_training,
     train_agent,
-    training_lock,
 )
 from ai.trading_env import options_from_config
 from ai.trading_features import MarketFeatures
@@ -124,67 +125,87 @@ def _score(value: float | None) -> float:
 def retrain(cfg: Config, stop: threading.Event | None = None) -> dict[str, Any]:
     """One retraining (see the module docstring); returns the record written to ``runtime/rl_v3_retrain.json``.
 
-    The test window is the last ``1 - train_frac`` of the newest candles; the candidate trains on the candles
-    before it together with the experiences' candles from before it (separate stretches stay separate
-    episodes' ground, so a hole between them is never traded across). :class:`TrainingBusyError` when another
-    training holds the lock.
+    :class:`TrainingBusyError` when another training holds the lock.
     """
     ta = cfg.trading_agent
+    data = retrain_data(cfg)
+    periods = resolve_periods_per_year(cfg, data.evaluation.timeframe, None)
+    features = features_for(data.evaluation, cfg)
+    description = f"scheduled retrain on {data.training_candles} candles in {len(data.segments)} stretch(es)"
+    with reported_training(cfg, ta.retrain_episodes, description, kind="Retraining") as reporter:
+        result = train_agent(cfg, data.segments, ta.retrain_episodes, reporter, stop)
+        if result.stopped:
+            reporter.finish("Retraining stopped before the end; the current model is kept", ok=False)
+            return {"accepted": False, "reason": "stopped before the end"}
+        accepted, reason, doc = _judge_candidate(cfg, data, result, features, periods)
+        reporter.finish(f"Retraining complete: {'new model installed' if accepted else 'current model kept'}")
+    record = finite_or_none({
+        "at": utc_now_iso(), "accepted": accepted, "reason": reason,
+        "candidate_sharpe": doc["rl_v3_metrics"]["sharpe_ratio"], "current_sharpe": doc["current_sharpe"],
+        "gate_passed": doc["gate"]["passed"], "train_window": doc["train_window"], "test_window": doc["test_window"],
+        "segments": len(data.segments), "experience_candles": data.experience_candles,
+    })
+    publish_json(retrain_path(cfg), PRODUCER, record)
+    log.info("retrain: %s (%s)", "new model installed" if accepted else "current model kept", reason)
+    return record
+
+
+@dataclass(frozen=True)
+class RetrainData:
+    """The candles of one retraining: the evaluation set with its split, and the training stretches."""
+
+    evaluation: CandleSet
+    split: int
+    segments: list[pd.DataFrame]
+    experience_candles: int
+
+    @property
+    def training_candles(self) -> int:
+        return sum(len(s) for s in self.segments)
+
+
+def retrain_data(cfg: Config) -> RetrainData:
+    """The newest ``retrain_candles`` candles split at ``train_frac``; the training stretches are the candles
+    before the test window together with the experiences' candles from before it (separate stretches stay
+    separate, so no episode trades across a hole between them)."""
+    ta = cfg.trading_agent
     symbol, timeframe = trading_symbol(cfg), cfg.market.timeframe
-    step_ms = timeframe_to_ms(timeframe)
     newest = load_candles(cfg, [symbol], limit=ta.retrain_candles)[symbol].reset_index(drop=True)
     split = split_index(len(newest), ta.train_frac)
     replay = replay_buffer_candles(cfg, symbol, timeframe)
     replay = replay[replay["timestamp"] < int(newest["timestamp"].iloc[split])]
     training = merge_candles(newest.iloc[:split], replay)
-    segments = contiguous_segments(training, step_ms, ta.warmup_candles + 2)
+    segments = contiguous_segments(training, timeframe_to_ms(timeframe), ta.warmup_candles + 2)
     if not segments:
         raise DataError(f"retrain: no stretch of at least {ta.warmup_candles + 2} consecutive candles before the "
                         "test window; raise trading_agent.retrain_candles")
     source = cfg.market.data_source + ("+experiences" if not replay.empty else "")
-    evaluation = CandleSet(newest, symbol, timeframe, source)
-    periods = resolve_periods_per_year(cfg, timeframe, None)
-    features = features_for(evaluation, cfg)
-    with training_lock(cfg):
-        reporter = ProgressReporter(cfg, ta.retrain_episodes, description=f"scheduled retrain on {len(training)} "
-                                    f"candles in {len(segments)} stretch(es)")
-        reporter.start()
-        try:
-            result = train_agent(cfg, segments, ta.retrain_episodes, reporter, stop)
-            if result.stopped:
-                reporter.finish("Retraining stopped before the end; the current model is kept", ok=False)
-                return {"accepted": False, "reason": "stopped before the end"}
-            trained_on = pd.concat(segments, ignore_index=True)
-            meta = {**model_meta(CandleSet(trained_on, symbol, timeframe, source), len(trained_on), result),
-                    "segments": len(segments)}
-            candidate = TradingModel(result.agent.policy.eval(), result.agent.checkpoint_meta(meta),
-                                     model_path(cfg), None)
-            window = evaluate_window(cfg, features, split, candidate, cfg.costs.fee, ta.benchmark_episodes, periods,
-                                     10, 20)
-            current_sharpe = _current_sharpe(cfg, features, split, periods)
-            doc = benchmark_document(cfg, evaluation, split, window, fee=cfg.costs.fee, periods_per_year=periods,
-                                     episodes=ta.benchmark_episodes, ma=(10, 20), train_frac=ta.train_frac,
-                                     train_window=meta["train_range"], in_sample=False,
-                                     model_info={"source": "retrain", "saved": False, "sha256": None,
-                                                 "trained_range": meta["train_range"]})
-            accepted, reason = _accept(cfg, doc, current_sharpe)
-            if accepted:
-                path = install_model(cfg, result.agent, meta)
-                doc["model"].update({"saved": True, "path": str(path), "sha256": file_sha256(path)})
-                write_benchmark(cfg, doc, window)
-        except BaseException as exc:
-            reporter.finish(f"Retraining failed: {exc}", ok=False)
-            raise
-        reporter.finish(f"Retraining complete: {'new model installed' if accepted else 'current model kept'}")
-    record = finite_or_none({
-        "at": utc_now_iso(), "accepted": accepted, "reason": reason,
-        "candidate_sharpe": doc["rl_v3_metrics"]["sharpe_ratio"], "current_sharpe": current_sharpe,
-        "gate_passed": doc["gate"]["passed"], "train_window": doc["train_window"], "test_window": doc["test_window"],
-        "segments": len(segments), "experience_candles": len(replay),
-    })
-    publish_json(retrain_path(cfg), PRODUCER, record)
-    log.info("retrain: %s (%s)", "new model installed" if accepted else "current model kept", reason)
-    return record
+    return RetrainData(CandleSet(newest, symbol, timeframe, source), split, segments, len(replay))
+
+
+def _judge_candidate(cfg: Config, data: RetrainData, result: TrainResult, features: MarketFeatures,
+                     periods: float) -> tuple[bool, str, dict[str, Any]]:
+    """Benchmark the candidate and the current model on the test window; install the candidate if it is not
+    worse (its benchmark then becomes the latest). Returns (accepted, reason, the candidate's benchmark)."""
+    ta = cfg.trading_agent
+    evaluation, split = data.evaluation, data.split
+    trained_on = pd.concat(data.segments, ignore_index=True)
+    meta = {**model_meta(CandleSet(trained_on, evaluation.symbol, evaluation.timeframe, evaluation.data_source),
+                         len(trained_on), result), "segments": len(data.segments)}
+    candidate = TradingModel(result.agent.policy.eval(), result.agent.checkpoint_meta(meta), model_path(cfg), None)
+    window = evaluate_window(cfg, features, split, candidate, cfg.costs.fee, ta.benchmark_episodes, periods, 10, 20)
+    current_sharpe = _current_sharpe(cfg, features, split, periods)
+    doc = benchmark_document(cfg, evaluation, split, window, fee=cfg.costs.fee, periods_per_year=periods,
+                             episodes=ta.benchmark_episodes, ma=(10, 20), train_frac=ta.train_frac,
+                             train_window=meta["train_range"], in_sample=False,
+                             model_info={"source": "retrain", "saved": False, "sha256": None,
+                                         "trained_range": meta["train_range"]})
+    accepted, reason = _accept(cfg, doc, current_sharpe)
+    if accepted:
+        path = install_model(cfg, result.agent, meta)
+        doc["model"].update({"saved": True, "path": str(path), "sha256": file_sha256(path)})
+        write_benchmark(cfg, doc, window)
+    return accepted, reason, {**doc, "current_sharpe": current_sharpe}
 
 
 def _current_sharpe(cfg: Config, features: MarketFeatures, split: int, periods: float) -> float | None:

@@ -86,7 +86,12 @@ def training_lock(cfg: Config) -> Iterator[None]:
 
 @dataclass
 class ProgressReporter:
-    """Publishes the progress file (throttled) and drives a tqdm bar over episodes."""
+    """Publishes the progress file (throttled) and drives a tqdm bar over episodes.
+
+    ``progress`` (%) is the share of the training's step budget done once :func:`train_agent` has set
+    ``total_steps`` (episodes of parallel environments end together, so counting them would reach 100 % early
+    or late); before that, and without a budget, it is the share of episodes done.
+    """
 
     cfg: Config
     episodes: int
@@ -97,6 +102,8 @@ class ProgressReporter:
     metrics: dict[str, float | None] = field(default_factory=lambda: {
         "current_reward": None, "avg_reward": None, "policy_loss": None, "value_loss": None})
     done: int = 0
+    total_steps: int = 0
+    steps_done: int = 0
     _last_write: float = field(default=0.0, init=False)
     _bar: Any = field(default=None, init=False)
 
@@ -107,13 +114,15 @@ class ProgressReporter:
                          disable=not self.show_bar, dynamic_ncols=True)
         self._publish(True, f"Episode 0/{self.episodes}", force=True)
 
-    def episode(self, count: int, episode_return: float, recent: list[float]) -> None:
-        """One more finished episode (``recent``: the returns of the last episodes)."""
+    def episode(self, count: int, episode_return: float, recent: list[float], steps: int | None = None) -> None:
+        """One more finished episode (``recent``: the returns of the last episodes; ``steps``: transitions so far)."""
         shown = min(count, self.episodes)
         if self._bar is not None and shown > self.done:
             self._bar.update(shown - self.done)
             self._bar.set_postfix(reward=f"{episode_return:.1f}", refresh=False)
         self.done = shown
+        if steps is not None:
+            self.steps_done = steps
         self.metrics["current_reward"] = episode_return
         self.metrics["avg_reward"] = float(np.mean(recent)) if recent else None
         self._publish(True, f"Episode {shown}/{self.episodes}")
@@ -129,7 +138,14 @@ class ProgressReporter:
             self._bar.close()
         if ok:
             self.done = self.episodes
+            self.steps_done = max(self.steps_done, self.total_steps)
         self._publish(False, message, force=True, finished=True)
+
+    def percent(self) -> float:
+        """Progress in %, by steps once the budget is known, else by episodes."""
+        if self.total_steps > 0:
+            return round(min(100.0, 100.0 * self.steps_done / self.total_steps), 2)
+        return round(100.0 * self.done / self.episodes, 2) if self.episodes else 100.0
 
     def _publish(self, active: bool, message: str, force: bool = False, finished: bool = False) -> None:
         now = time.monotonic()
@@ -138,17 +154,36 @@ class ProgressReporter:
         self._last_write = now
         payload = {
             "active": active,
-            "progress": round(100.0 * self.done / self.episodes, 2) if self.episodes else 100.0,
+            "progress": self.percent(),
             "message": message,
             "started_at": self.started_at,
             "finished_at": utc_now_iso() if finished else None,
             "episodes_done": self.done,
             "episodes_total": self.episodes,
+            "steps_done": self.steps_done,
+            "steps_total": self.total_steps,
             "description": self.description,
             "pid": os.getpid(),
             "metrics": finite_or_none(dict(self.metrics)),
         }
         publish_json(progress_path(self.cfg), PRODUCER, payload)
+
+
+@contextmanager
+def reported_training(cfg: Config, episodes: int, description: str, show_bar: bool = False,
+                      kind: str = "Training") -> Iterator[ProgressReporter]:
+    """Hold the training lock and publish progress for one training; a failure is recorded in the progress file.
+
+    The caller finishes the reporter with its own message on success (or when it stops early).
+    """
+    with training_lock(cfg):
+        reporter = ProgressReporter(cfg, episodes, description=description, show_bar=show_bar)
+        reporter.start()
+        try:
+            yield reporter
+        except BaseException as exc:
+            reporter.finish(f"{kind} failed: {exc}", ok=False)
+            raise
 
 
 def read_progress(cfg: Config) -> dict[str, Any]:
@@ -176,10 +211,16 @@ class TrainResult:
 
 
 def trading_ppo_config(cfg: Config, total_steps: int) -> Any:
-    """The trading agent's PPO settings, with the rollout shortened when the whole budget is smaller."""
+    """The trading agent's PPO settings with a rollout length that splits the budget into equal rollouts.
+
+    PPO trains in whole rollouts, so a rollout of the configured ``n_steps`` could overshoot the budget by
+    almost a whole rollout (20 episodes becoming 32); rollouts of at most ``n_steps`` that divide the budget
+    keep the training within ``num_envs`` steps per update of what was asked.
+    """
     ppo = cfg.trading_agent.ppo
     per_env = max(1, math.ceil(total_steps / cfg.trading_agent.num_envs))
-    return dataclasses.replace(ppo, n_steps=min(ppo.n_steps, per_env))
+    updates = math.ceil(per_env / ppo.n_steps)
+    return dataclasses.replace(ppo, n_steps=math.ceil(per_env / updates))
 
 
 def training_features(frames: pd.DataFrame | list[pd.DataFrame], high_volatility_percentile: float
@@ -209,7 +250,9 @@ def train_agent(cfg: Config, frames: pd.DataFrame | list[pd.DataFrame], episodes
     agent = PPO(venv, trading_ppo_config(cfg, total_steps))
     last: dict[str, Any] = {}
     if reporter is not None:
-        venv.on_episode_end = lambda count, ret, _length: reporter.episode(count, ret, list(venv.episode_returns))
+        reporter.total_steps = total_steps
+        venv.on_episode_end = lambda count, ret, _length: reporter.episode(count, ret, list(venv.episode_returns),
+                                                                           venv.steps_taken)
 
     def on_update(stats: UpdateStats) -> bool:
         last.update(stats.as_dict())
@@ -269,19 +312,13 @@ def train_and_install(cfg: Config, candle_set: CandleSet, episodes: int, show_ba
 
     Returns the saved model's metadata. :class:`TrainingBusyError` when another training runs.
     """
-    with training_lock(cfg):
-        reporter = ProgressReporter(cfg, episodes, description=f"{candle_set.symbol} {candle_set.timeframe} "
-                                    f"({candle_set.data_source}, {len(candle_set.frame)} candles)", show_bar=show_bar)
-        reporter.start()
-        try:
-            result = train_agent(cfg, candle_set.frame, episodes, reporter, stop)
-            if result.stopped:
-                reporter.finish("Training stopped before the end; the model was not saved", ok=False)
-                return {}
-            meta = model_meta(candle_set, len(candle_set.frame), result)
-            path = install_model(cfg, result.agent, meta)
-        except BaseException as exc:
-            reporter.finish(f"Training failed: {exc}", ok=False)
-            raise
+    description = f"{candle_set.symbol} {candle_set.timeframe} ({candle_set.data_source}, {len(candle_set.frame)} candles)"
+    with reported_training(cfg, episodes, description, show_bar) as reporter:
+        result = train_agent(cfg, candle_set.frame, episodes, reporter, stop)
+        if result.stopped:
+            reporter.finish("Training stopped before the end; the model was not saved", ok=False)
+            return {}
+        meta = model_meta(candle_set, len(candle_set.frame), result)
+        path = install_model(cfg, result.agent, meta)
         reporter.finish(f"Training complete: {episodes} episodes, model saved to {path.name}")
-        return meta
+    return meta

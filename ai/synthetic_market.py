@@ -142,6 +142,20 @@ def market_from_config(
     )
 
 
+def synthetic_candles(
+    cfg: Config, symbols: Sequence[str], *, n_candles: int | None = None, timeframe: str | None = None,
+    start_ms: int | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Candles of ``symbols`` from the configured synthetic market, whatever subset is asked for.
+
+    A symbol's path depends on its place in the market, so the configured ``market.symbols`` keep theirs (ETH
+    asked for alone is still the ETH of the pair, not a copy of the first symbol); other symbols come after.
+    """
+    market = list(cfg.market.symbols) + [s for s in dict.fromkeys(symbols) if s not in cfg.market.symbols]
+    candles = market_from_config(cfg, market, n_candles=n_candles, timeframe=timeframe, start_ms=start_ms).candles
+    return {s: candles[s] for s in symbols}
+
+
 def _check_params(symbols: Sequence[str], n_candles: int, start_prices: Sequence[float], correlation: float,
                   annual_volatility: float, mean_regime_candles: int) -> None:
     if not symbols:

@@ -433,8 +433,8 @@ class TradingVectorEnv(gym.vector.VectorEnv):
     observation and info of an ended episode are in ``infos["final_obs"]`` and ``infos["final_info"]``
     (Gymnasium's ``AutoresetMode.SAME_STEP``, which :mod:`ai.ppo` needs).
 
-    ``episodes_completed``, ``episode_returns`` (the last 100) and an optional ``on_episode_end(count, ret,
-    length)`` hook report finished episodes, for progress displays.
+    ``steps_taken`` (transitions over all episodes), ``episodes_completed``, ``episode_returns`` (the last 100)
+    and an optional ``on_episode_end(count, ret, length)`` hook report progress, for progress displays.
     """
 
     metadata = {"render_modes": [], "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
@@ -454,6 +454,7 @@ class TradingVectorEnv(gym.vector.VectorEnv):
         self._rngs: list[np.random.Generator] | None = None
         self._running_return = np.zeros(num_envs)
         self._running_length = np.zeros(num_envs, dtype=np.int64)
+        self.steps_taken = 0
         self.episodes_completed = 0
         self.episode_returns: deque[float] = deque(maxlen=100)
         self.on_episode_end: Callable[[int, float, int], None] | None = None
@@ -480,6 +481,7 @@ class TradingVectorEnv(gym.vector.VectorEnv):
             raise RuntimeError("call reset() before step()")
         actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
         outcome, terminated, truncated = self._core.step(actions)
+        self.steps_taken += self.num_envs
         observations = self._core.observations()
         infos = _vector_infos(self._core.infos(outcome))
         ended = np.flatnonzero(terminated | truncated)

@@ -23,13 +23,14 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from core.config import CALENDARS
+
 ReturnsLike = np.ndarray | pd.Series | Sequence[float] | Iterable[float]
 
 SECONDS_PER_UNIT: dict[str, int] = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 CRYPTO_SECONDS_PER_YEAR = 365 * 86_400
 EQUITY_DAYS_PER_YEAR = 252
 EQUITY_HOURS_PER_DAY = 6.5
-CALENDARS: tuple[str, ...] = ("crypto", "equity")
 _TIMEFRAME = re.compile(r"^(\d+)([smhdwMy])$")
 
 

@@ -21,6 +21,9 @@ FIGSIZE = (11.0, 5.5)
 DPI = 100
 HIGHLIGHT = "allocated"
 """The series drawn thickest: the portfolio as actually allocated."""
+DASHED = "equal_weight"
+"""Drawn dashed: it often coincides with the allocated portfolio (equal weights before the first record)."""
+XLABEL = "date (UTC)"
 
 
 def _new_figure() -> tuple[Figure, Axes]:
@@ -36,7 +39,16 @@ def _to_png(fig: Figure) -> bytes:
 
 
 def _style(name: str) -> dict[str, object]:
-    return {"linewidth": 2.6, "zorder": 5} if name == HIGHLIGHT else {"linewidth": 1.5, "zorder": 4}
+    # The highlighted series is wide but drawn beneath the others, so a baseline that coincides with it stays
+    # visible as a thin line on top instead of being hidden.
+    if name == HIGHLIGHT:
+        return {"linewidth": 3.2, "zorder": 3, "alpha": 0.85}
+    return {"linewidth": 1.4, "zorder": 4, "linestyle": "--" if name == DASHED else "-"}
+
+
+def _legend_outside(ax: Axes) -> None:
+    """The legend to the right of the plot, where it never covers a curve."""
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
 
 
 def equity_curves_png(days: pd.DatetimeIndex, portfolios: Mapping[str, np.ndarray],
@@ -52,9 +64,10 @@ def equity_curves_png(days: pd.DatetimeIndex, portfolios: Mapping[str, np.ndarra
     if _spans_orders_of_magnitude([*portfolios.values(), *singles.values()]):
         ax.set_yscale("log")  # a year of compounding buries every other curve under the best one otherwise
     ax.set_title(title)
+    ax.set_xlabel(XLABEL)
     ax.set_ylabel("equity (start = 1)")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small")
+    _legend_outside(ax)
     return _to_png(fig)
 
 
@@ -76,8 +89,9 @@ def weights_area_png(days: pd.DatetimeIndex, weights: np.ndarray, labels: Sequen
     if len(days) > 1:
         ax.set_xlim(days[0], days[-1])
     ax.set_title(title)
+    ax.set_xlabel(XLABEL)
     ax.set_ylabel("weight")
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
+    _legend_outside(ax)
     return _to_png(fig)
 
 
@@ -88,7 +102,8 @@ def drawdowns_png(days: pd.DatetimeIndex, drawdowns: Mapping[str, np.ndarray], t
         ax.plot(days, 100.0 * np.asarray(dd), label=name, **_style(name))
     ax.axhline(0.0, color="0.3", linewidth=0.8)
     ax.set_title(title)
-    ax.set_ylabel("drawdown (%)")
+    ax.set_xlabel(XLABEL)
+    ax.set_ylabel("drawdown below the running peak (%)")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower left", fontsize="small")
+    _legend_outside(ax)
     return _to_png(fig)

@@ -5,6 +5,11 @@
 Writes ``runtime/portfolio_optimizer_weights.json`` and exits 0, or exits 3 with a one-line reason when the
 history is too short. A scheduler calls :func:`run_once` instead.
 
+Window. The lookback ends on ``--as-of``, by default the UTC day of the newest trade in the history: the
+history's own clock, which is today for a trader running live and the simulated day for a replay of past or
+synthetic candles (whose trades may be years old, and would all fall outside a window ending today). With an
+empty history the window ends today.
+
 Daily returns. A strategy's return on a day is the **sum** of ``pnl_pct`` of its trades closed that UTC day:
 each trade's return is on its own notional, so the sum is the day's return of a sleeve that puts one notional
 unit into every trade (a mean would hide how often a strategy trades). Days without a trade count as 0. The
@@ -116,13 +121,21 @@ def _trading_days(days: pd.Series | pd.DatetimeIndex, calendar: str) -> Any:
     return days - pd.to_timedelta((days.dt.day_of_week - 4).clip(lower=0), unit="D")
 
 
+def history_day(trades: pd.DataFrame) -> date:
+    """The UTC day of the newest trade (the history's clock, see the module docstring); today when empty."""
+    if trades.empty:
+        return today_utc()
+    return trades["closed_at"].max().tz_convert("UTC").date()
+
+
 def daily_strategy_returns(trades: pd.DataFrame, lookback_days: int, as_of: date | None = None,
                            calendar: str = "crypto") -> DailyReturns:
-    """Daily returns of each strategy over the ``lookback_days`` calendar days ending ``as_of`` (default today).
+    """Daily returns of each strategy over the ``lookback_days`` calendar days ending ``as_of``.
 
-    See the module docstring for the aggregation rule. An empty history gives an empty frame.
+    ``as_of`` defaults to :func:`history_day`. See the module docstring for the aggregation rule. An empty
+    history gives an empty frame.
     """
-    end = as_of or today_utc()
+    end = as_of or history_day(trades)
     window_start = end - timedelta(days=lookback_days - 1)
     empty = DailyReturns(pd.DataFrame(columns=list(STRATEGIES), dtype=float), {s: 0 for s in STRATEGIES},
                          window_start, end)
@@ -227,10 +240,20 @@ def check_optimizer_config(cfg: Config) -> None:
 
 
 def compute_weights(cfg: Config, as_of: date | None = None) -> dict[str, Any]:
-    """The document payload (``weights`` plus what they were derived from); raises InsufficientHistoryError."""
+    """The document payload (``weights`` plus what they were derived from) from ``state/pnl_history.csv``.
+
+    Raises InsufficientHistoryError when the history is too short (see the module docstring).
+    """
+    trades, skipped = load_strategy_trades(cfg)
+    return payload_from_trades(cfg, trades, as_of, skipped)
+
+
+def payload_from_trades(cfg: Config, trades: pd.DataFrame, as_of: date | None = None,
+                        skipped_rows: int = 0) -> dict[str, Any]:
+    """:func:`compute_weights` on trades already in memory (a replay recomputing past weights calls this)."""
     check_optimizer_config(cfg)
     oc = cfg.portfolio_optimizer
-    daily = load_daily_returns(cfg, oc.lookback_days, as_of)
+    daily = daily_strategy_returns(trades, oc.lookback_days, as_of, cfg.market.calendar)
     eligible = eligible_strategies(daily, oc.min_days, oc.min_trades, oc.min_strategies, "portfolio_optimizer")
     vol = daily.returns.std(ddof=1)
     floored = {s: max(float(vol[s]), oc.min_volatility) for s in eligible}
@@ -264,7 +287,7 @@ def compute_weights(cfg: Config, as_of: date | None = None) -> dict[str, Any]:
         "insufficient_history": [s for s in STRATEGIES if s not in eligible],
         "risk_contributions": dict(zip(eligible, rc.tolist(), strict=True)),
         "solver": solver,
-        "history_rows_skipped": daily.skipped_rows,
+        "history_rows_skipped": skipped_rows,
     }
 
 
@@ -313,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", choices=METHODS, help="inverse_vol or erc (default: from the config)")
     parser.add_argument("--lookback-days", type=int, metavar="N", help="days of history used (default: config)")
     parser.add_argument("--as-of", type=parse_date, metavar="YYYY-MM-DD",
-                        help="last day of the lookback window (default: today, UTC)")
+                        help="last day of the lookback window (default: the day of the newest trade in "
+                             "the history, UTC)")
     parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
     return parser
 

@@ -741,6 +741,11 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100.0 * value:+.2f}%"
 
 
+def _share(value: float) -> str:
+    # A source in force for minutes of a long window is still named, but not as "0%".
+    return "<1%" if value < 0.005 else f"{100.0 * value:.0f}%"
+
+
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -763,7 +768,7 @@ def summary_text(document: Mapping[str, Any]) -> str:
         best = _best_single(win["single_strategies"])
         if best:
             lines.append(f"    best single strategy: {best[0]} {_pct(best[1])}")
-        shares = ", ".join(f"{name} {100 * share:.0f}%" for name, share in win["source_shares"].items())
+        shares = ", ".join(f"{name} {_share(share)}" for name, share in win["source_shares"].items())
         lines.append(f"    sources in force: {shares or 'n/a'}")
     training = document["training"]
     lines.append(f"  training log: {training['status']}, {training['total_records']} record(s)")
@@ -814,16 +819,17 @@ def lab_job(cfg: Config, ctx: DaemonContext) -> None:
 
 
 def build_scheduler(cfg: Config, ctx: DaemonContext) -> BackgroundScheduler:
-    """The four jobs on one worker thread (never two at once), missed runs coalesced, minutes of grace."""
+    """The report and the fallback sources on one worker thread (never two at once); tracking on its own, so a
+    long report never delays the weight history. Missed runs coalesced, minutes of grace."""
     pc = cfg.performance
     scheduler = BackgroundScheduler(
         timezone=timezone.utc,
-        executors={"default": ThreadPoolExecutor(max_workers=1)},
+        executors={"default": ThreadPoolExecutor(max_workers=1), "track": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": pc.misfire_grace_s},
     )
     args = (cfg, ctx)
     scheduler.add_job(track_job, IntervalTrigger(seconds=pc.track_interval_s, timezone=timezone.utc), args=args,
-                      id="track", name="record the weights in force")
+                      id="track", name="record the weights in force", executor="track")
     scheduler.add_job(report_job, cron_trigger(pc.report_cron, "performance.report_cron"), args=args,
                       id="report", name="write the performance report")
     scheduler.add_job(optimizer_job, cron_trigger(pc.portfolio_optimizer_cron, "performance.portfolio_optimizer_cron"),

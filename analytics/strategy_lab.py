@@ -5,6 +5,10 @@
 Writes ``runtime/strategy_lab_weights.json`` (weights, scores, ranks) and exits 0, or exits 3 with a one-line
 reason when the recent history is too short. A scheduler calls :func:`run_once` instead.
 
+Window. It ends on ``--as-of``, by default the UTC day of the newest trade in the history (the history's own
+clock: today for a live trader, the simulated day of a replay; see :func:`analytics.portfolio_optimizer.
+history_day`).
+
 Score. The annualized Sharpe ratio (:func:`analytics.metrics.sharpe_ratio`) of each strategy's daily returns
 over the last ``window_days`` days, built exactly as the portfolio optimizer builds them (sum of ``pnl_pct`` of
 the trades closed that day, 0 on days without trades). A strategy with fewer than ``min_trades`` trades in the
@@ -37,13 +41,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from analytics.metrics import sharpe_ratio
 from analytics.portfolio_optimizer import (
     AGGREGATION,
     EXIT_NOT_ENOUGH_HISTORY,
     InsufficientHistoryError,
+    daily_strategy_returns,
     eligible_strategies,
-    load_daily_returns,
+    load_strategy_trades,
     parse_date,
     periods_per_year,
 )
@@ -107,10 +114,20 @@ def check_lab_config(cfg: Config) -> None:
 
 
 def compute_weights(cfg: Config, as_of: date | None = None) -> dict[str, Any]:
-    """The document payload (``weights``, scores, ranks, ...); raises InsufficientHistoryError."""
+    """The document payload (``weights``, scores, ranks, ...) from ``state/pnl_history.csv``.
+
+    Raises InsufficientHistoryError when the recent history is too short (see the module docstring).
+    """
+    trades, skipped = load_strategy_trades(cfg)
+    return payload_from_trades(cfg, trades, as_of, skipped)
+
+
+def payload_from_trades(cfg: Config, trades: pd.DataFrame, as_of: date | None = None,
+                        skipped_rows: int = 0) -> dict[str, Any]:
+    """:func:`compute_weights` on trades already in memory (a replay recomputing past weights calls this)."""
     check_lab_config(cfg)
     lc = cfg.strategy_lab
-    daily = load_daily_returns(cfg, lc.window_days, as_of)
+    daily = daily_strategy_returns(trades, lc.window_days, as_of, cfg.market.calendar)
     eligible_strategies(daily, lc.min_days, lc.min_trades, lc.min_strategies, "strategy_lab")
     ppy = periods_per_year(cfg)
     scores = score_strategies({s: daily.returns[s].to_numpy() for s in STRATEGIES}, daily.trades,
@@ -134,7 +151,7 @@ def compute_weights(cfg: Config, as_of: date | None = None) -> dict[str, Any]:
         "aggregation": AGGREGATION,
         "data_range": daily.data_range(),
         "periods_per_year": ppy,
-        "history_rows_skipped": daily.skipped_rows,
+        "history_rows_skipped": skipped_rows,
     }
 
 
@@ -170,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--window-days", type=int, metavar="N", help="days of recent history scored (default: config)")
     parser.add_argument("--temperature", type=float, metavar="T", help="softmax temperature (default: config)")
     parser.add_argument("--as-of", type=parse_date, metavar="YYYY-MM-DD",
-                        help="last day of the window (default: today, UTC)")
+                        help="last day of the window (default: the day of the newest trade in the history, UTC)")
     parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
     return parser
 

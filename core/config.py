@@ -46,6 +46,12 @@ STRATEGIES: tuple[str, ...] = (
     "vix_strategy",
 )
 """The 8 strategies, in the order every weight vector and feature table uses."""
+DATA_SOURCES: tuple[str, ...] = ("synthetic", "csv", "ccxt")
+"""Values of ``market.data_source``."""
+CALENDARS: tuple[str, ...] = ("crypto", "equity")
+"""Values of ``market.calendar``."""
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""Values of ``logging.level`` (any case)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,17 @@ class MarketConfig:
     calendar: str = "crypto"
     """Trading calendar for annualization: ``crypto`` (24/7) or ``equity`` (252 days of 6.5 h)."""
 
+    def __post_init__(self) -> None:
+        if not self.symbols or any(not s.strip() for s in self.symbols):
+            raise ConfigError(f"market.symbols = {self.symbols!r}: list at least one symbol, e.g. [\"BTC/USDT\"]")
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ConfigError(f"market.symbols = {self.symbols!r}: a symbol is listed twice; list each once")
+        _require("market", self, (
+            ("timeframe", _is_timeframe(self.timeframe, seconds=True), "a ccxt timeframe such as 1m, 1h, 4h, 1d"),
+            ("data_source", self.data_source in DATA_SOURCES, f"one of {', '.join(DATA_SOURCES)}"),
+            ("calendar", self.calendar in CALENDARS, f"one of {', '.join(CALENDARS)}"),
+        ))
+
 
 @dataclass(frozen=True)
 class ExchangeConfig:
@@ -85,6 +102,18 @@ class ExchangeConfig:
     history_candles: int = 5000
     """Candles fetched for a symbol that has no cache yet when candles are loaded from the exchange."""
 
+    def __post_init__(self) -> None:
+        _require("exchange", self, (
+            ("id", bool(self.id.strip()), "a ccxt exchange id such as binance"),
+            ("url", not self.url or re.match(r"^https?://[^/\s]+", self.url.strip()) is not None,
+             "empty or an absolute http(s) URL such as http://127.0.0.1:8080"),
+            ("timeout_ms", self.timeout_ms > 0, "> 0"),
+            ("max_retries", self.max_retries >= 0, ">= 0"),
+            ("backoff_s", self.backoff_s >= 0, ">= 0"),
+            ("page_limit", self.page_limit >= 1, ">= 1"),
+            ("history_candles", self.history_candles >= 1, ">= 1"),
+        ))
+
 
 @dataclass(frozen=True)
 class CostsConfig:
@@ -92,6 +121,12 @@ class CostsConfig:
     """Proportional fee per traded notional (0.001 = 0.1 %)."""
     slippage: float = 0.0005
     """Proportional price slippage on every fill, against the trader."""
+
+    def __post_init__(self) -> None:
+        _require("costs", self, (
+            ("fee", 0.0 <= self.fee < 1.0, "a fraction in [0, 1), e.g. 0.001 for 0.1 %"),
+            ("slippage", 0.0 <= self.slippage < 1.0, "a fraction in [0, 1), e.g. 0.0005"),
+        ))
 
 
 @dataclass(frozen=True)
@@ -122,6 +157,14 @@ class LoggingConfig:
     """Rotated log files kept per daemon."""
     jsonl_max_lines: int = 10_000
     """Lines kept in a bounded JSON Lines log; older lines are trimmed."""
+
+    def __post_init__(self) -> None:
+        _require("logging", self, (
+            ("level", self.level.upper() in LOG_LEVELS, f"one of {', '.join(LOG_LEVELS)}"),
+            ("max_bytes", self.max_bytes >= 0, ">= 0 (0 never rotates)"),
+            ("backups", self.backups >= 0, ">= 0"),
+            ("jsonl_max_lines", self.jsonl_max_lines >= 1, ">= 1 (the logs stay bounded)"),
+        ))
 
 
 @dataclass(frozen=True)
@@ -367,9 +410,18 @@ class StrategyAgentConfig:
             raise ConfigError(f"strategy_agent reward weights {weights}: must be finite and >= 0")
 
 
-def _is_timeframe(text: str) -> bool:
-    """True for a whole number followed by m, h, d or w (``core`` cannot import the candle module's parser)."""
-    return re.fullmatch(r"[1-9][0-9]*[mhdw]", text.strip()) is not None
+def _is_timeframe(text: str, seconds: bool = False) -> bool:
+    """True for a whole number followed by m, h, d or w (and s with ``seconds``); ``core`` cannot import the
+    candle module's parser."""
+    units = "smhdw" if seconds else "mhdw"
+    return re.fullmatch(rf"[1-9][0-9]*[{units}]", text.strip()) is not None
+
+
+def _require(section: str, values: Any, checks: tuple[tuple[str, bool, str], ...]) -> None:
+    """ConfigError naming ``section.key``, its value and the rule, for the first failed ``(key, ok, rule)``."""
+    for name, ok, rule in checks:
+        if not ok:
+            raise ConfigError(f"{section}.{name} = {getattr(values, name)!r}: must be {rule}")
 
 
 @dataclass(frozen=True)
@@ -511,7 +563,8 @@ class QLearningConfig:
     """Closed trades behind the recent win-rate, recent P&L and loss-streak features."""
     late_window_s: float = 604_800.0
     """Trades closing up to this long (trade time) before the newest one learned are still checked against the
-    recent keys and learned if new; older unseen ones are counted as late and skipped."""
+    recent keys and learned if new; older ones count as learned (their keys are no longer kept), so a trade
+    appended later than this is ignored."""
     max_recent_keys: int = 50_000
     """Most trade keys remembered per agent (those of the late window) to learn each trade exactly once."""
     apply_sizing: bool = False
@@ -602,6 +655,10 @@ class TradingAgentConfig:
     """Age after which the trader's status file is stale and the daemon polls the candles itself."""
     max_catch_up_candles: int = 500
     """Most candles the daemon decides on in one go after a pause; older missed candles are skipped."""
+    replay_lead_candles: int = 48
+    """In a replay (synthetic or CSV candles) the daemon decides up to this many candles ahead of the trader's
+    last candle, so the trader finds each candle's decision when it gets there (its status is published only
+    every few seconds); each decision still uses only the candles up to its own. 0: never ahead."""
     feature_history: int = 1000
     """Candles before the current one used to compute live features (the indicators' history)."""
     max_experiences: int = 5000
@@ -642,7 +699,7 @@ class TradingAgentConfig:
                 raise ConfigError(f"trading_agent.{name} = {getattr(self, name)}: must be an integer >= 1")
         non_negative = ("warmup_candles", "bootstrap_episodes", "reward_pnl", "reward_drawdown",
                         "reward_volatility_penalty", "reward_regime", "min_exposure", "retrain_misfire_grace_s",
-                        "benchmark_max_age_days")
+                        "benchmark_max_age_days", "replay_lead_candles")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ConfigError(f"trading_agent.{name} = {getattr(self, name)}: must be >= 0")
@@ -798,6 +855,9 @@ def _coerce(hint: Any, value: Any, key: str, file: Path) -> Any:
             raise _type_error(key, hint, value, file)
         return {str(k): _coerce(args[1], v, f"{key}.{k}", file) for k, v in value.items()}
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            # TOML allows nan and inf; no setting means either, and a NaN fee would poison every file downstream.
+            raise ConfigError(f"{file}: key `{key}` must be a finite number, got {value}")
         return float(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value

@@ -32,7 +32,8 @@ COLUMNS: tuple[str, ...] = (
 )
 NUMERIC_COLUMNS: tuple[str, ...] = ("qty", "entry_price", "exit_price", "pnl", "pnl_pct", "fees", "equity_after")
 TIME_COLUMNS: tuple[str, ...] = ("closed_at", "opened_at")
-SIDES = ("long", "short")
+SIDES: tuple[str, ...] = ("long", "short")
+"""Values of ``side``: the pnl's sign depends on it, so a row with any other side is malformed."""
 EXTRA_STRATEGIES: tuple[str, ...] = ("rl_v3_ppo",)
 """Books that are not one of the 8 strategies but may write trades (the weights bridge ignores them)."""
 
@@ -82,6 +83,8 @@ def append_trades(path: str | os.PathLike[str], trades: Iterable[Mapping[str, An
         missing = [c for c in COLUMNS if trade.get(c) is None]
         if missing:
             raise ValueError(f"trade is missing {', '.join(missing)}; expected columns: {', '.join(COLUMNS)}")
+        if trade["side"] not in SIDES:
+            raise ValueError(f"trade side {trade['side']!r} is not one of {', '.join(SIDES)}")
         rows.append([_format(trade[c]) for c in COLUMNS])
     if not rows:
         return 0
@@ -169,6 +172,8 @@ def _parse_row(row: list[str], index: dict[str, int], width: int, allowed: set[s
         record[col] = value
     if record["strategy"] not in allowed:
         return f"unknown strategy {record['strategy']!r}"
+    if record["side"] not in SIDES:
+        return f"`side` is {record['side']!r}, expected one of {', '.join(SIDES)}"
     for col in TIME_COLUMNS:
         raw = record[col]
         try:

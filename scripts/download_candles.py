@@ -7,7 +7,8 @@
 Files: ``state/candles/<exchange>/<BASE>_<QUOTE>-<timeframe>.csv`` plus a ``.meta.json`` sidecar saying where
 the candles came from. Public market data only: no API keys are needed or read. Prints one summary line per
 symbol (rows added, total rows, gaps, file). Exit codes: 0 done, 2 bad input (arguments, config, unknown
-symbol or timeframe, unusable cache file), 1 the exchange failed (unreachable after the retries, or an error).
+symbol or timeframe, unusable cache file), 1 the exchange or the disk failed (unreachable after the retries, an
+exchange error, a cache that cannot be written), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -33,7 +34,7 @@ from ai.candles import (
     write_candles_meta,
 )
 from ai.exchange import ExchangeRejectedError, UnknownSymbolError, open_exchange, update_cache
-from ai.synthetic_market import market_from_config
+from ai.synthetic_market import synthetic_candles
 from core.atomic import parse_iso
 from core.config import Config, load_config, replace_section
 from core.errors import ConfigError, DataError, FatalError, RetryableError
@@ -42,6 +43,7 @@ from core.logging_setup import setup_logging
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_EXCHANGE, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED = 130
 DAY_MS = 86_400_000
 
 
@@ -55,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Download candles from a ccxt exchange (public data, no keys) into state/candles/, "
                     "fetching only what the cache lacks. `--exchange synthetic` writes the seeded "
                     "synthetic market instead.",
-        epilog="Exit codes: 0 done, 2 bad input, 1 exchange failure.",
+        epilog="Exit codes: 0 done, 2 bad input, 1 exchange or disk failure, 130 interrupted.",
     )
     parser.add_argument("--exchange", help="ccxt exchange id, or `synthetic` (default: exchange.id, binance)")
     parser.add_argument("--symbol", action="append", metavar="BASE/QUOTE",
@@ -91,14 +93,22 @@ def main(argv: list[str] | None = None) -> int:
             lines = write_synthetic(cfg, symbols, timeframe, since_ms, until_ms)
         else:
             lines = download(cfg, exchange_id, symbols, timeframe, since_ms, until_ms, not args.no_progress)
+        for line in lines:  # each symbol's line as soon as it is done, so a later failure keeps them
+            print(line, flush=True)
     except (BadArgument, ConfigError, DataError, UnknownSymbolError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (RetryableError, ExchangeRejectedError, FatalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_EXCHANGE
-    for line in lines:
-        print(line)
+    except OSError as exc:
+        # Disk full, a read-only or missing state folder: the cache file is replaced atomically, so it is intact.
+        print(f"error: cannot write the candle cache ({exc}); check the free space and permissions of "
+              f"{exc.filename or 'the state folder'}", file=sys.stderr)
+        return EXIT_EXCHANGE
+    except KeyboardInterrupt:
+        print("interrupted; the cache files keep their last complete version", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_OK
 
 
@@ -124,39 +134,35 @@ def _parse_date(text: str, option: str) -> int:
 
 
 def download(cfg: Config, exchange_id: str, symbols: Sequence[str], timeframe: str, since_ms: int | None,
-             until_ms: int | None, progress: bool) -> list[str]:
-    """Update every symbol's cache file; the summary line of each."""
+             until_ms: int | None, progress: bool) -> Iterator[str]:
+    """Update every symbol's cache file, yielding the summary line of each once it is written."""
     client = open_exchange(cfg, exchange_id=exchange_id)
-    lines = []
     for symbol in symbols:
         with tqdm(desc=f"{symbol} {timeframe}", unit="candle", disable=not progress, leave=False,
                   file=sys.stderr) as bar:
             result = update_cache(cfg, symbol, timeframe=timeframe, since_ms=since_ms, until_ms=until_ms,
                                   exchange=client, on_page=bar.update)
-        lines.append(result.summary())
-    return lines
+        yield result.summary()
 
 
 def write_synthetic(cfg: Config, symbols: Sequence[str], timeframe: str, since_ms: int | None,
-                    until_ms: int | None) -> list[str]:
-    """Write the synthetic market (``[synthetic]`` settings; the span moves its start and length)."""
+                    until_ms: int | None) -> Iterator[str]:
+    """Write the synthetic market (``[synthetic]`` settings; the span moves its start and length), yielding
+    the summary line of each symbol."""
     tf_ms = timeframe_to_ms(timeframe)
     n = cfg.synthetic.n_candles
     if since_ms is not None:
         end = until_ms if until_ms is not None else int(time.time() * 1000)
         since_ms = since_ms - since_ms % tf_ms
         n = max(1, (end - since_ms) // tf_ms)
-    market = market_from_config(cfg, symbols, n_candles=n, timeframe=timeframe, start_ms=since_ms)
-    lines = []
-    for symbol, frame in market.candles.items():
+    for symbol, frame in synthetic_candles(cfg, symbols, n_candles=n, timeframe=timeframe, start_ms=since_ms).items():
         path = cache_path(cfg, symbol, exchange="synthetic", timeframe=timeframe)
         gaps = find_gaps(frame, timeframe)
         write_candles_atomic(path, frame)
         write_candles_meta(path, data_source="synthetic", exchange="synthetic", symbol=symbol,
                            timeframe=timeframe, frame=frame, gaps=gaps, extra={"seed": cfg.synthetic.seed})
-        lines.append(f"{symbol} {timeframe}: {len(frame)} rows (synthetic, seed {cfg.synthetic.seed}), "
-                     f"{len(frame)} total, {describe_gaps(gaps)}, {path}")
-    return lines
+        yield (f"{symbol} {timeframe}: {len(frame)} rows (synthetic, seed {cfg.synthetic.seed}), "
+               f"{len(frame)} total, {describe_gaps(gaps)}, {path}")
 
 
 if __name__ == "__main__":

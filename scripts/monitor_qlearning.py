@@ -7,13 +7,16 @@
 
 Per agent (``state/qlearning/meta_agent.json``, ``state/qlearning/sizing_agent.json``): states learned,
 state-action pairs, average actions per state, total updates (trades learned), exploration rate (epsilon),
-the range and mean of the Q-values and the table's size on disk. Each snapshot is compared with the previous
+the range and mean of the Q-values and the table's size on disk; whether the learning daemon
+(``python ai/qlearning.py --loop``) is running, from its heartbeat (``runtime/heartbeats/qlearning.json``,
+refreshed after every pass, so fresh within three recheck intervals). Each snapshot is compared with the previous
 one, kept in ``state/qlearning/monitor_last.json``, to show what was learned in between.
 
 Health checks:
 
-- growth: tables over 10 MB are too large; otherwise growing (new updates since the last snapshot), stalled
-  (none: is the daemon running, are trades closing?) or, without a previous snapshot, at a healthy size;
+- growth: tables over 10 MB are too large; otherwise growing (new updates since the last snapshot), waiting
+  (none, but the learning daemon is running: no trade has closed since), stalled (none, and the daemon has no
+  fresh heartbeat or reports an error) or, without a previous snapshot, at a healthy size;
 - exploration: epsilon of 0.08 or more is a high exploration rate (still learning), 0.05 to 0.08 reduced
   (forming preferences), below 0.05 mostly exploiting;
 - learning stage, per agent: early below 100 updates, active from 100 to 1000, mature above 1000.
@@ -31,6 +34,7 @@ if __package__ in (None, ""):
 
 import argparse
 import json
+import math
 import signal
 import sys
 import threading
@@ -39,31 +43,27 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ai.qlearning import load_agent
-from ai.qlearning_agent import AGENT_NAMES, agent_dir, agent_path
+from ai.qlearning import DAEMON_NAME, load_agent
+from ai.qlearning_agent import AGENT_NAMES, agent_dir, agent_path, learning_stage
 from core.atomic import parse_iso, publish_json, read_json
 from core.config import Config, load_config
+from core.daemon import heartbeat_path
 from core.errors import FatalError
 
 PRODUCER = "monitor_qlearning"
 RULE = "=" * 80
 LINE = "-" * 80
 LARGE_TABLES_BYTES = 10 * 1024 * 1024
-EARLY_UPDATES, MATURE_UPDATES = 100, 1000
 HIGH_EPSILON, REDUCED_EPSILON = 0.08, 0.05
+HEARTBEAT_INTERVALS = 3.0
+"""A heartbeat older than this many ``qlearning.recheck_interval_s`` means the daemon is not running."""
+MIN_HEARTBEAT_AGE_S = 60.0
 TITLES = {"meta": "📊 META STRATEGY AGENT", "sizing": "📈 POSITION SIZING AGENT"}
 NAMES = {"meta": "Meta Agent", "sizing": "Sizing Agent"}
 
 
 def last_snapshot_path(cfg: Config) -> Path:
     return agent_dir(cfg) / "monitor_last.json"
-
-
-def learning_stage(updates: int) -> str:
-    """``early`` (< 100 updates), ``active`` (100-1000) or ``mature`` (> 1000), as in the tuning guidelines."""
-    if updates < EARLY_UPDATES:
-        return "early"
-    return "active" if updates <= MATURE_UPDATES else "mature"
 
 
 # ------------------------------------------------------------------------------------------- snapshot
@@ -89,8 +89,30 @@ def _size(path: Path) -> int:
         return 0
 
 
+def daemon_status(cfg: Config) -> dict[str, Any]:
+    """Whether the learning daemon runs, from its heartbeat: ``running``, ``state``, ``age_s``, ``detail``."""
+    result = read_json(heartbeat_path(cfg, DAEMON_NAME))
+    limit = max(MIN_HEARTBEAT_AGE_S, HEARTBEAT_INTERVALS * cfg.qlearning.recheck_interval_s)
+    if result.data is None:
+        detail = "never started here" if result.status == "absent" else f"heartbeat unreadable: {result.reason}"
+        return {"running": False, "state": result.status, "age_s": None, "detail": detail}
+    state = str(result.data.get("state", "unknown"))
+    age = result.age_s if result.age_s is not None else math.inf
+    running = state not in ("stopped", "error") and age <= limit
+    if state == "error":
+        detail = f"error in its last pass: {result.data.get('error', 'see its log')}"
+    elif state == "stopped":
+        detail = f"stopped {_duration(age)} ago"
+    elif age > limit:
+        detail = f"heartbeat {_duration(age)} old (over {_duration(limit)}): not running"
+    else:
+        detail = f"last pass {_duration(age)} ago"
+    return {"running": running, "state": state, "age_s": None if math.isinf(age) else round(age, 1),
+            "detail": detail}
+
+
 def collect_snapshot(cfg: Config, now: datetime | None = None) -> dict[str, Any]:
-    """Both agents' figures and the totals, stamped ``now`` (UTC)."""
+    """Both agents' figures, the totals and the learning daemon's status, stamped ``now`` (UTC)."""
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     agents = {name: agent_snapshot(cfg, name) for name in AGENT_NAMES}
     overall = {
@@ -99,7 +121,7 @@ def collect_snapshot(cfg: Config, now: datetime | None = None) -> dict[str, Any]
         "pairs": sum(a["pairs"] for a in agents.values()),
         "size_bytes": sum(a["size_bytes"] for a in agents.values()),
     }
-    return {"timestamp": stamp, "agents": agents, "overall": overall}
+    return {"timestamp": stamp, "agents": agents, "overall": overall, "daemon": daemon_status(cfg)}
 
 
 def changes_since(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -138,8 +160,13 @@ def _growth_check(snapshot: Mapping[str, Any], changes: Mapping[str, Any] | None
         if new_updates > 0:
             return _check("growth", "ok", "⚡", f"Q-tables growing normally (+{new_states} states, "
                           f"+{new_updates} updates)")
-        return _check("growth", "warn", "⏸️ ", "No new updates since the last snapshot: is "
-                      "`python ai/qlearning.py --loop` running, and are trades closing?")
+        daemon = snapshot["daemon"]
+        if daemon["running"]:
+            return _check("growth", "info", "⏳", "No new updates since the last snapshot: the learning daemon is "
+                          f"running ({daemon['detail']}), no trade has closed since")
+        return _check("growth", "warn", "⏸️ ", f"No new updates since the last snapshot, and the learning daemon "
+                      f"is not running ({daemon['detail']}): start it with `python ai/qlearning.py --loop` "
+                      "or scripts/start_rl_system.sh")
     return _check("growth", "ok", "✅", "Q-tables at healthy size")
 
 
@@ -181,7 +208,9 @@ def render_dashboard(snapshot: Mapping[str, Any], changes: Mapping[str, Any] | N
     out += ["🎯 OVERALL STATISTICS", LINE,
             f"  Total Updates:         {overall['updates']}",
             f"  Total States:          {overall['states']}",
-            f"  Total Q-Table Size:    {overall['size_bytes'] / 1024:.2f} KB", ""]
+            f"  Total Q-Table Size:    {overall['size_bytes'] / 1024:.2f} KB",
+            f"  Learning Daemon:       {'running' if snapshot['daemon']['running'] else 'not running'} "
+            f"({snapshot['daemon']['detail']})", ""]
     if changes is not None:
         out += ["📈 LEARNING PROGRESS (Last vs Current)", LINE, f"  Since: {changes['since']}"
                 + (f" ({_duration(changes['elapsed_s'])} ago)" if changes.get("elapsed_s") is not None else "")]

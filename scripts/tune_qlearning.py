@@ -3,6 +3,7 @@
     python scripts/tune_qlearning.py                                   # recommendations with their rationale
     python scripts/tune_qlearning.py --apply --meta-alpha 0.015 --meta-epsilon 0.08
     python scripts/tune_qlearning.py --apply --sizing-gamma 0.98 --sizing-epsilon 0.1
+    python scripts/tune_qlearning.py --history                         # the values applied so far
 
 Recommendations start from each agent's learning stage (by its updates, i.e. trades learned) and the
 guidelines below: a value outside its stage's range is moved to the nearest end of it.
@@ -28,7 +29,8 @@ Then the tuning tips, from the agent's own statistics (a later tip wins on the s
 ``--apply`` writes the given values into the agents' files under their lock (the learning daemon picks them up at
 its next pass): alpha and gamma are kept as overrides of the config, epsilon replaces the current one (it keeps
 decaying from there); the old values go to the file's ``tuning_history``. Ranges: alpha in (0, 1], gamma in
-[0, 1), epsilon in [0, 1]; anything else is refused before any file is touched. Exit codes: 0 done, 2 bad input
+[0, 1), epsilon in [``qlearning.epsilon_min``, 1] (below the floor the next decay would raise it back, so it
+is neither recommended nor accepted); anything else is refused before any file is touched. Exit codes: 0 done, 2 bad input
 (arguments, config, an unreadable agent file).
 """
 
@@ -51,9 +53,11 @@ from typing import Any
 from ai.qlearning import agents_locked, load_agent
 from ai.qlearning_agent import (
     AGENT_NAMES,
+    EARLY_UPDATES,
     TUNABLE,
     QAgent,
     agent_path,
+    learning_stage,
     save_agent_file,
     validate_hyperparameter,
 )
@@ -67,7 +71,6 @@ GUIDELINES: dict[str, dict[str, tuple[float, float]]] = {
     "active": {"alpha": (0.01, 0.015), "gamma": (0.98, 0.99), "epsilon": (0.1, 0.2)},
     "mature": {"alpha": (0.001, 0.005), "gamma": (0.99, 0.999), "epsilon": (0.01, 0.05)},
 }
-EARLY_UPDATES, MATURE_UPDATES = 100, 1000
 HIGH_VARIANCE_RATIO = 20.0
 NOT_LEARNING_RATIO = 0.05
 STUCK_MIN_STATES, STUCK_SHARE = 20, 0.9
@@ -78,13 +81,6 @@ WHY_LOWER = {"alpha": "for more stable learning", "gamma": "for a shorter reward
              "epsilon": "as agent converges"}
 WHY_HIGHER = {"alpha": "to learn faster", "gamma": "to weigh long-term rewards more",
               "epsilon": "to explore more"}
-
-
-def learning_stage(updates: int) -> str:
-    """``early`` (< 100 updates), ``active`` (100-1000) or ``mature`` (> 1000)."""
-    if updates < EARLY_UPDATES:
-        return "early"
-    return "active" if updates <= MATURE_UPDATES else "mature"
 
 
 @dataclass
@@ -110,8 +106,11 @@ def agent_statistics(agent: QAgent) -> dict[str, Any]:
     return stats
 
 
-def recommend(name: str, stats: Mapping[str, Any], epsilon: float) -> Recommendation:
-    """The recommendation for one agent from its statistics (see the module docstring)."""
+def recommend(name: str, stats: Mapping[str, Any], epsilon: float, epsilon_min: float = 0.0) -> Recommendation:
+    """The recommendation for one agent from its statistics (see the module docstring).
+
+    An epsilon below ``epsilon_min`` (the config's floor) would be raised to the floor by the agent's next decay,
+    so it is never recommended: the floor is, with a note."""
     stage = learning_stage(int(stats["updates"]))
     current = {"alpha": float(stats["alpha"]), "gamma": float(stats["gamma"]), "epsilon": float(epsilon)}
     rec = Recommendation(name, stage, current, dict(current))
@@ -127,6 +126,10 @@ def recommend(name: str, stats: Mapping[str, Any], epsilon: float) -> Recommenda
         if not math.isclose(rec.recommended[param], value, abs_tol=1e-12):
             rec.recommended[param] = value
             rec.rationale.append(f"[{label}] Set {param} to {value:g}: {reason}")
+    if rec.recommended["epsilon"] < epsilon_min:
+        rec.recommended["epsilon"] = epsilon_min
+        rec.rationale.append(f"[{label}] Kept epsilon at {epsilon_min:g}, the floor `qlearning.epsilon_min`: "
+                             "lower the floor in the config to go below it")
     return rec
 
 
@@ -159,6 +162,7 @@ def apply_command(recommendations: list[Recommendation]) -> str | None:
 
 
 def render_recommendations(recommendations: list[Recommendation]) -> str:
+    """The recommendations as text, in the layout of the original operations guide, with the apply command."""
     out = [RULE, "Q-LEARNING HYPERPARAMETER RECOMMENDATIONS", RULE, ""]
     for rec in recommendations:
         out += [TITLES[rec.agent], LINE,
@@ -182,7 +186,7 @@ def recommendations_for(cfg: Config) -> list[Recommendation]:
     recs = []
     for name in AGENT_NAMES:
         agent = load_agent(cfg, name)
-        recs.append(recommend(name, agent_statistics(agent), agent.epsilon))
+        recs.append(recommend(name, agent_statistics(agent), agent.epsilon, cfg.qlearning.epsilon_min))
     return recs
 
 
@@ -200,14 +204,33 @@ def requested_changes(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     return changes
 
 
-def validate_changes(changes: Mapping[str, Mapping[str, float]]) -> str | None:
-    """The first invalid value as a message naming its flag, or None."""
+def validate_changes(changes: Mapping[str, Mapping[str, float]], epsilon_min: float = 0.0) -> str | None:
+    """The first invalid value as a message naming its flag, or None.
+
+    Beyond the ranges, an epsilon below ``epsilon_min`` is refused: the next decay would raise it to the floor,
+    so the value asked for would not hold past the first trade."""
     for name, params in changes.items():
         for param, value in params.items():
             problem = validate_hyperparameter(param, value)
             if problem:
                 return f"--{name}-{param} {value:g}: {problem}"
+            if param == "epsilon" and value < epsilon_min:
+                return (f"--{name}-{param} {value:g}: below the floor qlearning.epsilon_min = {epsilon_min:g}, "
+                        f"which the next decay would restore; give at least {epsilon_min:g} or lower "
+                        "qlearning.epsilon_min in the config")
     return None
+
+
+def guidelines_table() -> str:
+    """The guidelines table (stage ranges per parameter), as the recommendations use it."""
+    purposes = {"alpha": "learning rate: how fast Q-values move",
+                "gamma": "discount: long-term versus short-term rewards",
+                "epsilon": "exploration: random versus greedy actions"}
+    lines = [f"{'parameter':<10}{'early (<100)':<14}{'active':<14}{'mature (>1000)':<16}purpose"]
+    for param in TUNABLE:
+        ranges = [f"{GUIDELINES[stage][param][0]:g}-{GUIDELINES[stage][param][1]:g}" for stage in GUIDELINES]
+        lines.append(f"{param:<10}{ranges[0]:<14}{ranges[1]:<14}{ranges[2]:<16}{purposes[param]}")
+    return "\n".join(lines)
 
 
 def apply_changes(cfg: Config, changes: Mapping[str, Mapping[str, float]]) -> list[str]:
@@ -223,13 +246,37 @@ def apply_changes(cfg: Config, changes: Mapping[str, Mapping[str, float]]) -> li
     return lines
 
 
+def render_history(cfg: Config) -> str:
+    """Every change applied so far, per agent, oldest first (from each agent file's ``tuning_history``)."""
+    out = [RULE, "Q-LEARNING TUNING HISTORY", RULE]
+    for name in AGENT_NAMES:
+        records = load_agent(cfg, name).tuning_history
+        out += ["", TITLES[name], LINE]
+        if not records:
+            out.append("  No tuning applied yet.")
+        for rec in records:
+            old, new = rec.get("old", {}), rec.get("new", {})
+            changes = ", ".join(f"{p} {_fmt(old.get(p))} -> {_fmt(v)}" for p, v in new.items())
+            out.append(f"  {rec.get('applied_at', '?')}  {changes}  ({rec.get('source', '?')})")
+    return "\n".join(out) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, (int, float)) else "?"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tune_qlearning.py",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Recommend alpha, gamma and epsilon for the Q-learning agents from their learning statistics "
                     "(with the rationale and the command to apply them), or --apply given values.",
-        epilog="Ranges: alpha in (0, 1], gamma in [0, 1), epsilon in [0, 1]. Exit codes: 0 done, 2 bad input.")
+        epilog="Guidelines by learning stage (updates = trades learned):\n\n" + guidelines_table()
+               + "\n\nRanges: alpha in (0, 1], gamma in [0, 1), epsilon in [qlearning.epsilon_min, 1]. "
+                 "Applied values are kept\nwith the agent, the old ones in its tuning_history. "
+                 "Exit codes: 0 done, 2 bad input.")
     parser.add_argument("--apply", action="store_true", help="write the --meta-*/--sizing-* values to the agents")
+    parser.add_argument("--history", action="store_true", help="print the values applied so far, with the old ones")
     for name in AGENT_NAMES:
         for param in TUNABLE:
             parser.add_argument(f"--{name}-{param}", type=float, metavar="X",
@@ -244,19 +291,24 @@ def main(argv: list[str] | None = None) -> int:
     changes = requested_changes(args)
     if changes and not args.apply:
         parser.error("values were given without --apply; add --apply to write them")
+    if args.history and (args.apply or changes):
+        parser.error("--history only prints; run --apply separately")
     if args.apply and not changes:
         parser.error("nothing to apply; give at least one of --meta-alpha, --meta-gamma, --meta-epsilon, "
                      "--sizing-alpha, --sizing-gamma, --sizing-epsilon")
-    problem = validate_changes(changes)
-    if problem:
-        print(f"tune_qlearning: error: {problem}", file=sys.stderr)
-        return 2
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="replace")
     try:
         cfg = load_config(args.config)
+        problem = validate_changes(changes, cfg.qlearning.epsilon_min)
+        if problem:
+            print(f"tune_qlearning: error: {problem}", file=sys.stderr)
+            return 2
         if args.apply:
             print("Applied:\n" + "\n".join(apply_changes(cfg, changes)))
+            return 0
+        if args.history:
+            sys.stdout.write(render_history(cfg))
             return 0
         sys.stdout.write(render_recommendations(recommendations_for(cfg)))
     except FatalError as exc:

@@ -1,8 +1,9 @@
 """End to end: the start script's daemons on an empty RL_SYSTEM_HOME, offline, as a user runs them.
 
 Replays synthetic candles through the paper trader with the weights bridge watching, then shows trades in the
-history, allocations following a new RL weights file, and the fallbacks taking over (with reasons) when the RL
-file is corrupted, stale or deleted. Finally the stop command ends every daemon cleanly.
+history, the performance tracker publishing the fallback sources from them, allocations following a new RL
+weights file, and the portfolio optimizer taking over (with reasons) when the RL file is corrupted, stale or
+deleted. Finally the stop command ends every daemon cleanly.
 """
 
 from __future__ import annotations
@@ -37,8 +38,16 @@ track_interval_s = 1
 debounce_s = 0.2
 [strategy_agent]
 episodes = 10
+retrain_after_new_trades = 1000000
+[trading_agent]
+bootstrap_episodes = 2
+episode_length = 128
+retrain_candles = 1000
 """
-FALLBACK_PHASE = ("weights_bridge", "paper_trader", "performance_tracker", "qlearning")
+# The replay closes hundreds of trades a second: the trainer trains its first model only (not one every 50
+# trades) and the shadow PPO bootstraps a small one, so the test stays well under a minute on two cores.
+FIRST_PHASE = ("weights_bridge", "paper_trader", "qlearning")
+"""Started first; the performance tracker joins once there is a history, and phase two adds the rest."""
 
 
 def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -63,12 +72,17 @@ def _allocations(home: Path) -> dict[str, Any]:
     return json.loads((home / "runtime" / "allocations_override.json").read_text())
 
 
+def _history_days(history: Path) -> int:
+    trades = read_history(history).trades
+    return 0 if trades.empty else (trades["closed_at"].max() - trades["closed_at"].min()).days
+
+
 @pytest.mark.slow
 def test_whole_loop_offline(rl_home: Path, tmp_path: Path) -> None:
     config = tmp_path / "e2e.toml"
     config.write_text(CONFIG)
     runtime = rl_home / "runtime"
-    started = _cli(config, "start", "--only", *FALLBACK_PHASE)
+    started = _cli(config, "start", "--only", *FIRST_PHASE)
     assert started.returncode == 0, started.stderr
     try:
         # Trades flow into the history.
@@ -78,44 +92,54 @@ def test_whole_loop_offline(rl_home: Path, tmp_path: Path) -> None:
         assert set(trades["strategy"]) <= set(STRATEGIES)
         # Nothing published yet: equal weights, with the reasons the sources were passed over.
         first = _wait(lambda: _allocations(rl_home), "the first allocations file")
-        assert first["source"] in ("equal", "portfolio_optimizer", "strategy_lab")
-        assert "rl" in first["fallback_reasons"]
+        assert first["source"] == "equal"
+        assert set(first["fallback_reasons"]) == {"rl", "portfolio_optimizer", "strategy_lab"}
 
-        # A new RL weights file wins within a second or two.
+        # The performance tracker runs the fallback sources as its jobs once there are weeks of (replayed) trades.
+        _wait(lambda: _history_days(history) >= 30, "30 days of trades", 30)
+        tracker = _cli(config, "start", "--only", "performance_tracker")
+        assert tracker.returncode == 0, tracker.stderr
+        optimizer = _wait(lambda: (a := _allocations(rl_home))["source"] == "portfolio_optimizer" and a,
+                          "allocations from the portfolio optimizer", 20)
+        assert optimizer["fallback_reasons"] == {"rl": "rl_strategy_weights.json: file not found"}
+        lab = json.loads((runtime / "strategy_lab_weights.json").read_text())
+        assert lab["producer"] == "strategy_lab" and sum(lab["weights"].values()) == pytest.approx(1.0, abs=1e-9)
+
+        # A new RL weights file wins, the trader sizes by it and the tracker records it.
         rl_weights = {s: (0.44 if i == 0 else 0.08) for i, s in enumerate(STRATEGIES)}
         rl_file = runtime / "rl_strategy_weights.json"
         publish_weights(rl_file, "test", rl_weights, model_version="e2e")
-        doc = _wait(lambda: (a := _allocations(rl_home))["source"] == "rl" and a, "allocations from RL", 5)
-        assert doc["weights"]["turtle_trading"] == pytest.approx(0.44)
+        doc = _wait(lambda: (a := _allocations(rl_home))["source"] == "rl" and a, "allocations from RL", 10)
+        assert doc["weights"]["turtle_trading"] == pytest.approx(0.44) and doc["fallback_reasons"] == {}
         status = _wait(lambda: (s := json.loads((runtime / "trader_status.json").read_text()))
                        ["allocation"]["source"] == "rl" and s, "the trader using the RL allocation", 10)
         assert status["allocation"]["weights"]["turtle_trading"] == pytest.approx(0.44)
-
-        # Corrupted: passed over with its reason.
-        atomic_write_text(rl_file, '{"weights": {"turtle_trading": 0.5,')
-        doc = _wait(lambda: (a := _allocations(rl_home))["source"] != "rl" and a, "fallback after corruption", 5)
-        assert "not valid JSON" in doc["fallback_reasons"]["rl"]
-
-        # Stale: generated two hours ago with a one-hour limit.
-        stale = json.loads(json.dumps({"schema_version": 1, "generated_at": "2000-01-01T00:00:00Z",
-                                       "producer": "test", "weights": rl_weights}))
-        atomic_write_json(rl_file, stale)
-        doc = _wait(lambda: "old" in (a := _allocations(rl_home))["fallback_reasons"].get("rl", "") and a,
-                    "fallback after staleness", 5)
-        assert doc["source"] != "rl"
-
-        # Back to fresh, then deleted.
-        publish_weights(rl_file, "test", rl_weights)
-        _wait(lambda: _allocations(rl_home)["source"] == "rl", "allocations from RL again", 5)
-        rl_file.unlink()
-        doc = _wait(lambda: (a := _allocations(rl_home))["source"] != "rl" and a, "fallback after deletion", 5)
-        assert "not found" in doc["fallback_reasons"]["rl"]
-
-        # The performance tracker records the weights in force and has written a report.
         weight_history = rl_home / "state" / "rl_weight_history.jsonl"
         _wait(lambda: any(json.loads(line).get("source") == "rl"
                           for line in weight_history.read_text().splitlines() if line.strip()),
               "the weight history recording the RL source", 10)
+
+        # Corrupted: the portfolio optimizer takes over, with the reason RL was passed over.
+        atomic_write_text(rl_file, '{"weights": {"turtle_trading": 0.5,')
+        doc = _wait(lambda: (a := _allocations(rl_home))["source"] != "rl" and a, "fallback after corruption", 10)
+        assert doc["source"] == "portfolio_optimizer"
+        assert "not valid JSON" in doc["fallback_reasons"]["rl"]
+
+        # Stale: generated long ago with a one-hour limit.
+        stale = {"schema_version": 1, "generated_at": "2000-01-01T00:00:00Z", "producer": "test",
+                 "weights": rl_weights}
+        atomic_write_json(rl_file, stale)
+        doc = _wait(lambda: "old" in (a := _allocations(rl_home))["fallback_reasons"].get("rl", "") and a,
+                    "fallback after staleness", 10)
+        assert doc["source"] == "portfolio_optimizer"
+
+        # Back to fresh, then deleted.
+        publish_weights(rl_file, "test", rl_weights)
+        _wait(lambda: _allocations(rl_home)["source"] == "rl", "allocations from RL again", 10)
+        rl_file.unlink()
+        doc = _wait(lambda: (a := _allocations(rl_home))["source"] != "rl" and a, "fallback after deletion", 10)
+        assert doc["source"] == "portfolio_optimizer"
+        assert "not found" in doc["fallback_reasons"]["rl"]
         assert (rl_home / "state" / "rl_performance_report.json").exists()
 
         # The Q-learning daemon learns from the trades as they arrive, and the monitor shows it.
@@ -132,7 +156,7 @@ def test_whole_loop_offline(rl_home: Path, tmp_path: Path) -> None:
         # RL weights, and the bridge puts them in force.
         rest = _cli(config, "start")
         assert rest.returncode == 0, rest.stderr
-        assert rest.stdout.count("already running") == len(FALLBACK_PHASE)
+        assert rest.stdout.count("already running") == len(FIRST_PHASE) + 1
         checkpoint = rl_home / "state" / "rl_model" / "checkpoint_latest.pt"
         _wait(checkpoint.exists, "the trainer's first checkpoint", 60)
         _wait(lambda: json.loads(rl_file.read_text())["producer"] == "rl_inference",

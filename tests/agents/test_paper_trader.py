@@ -327,6 +327,7 @@ def test_a_row_cut_short_by_a_crash_is_written_again(cfg: Config) -> None:
 def test_state_for_another_market_is_refused_until_reset(cfg: Config) -> None:
     cfg = trader_cfg()
     trader = make_trader(cfg)
+    feed(trader, [100.0], [{}])
     trader.save()
     other = replace_section(cfg, "synthetic", seed=7)
     costs = pt.check_trader_config(other)
@@ -338,6 +339,16 @@ def test_state_for_another_market_is_refused_until_reset(cfg: Config) -> None:
     backup = pt.reset_state(pt.state_path(cfg))
     assert backup is not None and backup.name == "paper_trader_state.json.bak"
     assert pt.load_state(pt.state_path(other), other, costs) is None
+
+
+def test_a_start_that_failed_on_its_candles_does_not_block_the_fixed_config(cfg: Config, rl_home: Path) -> None:
+    broken = replace_section(small_market(rl_home, 200), "market", data_source="csv",
+                             csv_paths={"BTC/USDT": "missing.csv", "ETH/USDT": "missing.csv"})
+    with pytest.raises(FatalError, match="missing.csv: candle file for BTC/USDT not found"):
+        pt.run(broken, "replay", 0.0, 10)
+    assert json.loads(pt.state_path(cfg).read_text())["market"]["data_source"] == "csv"
+    assert pt.run(small_market(rl_home, 200), "replay", 0.0, 10) == "10 candles processed"
+    assert not pt.state_path(cfg).with_name("paper_trader_state.json.bak").exists()
 
 
 def test_reset_starts_a_fresh_account_on_a_new_market(cfg: Config, rl_home: Path) -> None:
@@ -602,6 +613,7 @@ def test_live_command_trades_the_newest_closed_exchange_candle(rl_home: Path) ->
                               timeout=120)
         assert done.returncode == 0, done.stderr
         assert exchange.klines_requests()
+        assert "1 candles processed" in done.stderr and " trade(s) closed, equity " in done.stderr
     status = json.loads((rl_home / "runtime" / "trader_status.json").read_text())
     newest_closed = int(time.time() * 1000) // HOUR_MS * HOUR_MS - HOUR_MS
     assert status["mode"] == "live" and status["data_source"] == "ccxt"

@@ -94,7 +94,8 @@ def test_unsorted_and_duplicate_rows_are_repaired_and_counted(caplog: pytest.Log
 
 
 @pytest.mark.parametrize(("column", "value", "message"), [
-    ("close", np.nan, "`close` is empty or not a number"),
+    ("close", np.nan, "`close` is empty or not a number (NaN)"),
+    ("close", np.float64("nan"), "`close` is empty or not a number (NaN)"),
     ("volume", "abc", "`volume` is empty or not a number ('abc')"),
     ("open", 0.0, "`open` = 0.0 is not a positive price"),
     ("low", -1.0, "`low` = -1.0 is not a positive price"),

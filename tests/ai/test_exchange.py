@@ -338,6 +338,7 @@ def test_script_downloads_then_updates(live_server: FakeBinance, config_file: Pa
 @pytest.mark.usefixtures("restore_logging")
 @pytest.mark.parametrize(("extra", "code", "message"), [
     (["--symbol", "NOPE/USDT"], 2, "no market `NOPE/USDT`"),
+    (["--symbol", "btc/usdt"], 2, "no market `btc/usdt`; did you mean BTC/USDT?"),
     (["--symbol", "BTC/USDT", "--since", "last tuesday"], 2, "--since `last tuesday` is not an ISO-8601 date"),
     (["--symbol", "BTC/USDT", "--timeframe", "3x"], 2, "timeframe `3x` is not valid"),
     (["--symbol", "BTC/USDT", "--exchange", "nosuchexchange"], 2, "not a ccxt exchange id"),
@@ -364,3 +365,16 @@ def test_script_exchange_failure_exits_1(live_server: FakeBinance, config_file: 
     assert "failed after 2 retries" in capsys.readouterr().err
     assert len(live_server.klines_requests()) == 3
     assert not cache_path(cfg, "ETH/USDT").exists()
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_script_prints_finished_symbols_before_a_later_failure(live_server: FakeBinance, config_file: Path,
+                                                               cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts.download_candles import main
+
+    code = main(["--symbol", "ETH/USDT", "--symbol", "NOPE/USDT", "--days", "1", "--exchange-url", live_server.url,
+                 "--config", str(config_file), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 2 and "no market `NOPE/USDT`" in captured.err
+    assert captured.out.startswith("ETH/USDT 1h: +")  # the first symbol's cache was written and reported
+    assert read_cached_candles(cache_path(cfg, "ETH/USDT")).shape[0] >= 23

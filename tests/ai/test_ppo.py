@@ -207,7 +207,7 @@ def test_get_on_partial_buffer_raises_clear_error() -> None:
     buffer = RolloutBuffer(n_steps=4, num_envs=2, obs_dim=2, action_shape=())
     _fill(buffer, 2)
     with pytest.raises(BufferNotFullError, match=r"holds 2 of 4 steps.*buffer\.full"):
-        next(buffer.get(2, np.random.default_rng(0)))
+        buffer.get(2, np.random.default_rng(0))  # the call itself refuses, before any iteration
     with pytest.raises(BufferNotFullError):
         buffer.compute_returns_and_advantages(np.zeros(2), 0.99, 0.95)
 
@@ -216,7 +216,7 @@ def test_get_before_advantages_and_add_to_full_buffer_are_errors() -> None:
     buffer = RolloutBuffer(n_steps=2, num_envs=1, obs_dim=2, action_shape=())
     _fill(buffer, 2)
     with pytest.raises(RuntimeError, match="compute_returns_and_advantages"):
-        next(buffer.get(1, np.random.default_rng(0)))
+        buffer.get(1, np.random.default_rng(0))
     with pytest.raises(BufferError, match="full"):
         _fill(buffer, 1)
 
@@ -287,6 +287,27 @@ def test_categorical_head_log_probs_and_entropy() -> None:
     np.testing.assert_allclose(log_probs.numpy(), np.log(p[[0, 1, 2], [0, 3, 5]]), rtol=1e-5)
     np.testing.assert_allclose(entropy.numpy(), -(p * np.log(p)).sum(-1), rtol=1e-5)
     assert policy.predict(obs.numpy()).tolist() == np.argmax(p, -1).tolist()
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_networks_are_orthogonally_initialized_with_separate_or_shared_bodies(shared: bool) -> None:
+    torch.manual_seed(0)
+    policy = ActorCritic(10, ActionSpec("discrete", 4), PPOConfig(hidden_sizes=[32, 32], shared_trunk=shared))
+    bodies = [policy.trunk] if shared else [policy.actor_body, policy.critic_body]
+    assert hasattr(policy, "trunk") == shared and hasattr(policy, "actor_body") != shared
+    hidden = [layer for body in bodies for layer in body if isinstance(layer, torch.nn.Linear)]
+    assert len(hidden) == 2 * len(bodies)
+    for layer, gain in [*((h, math.sqrt(2.0)) for h in hidden), (policy.policy_head, 0.01), (policy.value_head, 1.0)]:
+        w = layer.weight.detach().double()
+        rows, cols = w.shape
+        # Orthogonal with gain g: the shorter side's Gram matrix is g^2 times the identity; biases start at 0.
+        gram = w @ w.T if rows <= cols else w.T @ w
+        torch.testing.assert_close(gram, gain ** 2 * torch.eye(min(rows, cols), dtype=torch.float64),
+                                   atol=1e-5 * max(gain ** 2, 1.0), rtol=0)
+        assert torch.count_nonzero(layer.bias) == 0
+    shared_params = sum(p.numel() for p in policy.parameters())
+    separate = ActorCritic(10, ActionSpec("discrete", 4), PPOConfig(hidden_sizes=[32, 32], shared_trunk=not shared))
+    assert (shared_params < sum(p.numel() for p in separate.parameters())) == shared
 
 
 def test_action_spec_from_spaces() -> None:
@@ -493,6 +514,16 @@ def test_validation_entry_point_bad_input_is_one_line_error(capsys, argv: list[s
     assert main([*argv, "--total-steps", "64", "--json"]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_validation_entry_point_refuses_an_unusable_save_path_before_training(tmp_path: Path, capsys,
+                                                                              monkeypatch) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setattr(PPO, "learn", lambda *_a, **_k: pytest.fail("trained before checking --save"))
+    assert main(["--save", str(blocker / "ppo.pt"), "--total-steps", "64", "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"--save {blocker / 'ppo.pt'}" in err and len(err.splitlines()) == 1
 
 
 def _load_bench() -> Any:

@@ -253,3 +253,4 @@ def test_sigkill_at_any_moment_leaves_a_loadable_latest_checkpoint(cfg: Config, 
         proc.wait()
     agent = load_checkpoint(latest_path(cfg))
     assert agent.model_version >= 2
+    assert load_checkpoint(previous_path(cfg)).model_version <= agent.model_version  # the backup is whole too

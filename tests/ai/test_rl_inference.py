@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,10 +21,11 @@ import pytest
 import torch
 
 from ai.rl_agent import latest_path, load_agent
-from ai.rl_inference import main, output_path, update_once
+from ai.rl_inference import InferenceDaemon, main, output_path, update_once
 from ai.rl_trainer import train_once
 from core.atomic import publish_json
 from core.config import STRATEGIES, Config, PPOConfig, replace_section
+from core.daemon import DaemonContext
 from core.pnl_history import append_trades
 from core.weights import read_weights
 
@@ -199,3 +201,23 @@ def test_the_daemon_waits_for_a_model_then_follows_new_checkpoints_and_trades(cf
                 proc.kill()
     assert code == 0, out.read_text()
     assert not (cfg.runtime_dir / "pids" / "rl_inference.pid").exists()
+
+
+def test_the_daemon_repeats_the_update_every_interval(cfg: Config) -> None:
+    trained(cfg)
+    set_trader_clock(cfg, START + 25 * DAY)
+    ctx = DaemonContext("rl_inference", cfg)
+    daemon = InferenceDaemon(cfg, ctx)
+    thread = threading.Thread(target=daemon.run, args=(0.2,), name="inference-under-test")
+    thread.start()
+    try:
+        heartbeat = cfg.runtime_dir / "heartbeats" / "rl_inference.json"
+        # No file changes after the start: only the timer can make the second and third updates.
+        wait_for(lambda: read_doc(heartbeat)["updates"] >= 3, 30, "three timed updates")
+        assert read_weights(output_path(cfg)).ok
+        beat = read_doc(heartbeat)
+        assert beat["state"] == "running" and beat["model_version"] == 1
+    finally:
+        ctx.stop.set()
+        thread.join(timeout=20)
+    assert not thread.is_alive()

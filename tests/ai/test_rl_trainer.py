@@ -26,6 +26,7 @@ import ai.rl_trainer as trainer
 from ai.rl_agent import candidate_path, latest_path, load_agent, save_candidate
 from ai.rl_environment import history_from_frames
 from ai.rl_trainer import (
+    TrainerDaemon,
     TrainingData,
     append_training_record,
     fit,
@@ -37,6 +38,7 @@ from ai.rl_trainer import (
     weights_problem,
 )
 from core.config import STRATEGIES, Config, PPOConfig, StrategyAgentConfig, load_config, replace_section
+from core.daemon import DaemonContext
 from core.errors import ConfigError
 from core.pnl_history import append_trades
 from core.schedule import cron_trigger
@@ -121,6 +123,35 @@ def test_fewer_than_50_trades_is_refused_with_exit_3(cfg: Config, capsys: pytest
     assert "49 closed trade(s)" in err and "at least 50" in err and "strategy_agent.min_trades" in err
     assert not (cfg.state_dir / "rl_model").exists()
     assert not (cfg.state_dir / "rl_training_log.json").exists()
+
+
+def test_a_missing_history_is_refused_by_name(cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--train", "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert "pnl_history.csv not found" in err and "paper trader" in err and len(err.strip().splitlines()) == 1
+
+
+def book_rows(n: int, seed: int, start: pd.Timestamp = START, days: float = 30) -> list[dict[str, Any]]:
+    """Trades of the trading agent's own book (``rl_v3_ppo``), which shares the history file."""
+    return [dict(row, strategy="rl_v3_ppo") for row in trade_rows(n, seed, start, days)]
+
+
+def test_only_the_8_strategies_trades_count_towards_training(cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = fast(cfg)
+    history = cfg.state_dir / "pnl_history.csv"
+    append_trades(history, trade_rows(40) + book_rows(30, seed=1))  # 70 rows, 40 of the 8 strategies
+    assert main(["--train", "--quiet"]) == 3
+    assert "holds 40 closed trade(s) of the 8 strategies" in capsys.readouterr().err
+    assert retrain_due(cfg) is None
+    append_trades(history, trade_rows(10, seed=2, start=START + 31 * DAY, days=2))
+    assert retrain_due(cfg) == "first training: 50 trades"
+    record = train_once(cfg)
+    assert record["trades"] == 50 and record["data_range"]["trades"] == 50
+    append_trades(history, book_rows(80, seed=3, start=START + 34 * DAY, days=3))  # the other book trades a lot
+    append_trades(history, trade_rows(49, seed=4, start=START + 38 * DAY, days=3))
+    assert retrain_due(cfg) is None  # 49 new trades of ours, however many of the other book
+    append_trades(history, trade_rows(1, seed=5, start=START + 42 * DAY, days=1))
+    assert retrain_due(cfg) == "50 new trades since the last training"
 
 
 def test_a_bad_cron_expression_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -229,6 +260,20 @@ def test_the_training_log_is_bounded(cfg: Config) -> None:
     assert [r["model_version"] for r in read_training_records(cfg)] == [1, 2]
 
 
+@pytest.mark.parametrize("garbage", ['{"records": [{"model_version": 1}', '{"records": "oops"}'])
+def test_an_unreadable_training_log_is_moved_aside_not_overwritten(cfg: Config, garbage: str) -> None:
+    path = cfg.state_dir / "rl_training_log.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(garbage)
+    append_training_record(cfg, {"model_version": 7})
+    assert [r["model_version"] for r in read_training_records(cfg)] == [7]
+    (aside,) = path.parent.glob("rl_training_log.json.unreadable-*")
+    assert aside.read_text() == garbage
+    append_training_record(cfg, {"model_version": 8})  # a readable log is simply extended
+    assert [r["model_version"] for r in read_training_records(cfg)] == [7, 8]
+    assert len(list(path.parent.glob("rl_training_log.json.unreadable-*"))) == 1
+
+
 # ---------------------------------------------------------------------------------------------- determinism
 
 
@@ -278,14 +323,17 @@ def test_a_trained_agent_favours_the_strategy_that_wins_in_each_regime(cfg: Conf
     days, block = 160, 20
     cfg = replace_section(cfg, "strategy_agent", window_periods=10, market_window_candles=24, episode_length=40)
     acfg = cfg.strategy_agent
-    trades, candles, regime = regime_market(days, block)
+    trades, candles, _ = regime_market(days, block)
     history = history_from_frames(cfg, trades, candles, end=START + days * DAY)  # periods are the days
     data = TrainingData(history, history.n_periods, len(trades))
     result = fit(data, acfg, episodes=150)
+    # Judged on a market it never saw (other draws of the same process): a rule learned, not days memorized.
+    trades, candles, regime = regime_market(days, block, seed=100)
+    unseen = history_from_frames(cfg, trades, candles, end=START + days * DAY)
     start = acfg.window_periods
-    weights, _, _ = replay(history, acfg, start, history.n_periods - start, result.ppo.predict)
+    weights, _, _ = replay(unseen, acfg, start, unseen.n_periods - start, result.ppo.predict)
     weights = np.array(weights)
-    labels = regime[start:history.n_periods]
+    labels = regime[start:unseen.n_periods]
     bull, bear = weights[labels == 0].mean(axis=0), weights[labels == 1].mean(axis=0)
     turtle, mean_reversion = STRATEGIES.index("turtle_trading"), STRATEGIES.index("mean_reversion_rsi")
     assert bull[turtle] > 0.125 + 0.03, bull  # more than equal weighting gives it
@@ -315,8 +363,9 @@ def test_cron_weekdays_follow_crontab_not_apscheduler_numbering() -> None:
     monday = datetime(2024, 1, 1, tzinfo=timezone.utc)
     fire = cron_trigger("0 3 * * 0", "strategy_agent.retrain_cron").get_next_fire_time(None, monday)
     assert fire == datetime(2024, 1, 7, 3, 0, tzinfo=timezone.utc)  # Sunday, as crontab(5) reads 0
-    assert cron_trigger("30 1 * * 1-5", "strategy_agent.retrain_cron").get_next_fire_time(None, datetime(2024, 1, 6, tzinfo=timezone.utc)) \
-        == datetime(2024, 1, 8, 1, 30, tzinfo=timezone.utc)  # Saturday -> next Monday
+    saturday = datetime(2024, 1, 6, tzinfo=timezone.utc)
+    assert cron_trigger("30 1 * * 1-5", "strategy_agent.retrain_cron").get_next_fire_time(None, saturday) \
+        == datetime(2024, 1, 8, 1, 30, tzinfo=timezone.utc)  # the next Monday
     assert cron_trigger("0 */6 * * *", "strategy_agent.retrain_cron").get_next_fire_time(None, monday) == monday
     with pytest.raises(ConfigError, match="five fields"):
         cron_trigger("0 3 * *", "strategy_agent.retrain_cron")
@@ -364,3 +413,32 @@ def test_the_daemon_trains_then_retrains_after_new_trades_and_stops_on_sigterm(c
                 proc.kill()
     assert code == 0, out.read_text()
     assert not (cfg.runtime_dir / "pids" / "rl_trainer.pid").exists()
+
+
+def test_the_daemons_cron_job_follows_the_config_and_retrains_when_it_fires(cfg: Config) -> None:
+    cfg = fast(cfg, retrain_cron="0 3 * * 0", check_interval_s=3600.0)
+    write_trades(cfg, 300)
+    append_training_record(cfg, {"completed": True, "trades": 300, "model_version": 1})  # no new trades: not due
+    ctx = DaemonContext("rl_trainer", cfg)
+    daemon = TrainerDaemon(cfg, ctx)
+    thread = threading.Thread(target=daemon.run, name="trainer-under-test")
+    thread.start()
+    try:
+        wait_for(lambda: daemon.scheduler.running and daemon.scheduler.get_job("scheduled_retrain") is not None,
+                 10, "scheduler start")
+        job = daemon.scheduler.get_job("scheduled_retrain")
+        now = datetime.now(timezone.utc)
+        expected = cron_trigger("0 3 * * 0", "strategy_agent.retrain_cron").get_next_fire_time(None, now)
+        assert job.next_run_time == expected and job.next_run_time.weekday() == 6  # the coming Sunday, 03:00 UTC
+        grace = cfg.strategy_agent.misfire_grace_s
+        assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, grace)
+        # Were the start-up check to train without new trades, the next record's trigger would say so.
+        daemon.scheduler.modify_job("scheduled_retrain", next_run_time=datetime.now(timezone.utc))  # a week later
+        wait_for(lambda: len(read_training_records(cfg)) == 2, 30, "scheduled retraining")
+        record = read_training_records(cfg)[-1]
+        assert record["trigger"] == "scheduled retraining" and record["promoted"] and record["model_version"] == 2
+        assert daemon.scheduler.get_job("scheduled_retrain").next_run_time.weekday() == 6  # and again next week
+    finally:
+        ctx.stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()

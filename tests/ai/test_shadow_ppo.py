@@ -50,12 +50,12 @@ from ai.shadow_ppo_common import (
 )
 from ai.shadow_ppo_daemon import ShadowRunner
 from ai.shadow_ppo_retrain import RETRAIN_JOB_ID, retrain, start_scheduler
-from ai.shadow_ppo_train import training_lock
+from ai.shadow_ppo_train import ProgressReporter, reported_training, training_lock
 from ai.trading_env import Action, options_from_config
 from ai.trading_features import N_FEATURES, compute_market_features
 from analytics.baselines import exposure_returns
 from core.atomic import publish_json, read_json
-from core.config import Config, load_config
+from core.config import Config, load_config, replace_section
 from core.jsonl import append_jsonl, read_jsonl
 from core.pnl_history import append_trades
 
@@ -70,6 +70,7 @@ retrain_candles = 300
 retrain_episodes = 2
 benchmark_episodes = 2
 poll_interval_s = 0.1
+replay_lead_candles = 0
 
 [trading_agent.ppo]
 n_steps = 48
@@ -142,6 +143,9 @@ def test_train_saves_the_model_with_its_range_and_reports_progress(tiny: Path, t
     progress = read_json(progress_path(cfg)).data
     assert progress["active"] is False and progress["progress"] == 100.0
     assert progress["message"].startswith("Training complete") and progress["episodes_done"] == 3
+    # The budget is 3 episodes of 48 steps, split into equal rollouts: not rounded up to whole 48-step rollouts
+    # of both environments (192 steps, 4 episodes).
+    assert progress["steps_total"] == 3 * 48 and out["metrics"]["timesteps"] == 3 * 48
     assert set(progress["metrics"]) == {"current_reward", "avg_reward", "policy_loss", "value_loss"}
     assert all(isinstance(v, float) for v in progress["metrics"].values())
     code, printed, _ = run_cli(capsys, "progress")
@@ -157,6 +161,27 @@ def test_a_second_training_is_refused_while_one_runs(tcfg: Config, tmp_path: Pat
     assert code == 3
     assert "already running" in err and f"pid {os.getpid()}" in err
     assert not model_path(tcfg).exists()
+
+
+def test_progress_counts_steps_not_the_episodes_parallel_environments_finish(cfg: Config) -> None:
+    reporter = ProgressReporter(cfg, episodes=2, min_interval_s=0.0)
+    reporter.start()
+    reporter.total_steps = 100
+    reporter.episode(3, 1.5, [1.0, 2.0], steps=40)  # three short episodes ended, 40 of 100 steps done
+    doc = read_json(progress_path(cfg)).data
+    assert doc["active"] is True and doc["progress"] == 40.0 and doc["message"] == "Episode 2/2"
+    assert doc["metrics"]["avg_reward"] == 1.5 and doc["steps_done"] == 40
+    reporter.finish("done")
+    assert read_json(progress_path(cfg)).data["progress"] == 100.0
+
+
+def test_a_failed_training_is_recorded_and_releases_the_lock(cfg: Config) -> None:
+    with pytest.raises(RuntimeError), reported_training(cfg, 5, "doomed"):
+        raise RuntimeError("out of candles")
+    doc = read_json(progress_path(cfg)).data
+    assert doc["active"] is False and doc["message"] == "Training failed: out of candles"
+    with training_lock(cfg):  # free again
+        pass
 
 
 # ------------------------------------------------------------------------------------------ prediction
@@ -345,6 +370,9 @@ def test_a_forced_rollout_is_recorded(tiny: Path, capsys: pytest.CaptureFixture[
     assert out["config"]["forced_despite"] and "no usable benchmark" in out["config"]["forced_despite"][0]
     code, _, err = run_cli(capsys, "rollout", "--capital-pct", "150", "--max-position", "100")
     assert code == 2 and "between 0 and 100" in err
+    code, _, err = run_cli(capsys, "rollout", "--capital-pct", "5", "--max-position", "inf", "--force")
+    assert code == 2 and "--max-position must be a number > 0" in err and "forced despite" not in err
+    assert read_rollout(load_config(tiny)).capital_percentage == 1.0  # the rollout in force is kept
 
 
 # ------------------------------------------------------------------------------------ the PPO book, guard
@@ -385,6 +413,23 @@ def test_a_forced_loss_trips_the_rollout_back_to_stage_0(cfg: Config, caplog: py
     assert check_risk_guard(cfg, capital=500.0, now=now) is None  # nothing live to guard any more
 
 
+def test_a_new_rollout_is_judged_on_its_own_trades_not_those_that_tripped_the_last(cfg: Config) -> None:
+    history = cfg.state_dir / "pnl_history.csv"
+    now = datetime.now(timezone.utc)
+    write_rollout(cfg, 5.0, 50_000.0, True)
+    append_trades(history, [losing_trade(-60.0, now - timedelta(hours=3))])  # 12 % of 500: trips
+    assert check_risk_guard(cfg, capital=500.0, now=now).trip
+    assert read_rollout(cfg).capital_percentage == 0.0
+    write_rollout(cfg, 1.0, 50_000.0, True)  # rolled out again after a new benchmark
+    assert read_rollout(cfg).book_trades_before == 1
+    append_trades(history, [losing_trade(1.0, now)])
+    verdict = check_risk_guard(cfg, capital=100.0, now=now)
+    assert verdict is not None and not verdict.trip and verdict.daily_loss_pct == 0.0
+    assert read_rollout(cfg).capital_percentage == 1.0
+    append_trades(history, [losing_trade(-3.0, now)])  # 3 % of 100 today, the rollout's own loss
+    assert check_risk_guard(cfg, capital=100.0, now=now).trip
+
+
 def test_trip_rollout_records_the_reason(cfg: Config) -> None:
     write_rollout(cfg, 10.0, 1000.0, True)
     doc = trip_rollout(cfg, "manual test")
@@ -406,6 +451,9 @@ def test_book_target_follows_the_latest_decision_only_when_live(cfg: Config) -> 
     assert latest_decision(cfg)["exposure"] == 0.3
     append_jsonl(decisions_path(cfg), {"timestamp": 11 * hour, "action_name": "EMERGENCY_FLATTEN", "exposure": 0.0})
     assert book_target(cfg, 11 * hour, hour) == 0.0
+    append_jsonl(decisions_path(cfg), {"timestamp": 13 * hour, "action_name": "SHORT", "exposure": -0.2})
+    assert book_target(cfg, 12 * hour, hour) == 0.0  # a decision decided ahead is not this candle's
+    assert book_target(cfg, 13 * hour, hour) == pytest.approx(-0.2)
     rollout = read_rollout(cfg)
     assert book_weight(rollout, equity=10_000.0) == pytest.approx(0.05)
     assert book_weight(rollout, equity=100_000.0) == pytest.approx(0.01)  # 5 % would be 5000 > 1000 notional
@@ -459,6 +507,24 @@ def test_the_shadow_runner_records_decisions_and_realized_experiences(tcfg: Conf
     assert resumed.poll() == 0  # the replay's later candles are not raced through without the trader
 
 
+def test_in_a_replay_the_runner_decides_ahead_so_the_trader_finds_each_candles_decision(tcfg: Config) -> None:
+    cfg = replace_section(tcfg, "trading_agent", replay_lead_candles=3)
+    ts = load_candles(cfg, ["BTC/USDT"])["BTC/USDT"]["timestamp"].to_numpy()
+    runner = ShadowRunner(cfg, TradingModel(AlwaysLong(), {}, model_path(cfg), "stub"))
+    write_rollout(cfg, 5.0, 1000.0, True)
+    set_trader(cfg, int(ts[1000]))
+    assert runner.poll() == 4  # the trader's candle and the 3 after it
+    assert [d["timestamp"] for d in read_jsonl(decisions_path(cfg))] == [int(t) for t in ts[1000:1004]]
+    for k, exposure in zip(range(1000, 1004), [0.1, 0.2, 0.3, 0.4], strict=True):
+        assert book_target(cfg, int(ts[k]), 3_600_000) == pytest.approx(exposure)  # each candle its own
+    set_trader(cfg, int(ts[1002]))
+    assert runner.poll() == 2  # up to 1005
+    set_trader(cfg, int(ts[900]))  # the trader's replay was reset: the shadow account starts again there
+    assert runner.poll() == 4
+    assert read_jsonl(decisions_path(cfg))[-4]["timestamp"] == int(ts[900])
+    assert read_jsonl(decisions_path(cfg))[-4]["previous_exposure"] == 0.0
+
+
 # ------------------------------------------------------------------------------------------ retraining
 
 
@@ -509,6 +575,9 @@ def test_status_experiences_and_shadow_commands(tcfg: Config, capsys: pytest.Cap
     code, out, _ = run_cli(capsys, "shadow", "--disable")
     assert out["shadow_mode"] is False and "Stage 0" in out["note"] and shadow_mode(tcfg) is False
     assert run_cli(capsys, "shadow", "--enable")[1] == {"shadow_mode": True}
+    write_rollout(tcfg, 5.0, 1000.0, True)
+    code, out, _ = run_cli(capsys, "shadow", "--enable")
+    assert code == 0 and out["shadow_mode"] is True and "is paused" in out["note"]
 
 
 # ------------------------------------------------------------------------------------ the daemon itself

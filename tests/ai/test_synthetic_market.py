@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -181,3 +182,31 @@ def test_download_script_writes_synthetic_files_with_provenance(cfg: Config,
         meta = json.loads(meta_path(path).read_text())
         assert meta["data_source"] == "synthetic" and meta["exchange"] == "synthetic"
         assert meta["symbol"] == symbol and meta["timeframe"] == "1h" and meta["rows"] == 240
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_download_script_keeps_each_symbols_own_path_when_asked_for_alone(
+    cfg: Config, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from scripts.download_candles import main
+
+    assert main(["--exchange", "synthetic", "--symbol", "SOL/USDT", "--symbol", "ETH/USDT",
+                 "--since", "2024-01-01", "--until", "2024-01-03"]) == 0
+    capsys.readouterr()
+    # The configured pair keeps its places (ETH is the second symbol, not a copy of BTC); SOL comes third.
+    reference = generate_market([*PAIR, "SOL/USDT"], 48, seed=42, start_ms=1_704_067_200_000).candles
+    for symbol in ("ETH/USDT", "SOL/USDT"):
+        frame = read_cached_candles(cache_path(cfg, symbol, exchange="synthetic"))
+        pd.testing.assert_frame_equal(frame, reference[symbol], check_exact=True)
+    assert reference["ETH/USDT"]["open"].iloc[0] == 2_500.0
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_download_script_disk_failure_is_one_line_and_exit_1(rl_home: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts.download_candles import main
+
+    (rl_home / "state").write_text("not a folder")  # the cache folder cannot be created
+    assert main(["--exchange", "synthetic", "--days", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: cannot write the candle cache") and "Traceback" not in "\n".join(err)

@@ -88,6 +88,19 @@ def test_inverse_vol_weights_match_a_hand_computation(cfg: Config) -> None:
                                                if v != 0)
 
 
+def test_the_window_ends_on_the_newest_trade_by_default(cfg: Config) -> None:
+    # A replay of past candles: every trade is years old, yet it is the history's recent past.
+    series = random_series(20, seed=1)
+    write_series(cfg, series)
+    cfg = optimizer_cfg(cfg)
+    assert po.run_once(cfg) is not None
+    doc = read_output(cfg)
+    assert doc["data_range"]["end"] == AS_OF.isoformat() and doc["data_range"]["days"] == 20
+    inverse = {s: 1 / statistics.stdev(series[s]) for s in STRATEGIES}
+    assert doc["weights"] == pytest.approx({s: v / sum(inverse.values()) for s, v in inverse.items()}, rel=1e-9)
+    assert po.history_day(po.load_strategy_trades(cfg)[0].iloc[:0]) == datetime.now(timezone.utc).date()
+
+
 def test_daily_returns_sum_the_trades_of_a_day_and_fill_empty_days_with_zero(cfg: Config) -> None:
     append_trades(cfg.state_dir / "pnl_history.csv", [
         trade(AS_OF - timedelta(days=2), STRATEGIES[0], 0.01, hour=1),

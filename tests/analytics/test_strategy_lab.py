@@ -79,6 +79,19 @@ def test_ranks_scores_and_weights_follow_the_known_returns(cfg: Config) -> None:
     assert doc["data_range"]["days"] == 24 and doc["trades"][VIX] == 24
 
 
+def test_the_window_ends_on_the_newest_trade_by_default(cfg: Config) -> None:
+    # 40 days of a replayed past: the default window is the last 24 of them, not the 24 days up to today.
+    series = known_series(40)
+    write_series(cfg, series)
+    cfg = lab_cfg(cfg)
+    assert lab.run_once(cfg) is not None
+    doc = read_output(cfg)
+    recent = {s: v[-24:] for s, v in series.items()}
+    scores = {s: statistics.mean(v) / statistics.stdev(v) * math.sqrt(365) for s, v in recent.items()}
+    assert doc["scores"] == pytest.approx(scores, rel=1e-9)
+    assert doc["data_range"]["end"] == AS_OF.isoformat() and doc["data_range"]["days"] == 24
+
+
 def test_a_lower_temperature_concentrates_on_the_leader(cfg: Config) -> None:
     write_series(cfg, known_series(24))
     hot = lab.compute_weights(lab_cfg(cfg, temperature=10.0), as_of=AS_OF)["weights"]

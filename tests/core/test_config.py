@@ -184,9 +184,9 @@ def test_section_given_as_a_value_is_an_error(tmp_path: Path) -> None:
 
 
 def test_int_is_accepted_for_float(tmp_path: Path) -> None:
-    path = write_toml(tmp_path, "[costs]\nfee = 1\n[synthetic]\nstart_prices = [100, 2.5]\n")
+    path = write_toml(tmp_path, "[costs]\nfee = 0\n[synthetic]\nstart_prices = [100, 2.5]\n")
     cfg = load_config(path)
-    assert cfg.costs.fee == 1.0 and type(cfg.costs.fee) is float
+    assert cfg.costs.fee == 0.0 and type(cfg.costs.fee) is float
     assert cfg.synthetic.start_prices == [100.0, 2.5]
     assert all(type(v) is float for v in cfg.synthetic.start_prices)
 
@@ -199,6 +199,49 @@ def test_int_is_accepted_for_float(tmp_path: Path) -> None:
 ])
 def test_near_miss_scalar_types_are_rejected(tmp_path: Path, body: str, key: str) -> None:
     assert_config_error(write_toml(tmp_path, body), key)
+
+
+@pytest.mark.parametrize("literal", ["nan", "inf", "-inf"])
+def test_non_finite_floats_are_refused(tmp_path: Path, literal: str) -> None:
+    # TOML has nan and inf literals; a NaN fee would turn every pnl downstream into NaN.
+    assert_config_error(write_toml(tmp_path, f"[costs]\nslippage = {literal}\n"), "`costs.slippage`", "finite")
+    assert_config_error(write_toml(tmp_path, f"[synthetic]\nstart_prices = [1.0, {literal}]\n"),
+                        "`synthetic.start_prices[1]`")
+
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    ('[market]\nsymbols = []\n', "market.symbols = []: list at least one symbol"),
+    ('[market]\nsymbols = ["BTC/USDT", "BTC/USDT"]\n', "listed twice"),
+    ('[market]\ntimeframe = "1x"\n', "market.timeframe = '1x': must be a ccxt timeframe"),
+    ('[market]\ndata_source = "kraken"\n', "market.data_source = 'kraken': must be one of synthetic, csv, ccxt"),
+    ('[market]\ncalendar = "forex"\n', "market.calendar = 'forex': must be one of crypto, equity"),
+    ('[exchange]\nurl = "127.0.0.1:8080"\n', "exchange.url = '127.0.0.1:8080': must be empty or an absolute"),
+    ('[exchange]\nmax_retries = -1\n', "exchange.max_retries = -1: must be >= 0"),
+    ('[exchange]\npage_limit = 0\n', "exchange.page_limit = 0: must be >= 1"),
+    ('[costs]\nfee = -0.001\n', "costs.fee = -0.001: must be a fraction in [0, 1)"),
+    ('[costs]\nslippage = 1.5\n', "costs.slippage = 1.5"),
+    ('[logging]\nlevel = "LOUD"\n', "logging.level = 'LOUD': must be one of DEBUG"),
+    ('[logging]\njsonl_max_lines = 0\n', "logging.jsonl_max_lines = 0: must be >= 1"),
+])
+def test_foundation_sections_check_their_values(tmp_path: Path, body: str, fragment: str) -> None:
+    assert_config_error(write_toml(tmp_path, body), fragment)
+
+
+def test_accepted_values_of_checked_keys(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, """\
+        [market]
+        symbols = ["SPY"]
+        timeframe = "30s"
+        data_source = "ccxt"
+        calendar = "equity"
+        [exchange]
+        url = "https://proxy.example:8443/binance"
+        max_retries = 0
+        [logging]
+        level = "debug"
+        """)
+    cfg = load_config(path)
+    assert cfg.market.symbols == ["SPY"] and cfg.market.timeframe == "30s" and cfg.logging.level == "debug"
 
 
 def test_list_elements_are_typed_one_by_one(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -16,8 +18,15 @@ from pathlib import Path
 import pytest
 
 from core.atomic import parse_iso, read_json
-from core.config import REPO_ROOT, Config
-from core.daemon import DaemonContext, daemon_context, heartbeat_path, pid_path, read_heartbeat
+from core.config import REPO_ROOT, Config, replace_section
+from core.daemon import (
+    DaemonContext,
+    daemon_context,
+    heartbeat_path,
+    log_effective_config,
+    pid_path,
+    read_heartbeat,
+)
 
 # A tiny daemon built on core.daemon. "idle" waits between beats; "busy" runs a step that lasts until the test
 # creates a "go" file and checks the stop flag only between steps, so a SIGTERM mid-step must let it finish.
@@ -144,11 +153,25 @@ def test_context_writes_pid_and_cleans_up(cfg: Config) -> None:
 def test_sigterm_sets_stop_in_process(cfg: Config) -> None:
     with daemon_context("unit", cfg) as ctx:
         assert ctx.wait(0.01) is False
-        os.kill(os.getpid(), signal.SIGTERM)
-        started = time.monotonic()
-        assert ctx.wait(5.0) is True
-        assert time.monotonic() - started < 2.0  # woken by the signal, not by the timeout
+        os.kill(os.getpid(), signal.SIGTERM)  # Python runs the handler before the next line
         assert ctx.stop.is_set()
+        assert ctx.wait(5.0) is True
+
+
+def test_effective_config_is_logged_as_one_json_line(cfg: Config, rl_home: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    tuned = replace_section(cfg, "costs", fee=0.0025)
+    logger = logging.getLogger("tests.daemon")
+    with caplog.at_level(logging.INFO, logger="tests.daemon"):
+        log_effective_config(logger, tuned, source="my.toml")
+        log_effective_config(logger, tuned, sections=["costs", "market"])
+    full, partial = (r.getMessage() for r in caplog.records)
+    assert full.startswith(f"effective config (home {rl_home}, file my.toml): ")
+    logged = json.loads(full.split(": ", 1)[1])
+    assert logged["costs"] == {"fee": 0.0025, "slippage": 0.0005}
+    assert logged.keys() == {f.name for f in dataclasses.fields(Config)}
+    assert "file defaults only" in partial
+    assert json.loads(partial.split(": ", 1)[1]).keys() == {"costs", "market"}
 
 
 def test_error_in_the_loop_still_removes_the_pid_file(cfg: Config) -> None:

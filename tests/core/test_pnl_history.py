@@ -208,6 +208,7 @@ def test_malformed_rows_are_skipped_and_counted(history: Path) -> None:
         trade(6, closed_at="01/02/2024"),
         trade(7, opened_at="yesterday"),
         trade(8, entry_price=""),
+        trade(11, side="sideways"),
     ]
     lines = [HEADER, csv_line(trade(0))] + [csv_line(r) for r in bad_rows]
     lines.append(",".join(csv_line(trade(9)).split(",")[:5]))  # too few fields
@@ -216,11 +217,26 @@ def test_malformed_rows_are_skipped_and_counted(history: Path) -> None:
     history.write_text("\n".join(lines) + "\n", encoding="utf-8")
     got = read_history(history)
     assert list(got.trades["equity_after"]) == [10_000.0, 10_010.0]
-    assert got.skipped == 9
+    assert got.skipped == 10
     assert len(got.problems) == 5  # only the first few reasons are kept
     assert got.problems[0] == "pnl_history.csv row 3: `qty` is not a number: 'abc'"
     assert got.problems[1].startswith("pnl_history.csv row 4: `pnl` is")
     assert "unknown strategy 'moon_shot'" in got.problems[4]
+
+
+def test_unknown_side_is_skipped_with_its_reason(history: Path) -> None:
+    lines = [HEADER, csv_line(trade(0, side="flat")), csv_line(trade(1, side="short"))]
+    history.parent.mkdir(parents=True)
+    history.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = read_history(history)
+    assert list(got.trades["side"]) == ["short"] and got.skipped == 1
+    assert got.problems == ["pnl_history.csv row 2: `side` is 'flat', expected one of long, short"]
+
+
+def test_unknown_side_refuses_the_whole_batch(history: Path) -> None:
+    with pytest.raises(ValueError, match="side 'buy'"):
+        append_trades(history, [trade(0), trade(1, side="buy")])
+    assert not history.exists()
 
 
 def test_bad_timestamps_are_skipped_not_fatal(history: Path) -> None:

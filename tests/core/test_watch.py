@@ -1,43 +1,92 @@
-"""core.watch: bounded debouncing keeps reacting while events never stop."""
+"""core.watch: bounded debouncing keeps reacting while events never stop; the first event fixes the time."""
 
 from __future__ import annotations
 
 import threading
-import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from core.watch import schedule_once_soon
+from core.watch import Debouncer, schedule_once_soon
 
 
-def test_steady_event_stream_still_runs_the_job() -> None:
-    runs: list[float] = []
-    done = threading.Event()
+class RecordingScheduler:
+    """The two calls schedule_once_soon makes, with a job that stays pending until the test runs it."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.added: list[dict[str, Any]] = []
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        return self.jobs.get(job_id)
+
+    def add_job(self, func: Any, trigger: str, **kwargs: Any) -> None:
+        job = {"func": func, "trigger": trigger, **kwargs}
+        self.jobs[kwargs["id"]] = job
+        self.added.append(job)
+
+    def run(self, job_id: str) -> None:
+        job = self.jobs.pop(job_id)
+        job["func"](*job["args"])
+
+
+def test_events_while_pending_join_the_job_without_delaying_it() -> None:
+    scheduler = RecordingScheduler()
+    calls: list[str] = []
+    before = datetime.now(timezone.utc)
+    for _ in range(50):  # a steady stream: a trailing debounce would push the run back 50 times
+        schedule_once_soon(scheduler, calls.append, "job", 2.0, 60, args=["x"])
+    after = datetime.now(timezone.utc)
+    assert len(scheduler.added) == 1
+    job = scheduler.added[0]
+    assert before + timedelta(seconds=2) <= job["run_date"] <= after + timedelta(seconds=2)
+    assert (job["trigger"], job["coalesce"], job["max_instances"], job["misfire_grace_time"]) == ("date", True, 1, 60)
+    scheduler.run("job")
+    assert calls == ["x"]
+    schedule_once_soon(scheduler, calls.append, "job", 2.0, 60, args=["y"])  # after the run: a new job
+    assert len(scheduler.added) == 2
+    scheduler.run("job")
+    assert calls == ["x", "y"]
+
+
+def test_other_job_ids_are_independent() -> None:
+    scheduler = RecordingScheduler()
+    schedule_once_soon(scheduler, print, "a", 1.0, 60)
+    schedule_once_soon(scheduler, print, "b", 1.0, 60)
+    assert sorted(scheduler.jobs) == ["a", "b"]
+
+
+def test_debouncer_waits_for_quiet_but_not_longer_than_the_bound() -> None:
+    now = [100.0]
+    deb = Debouncer(quiet_s=1.0, max_delay_s=3.0, clock=lambda: now[0])
+    assert deb.seconds_until_due() is None and deb.take_if_due() is False
+    deb.notify()
+    assert deb.seconds_until_due() == 1.0
+    due_at = []
+    for _ in range(13):  # an event every half second: never quiet for a whole second
+        now[0] += 0.5
+        deb.notify()
+        if deb.take_if_due():
+            due_at.append(now[0])
+    assert due_at == [103.0, 106.5]  # at the bound, 3 s after the first event of each burst (100, 103.5)
+    assert deb.seconds_until_due() is None  # taken: nothing pending any more
+    deb.notify()
+    now[0] += 0.75
+    assert deb.take_if_due() is False  # 0.75 s of quiet after a lone event
+    now[0] += 0.25
+    assert deb.take_if_due() is True
+
+
+def test_a_real_scheduler_runs_a_burst_once() -> None:
+    calls: list[int] = []
+    ran = threading.Event()
     scheduler = BackgroundScheduler()
     scheduler.start()
     try:
-        start = time.monotonic()
-        while time.monotonic() - start < 1.5:  # an event every 20 ms, like a replay appending trades
-            schedule_once_soon(scheduler, lambda: runs.append(time.monotonic()), "job", 0.2, 60)
-            time.sleep(0.02)
-        during = len(runs)
-        schedule_once_soon(scheduler, done.set, "final", 0.2, 60)
-        assert done.wait(5)
+        for i in range(10):
+            schedule_once_soon(scheduler, lambda i=i: (calls.append(i), ran.set()), "job", 0.05, 60)
+        assert ran.wait(5)
     finally:
         scheduler.shutdown(wait=True)
-    # A trailing debounce that every event pushed back would not have run once during the stream.
-    assert during >= 3
-    assert all(b - a >= 0.15 for a, b in zip(runs, runs[1:], strict=False))
-
-
-def test_events_before_the_job_runs_join_it() -> None:
-    calls = []
-    scheduler = BackgroundScheduler()
-    scheduler.start()
-    try:
-        for _ in range(10):
-            schedule_once_soon(scheduler, lambda: calls.append(1), "job", 0.3, 60)
-        time.sleep(0.8)
-    finally:
-        scheduler.shutdown(wait=True)
-    assert calls == [1]
+    assert calls == [0]  # the first event's job ran; the nine after it joined it

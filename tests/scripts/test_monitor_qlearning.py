@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,6 +78,7 @@ Timestamp: 2025-12-02T15:30:00Z
   Total Updates:         99
   Total States:          3
   Total Q-Table Size:    {total_kb} KB
+  Learning Daemon:       not running (never started here)
 
 🏥 HEALTH CHECK
 --------------------------------------------------------------------------------
@@ -108,6 +110,7 @@ Timestamp: 2025-12-02T15:30:00Z
   Total Updates:         0
   Total States:          0
   Total Q-Table Size:    0.00 KB
+  Learning Daemon:       not running (never started here)
 
 🏥 HEALTH CHECK
 --------------------------------------------------------------------------------
@@ -153,7 +156,39 @@ def test_progress_since_the_last_snapshot_and_growth_checks(cfg: Config) -> None
 """ in text
     assert "⚡ Q-tables growing normally (+1 states, +13 updates)" in text
     stalled = render(cfg, LATER)
-    assert "⏸️  No new updates since the last snapshot" in stalled
+    assert "⏸️  No new updates since the last snapshot, and the learning daemon is not running" in stalled
+
+
+def write_heartbeat(cfg: Config, age_s: float, **status: object) -> None:
+    path = cfg.runtime_dir / "heartbeats" / "qlearning.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.fromtimestamp(time.time() - age_s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path.write_text(json.dumps({"schema_version": 1, "generated_at": stamp, "producer": "qlearning", **status}))
+
+
+@pytest.mark.parametrize(("age_s", "status", "running", "detail"), [
+    (5.0, {"state": "running"}, True, r"last pass [56] s ago"),  # stamps have whole seconds
+    (170.0, {"state": "running"}, True, r"last pass 3 min ago"),  # within 3 recheck intervals of 60 s
+    (200.0, {"state": "running"}, False, r"heartbeat 3 min old \(over 3 min\): not running"),
+    (5.0, {"state": "error", "error": "disk full"}, False, r"error in its last pass: disk full"),
+    (30.0, {"state": "stopped"}, False, r"stopped 3[01] s ago"),
+])
+def test_daemon_status_from_its_heartbeat(cfg: Config, age_s: float, status: dict[str, object], running: bool,
+                                          detail: str) -> None:
+    write_heartbeat(cfg, age_s, **status)
+    got = mon.daemon_status(cfg)
+    assert got["running"] is running and re.fullmatch(detail, got["detail"]), got
+
+
+def test_no_new_trades_while_the_daemon_runs_is_waiting_not_stalled(cfg: Config) -> None:
+    write_example_agents(cfg)
+    render(cfg)
+    write_heartbeat(cfg, 2.0, state="running")
+    text = render(cfg, LATER)
+    assert "⏳ No new updates since the last snapshot: the learning daemon is running (last pass " in text
+    assert "Learning Daemon:       running (last pass " in text
+    report = mon.snapshot_round(cfg, LATER)
+    assert report["daemon"]["running"] is True and report["health"][0]["status"] == "info"
 
 
 def test_health_thresholds(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:

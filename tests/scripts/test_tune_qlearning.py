@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,40 @@ def test_help_runs_as_a_script() -> None:
     done = subprocess.run([sys.executable, "scripts/tune_qlearning.py", "--help"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--sizing-epsilon" in done.stdout and "--apply" in done.stdout
+    assert "alpha     0.01-0.02     0.01-0.015    0.001-0.005" in done.stdout  # the guidelines table
+    assert "epsilon   0.2-0.3       0.1-0.2       0.01-0.05" in done.stdout
+
+
+def test_epsilon_below_the_configured_floor_is_refused_and_never_recommended(
+        cfg: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save(cfg, active_meta(cfg))
+    before = agent_path(cfg, "meta").read_bytes()
+    assert tune.main(["--apply", "--meta-epsilon", "0.005"]) == 2  # the default floor is 0.01
+    err = capsys.readouterr().err
+    assert "--meta-epsilon 0.005: below the floor qlearning.epsilon_min = 0.01" in err
+    assert agent_path(cfg, "meta").read_bytes() == before
+    # A mature agent would be told 0.01-0.05; with a floor of 0.08 the floor is recommended instead.
+    rec = tune.recommend("meta", stats(updates=5000, alpha=0.003, gamma=0.995), epsilon=0.1, epsilon_min=0.08)
+    assert rec.recommended["epsilon"] == 0.08 and "qlearning.epsilon_min" in rec.rationale[-1]
+    toml = tmp_path / "floor.toml"
+    toml.write_text("[qlearning]\nepsilon_min = 0.001\n")
+    assert tune.main(["--apply", "--meta-epsilon", "0.005", "--config", str(toml)]) == 0
+    assert json.loads(agent_path(cfg, "meta").read_text())["epsilon"] == 0.005
+
+
+def test_history_lists_every_applied_change_with_the_old_value(cfg: Config,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    save(cfg, active_meta(cfg))
+    assert tune.main(["--history"]) == 0
+    assert capsys.readouterr().out.count("No tuning applied yet.") == 2
+    assert tune.main(["--apply", "--meta-alpha", "0.015"]) == 0
+    assert tune.main(["--apply", "--meta-alpha", "0.012", "--sizing-epsilon", "0.2"]) == 0
+    capsys.readouterr()
+    assert tune.main(["--history"]) == 0
+    out = capsys.readouterr().out
+    meta_part, sizing_part = out.split("POSITION SIZING AGENT")
+    assert meta_part.index("alpha 0.02 -> 0.015") < meta_part.index("alpha 0.015 -> 0.012")
+    assert "epsilon 0.1 -> 0.2  (tune_qlearning)" in sizing_part
+    with pytest.raises(SystemExit) as exc:
+        tune.main(["--history", "--apply", "--meta-alpha", "0.01"])
+    assert exc.value.code == 2
