@@ -8,7 +8,7 @@ Modes. ``--replay`` walks the candles of ``market.data_source`` at ``--speed`` c
 it can). A synthetic replay never ends: at the end of the generated candles it generates more (the synthetic
 market is prefix-stable, so the candles already traded do not change); a CSV or ccxt replay stops at its last
 candle. ``--live`` polls the exchange through the candle layer every ``trader.live_poll_s`` and acts on each
-newly closed candle (after a restart it first catches up on the candles it missed).
+newly closed candle (after a restart it first catches up on the candles it missed, unpaced).
 
 Books and sizing (the accounting itself is :mod:`agents.books`). Every strategy trades its own book in the
 primary symbol (``market.symbols[0]``), sized by its weight in ``runtime/allocations_override.json`` times the
@@ -67,6 +67,7 @@ import pandas as pd
 from agents.books import Costs, Portfolio, iso_ms, trade_id
 from agents.ppo_book import BOOK as PPO_BOOK
 from agents.ppo_book import Rollout, book_target, book_weight, check_risk_guard, read_rollout
+from agents.weights_bridge import OUTPUT_NAME as ALLOCATIONS_NAME
 from ai.candles import load_candles, timeframe_to_ms
 from ai.qlearning import sizing_multiplier
 from core.atomic import publish_json, read_json
@@ -100,7 +101,7 @@ def status_path(cfg: Config) -> Path:
 
 
 def allocations_path(cfg: Config) -> Path:
-    return cfg.runtime_dir / "allocations_override.json"
+    return cfg.runtime_dir / ALLOCATIONS_NAME
 
 
 # ----------------------------------------------------------------------------------------------- config
@@ -563,6 +564,8 @@ class PaperTrader:
         if force or now - self._last_save >= self.cfg.trader.state_interval_s:
             self.save()
         if force or now - self._last_status >= self.cfg.trader.status_interval_s:
+            # Between candles (an hour in live mode) the status still shows the allocation now in force.
+            self.allocations.poll()
             self.publish_status()
 
     def publish_status(self, state: str = "running") -> dict[str, Any]:
@@ -698,9 +701,12 @@ def run(cfg: Config, mode: str, speed: float, max_candles: int | None,
         sources: Sequence[SignalSource] | None = None, reset: bool = False) -> str:
     """Run the trader under the daemon context until it ends; returns why it ended.
 
-    ``reset`` first moves the saved state aside (to ``<state file>.bak``) for a fresh account.
+    ``speed`` paces a replay only: a live candle is acted on as soon as it closes, and the catch-up after a
+    restart runs at full speed. ``reset`` first moves the saved state aside (to ``<state file>.bak``) for a
+    fresh account.
     """
     costs = check_trader_config(cfg)
+    speed = speed if mode == "replay" else 0.0
     sources = list(sources) if sources is not None else [StrategySignals(cfg)]
     path = state_path(cfg)
     with single_instance(path), daemon_context(PRODUCER, cfg) as ctx:
@@ -748,7 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="poll the exchange and act on each newly closed candle")
     parser.add_argument("--speed", type=float, metavar="N",
                         help="replay pace in candles per second, 0 for as fast as possible "
-                             "(default: trader.replay_speed)")
+                             "(--replay only; default: trader.replay_speed)")
     parser.add_argument("--max-candles", type=int, metavar="N",
                         help="stop after processing N candles in this run")
     parser.add_argument("--reset", action="store_true",
@@ -772,6 +778,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not (math.isfinite(speed) and speed >= 0):
             raise ConfigError(f"--speed must be >= 0 candles per second, got {speed!r}")
+        if mode == "live" and args.speed is not None:
+            raise ConfigError("--speed paces --replay only; --live acts on each candle as soon as it closes")
         if args.max_candles is not None and args.max_candles < 1:
             raise ConfigError(f"--max-candles must be at least 1, got {args.max_candles}")
         check_trader_config(cfg)

@@ -187,11 +187,30 @@ def reported_training(cfg: Config, episodes: int, description: str, show_bar: bo
 
 
 def read_progress(cfg: Config) -> dict[str, Any]:
-    """The progress document, or ``{"active": false, "message": reason}`` when there is none."""
+    """The progress document, or ``{"active": false, "message": reason}`` when there is none.
+
+    A document left ``active`` by a training process that no longer exists (killed) is reported inactive, so
+    ``progress --watch`` does not wait forever.
+    """
     result = read_json(progress_path(cfg))
-    if result.ok and result.data is not None:
-        return result.data
-    return {"active": False, "progress": 0.0, "message": f"no training has run yet ({result.reason})"}
+    if not result.ok or result.data is None:
+        return {"active": False, "progress": 0.0, "message": f"no training has run yet ({result.reason})"}
+    doc = result.data
+    pid = doc.get("pid")
+    if doc.get("active") and isinstance(pid, int) and not _process_alive(pid):
+        return {**doc, "active": False,
+                "message": f"{doc.get('message')}: the training process {pid} ended without finishing"}
+    return doc
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by another user
+    return True
 
 
 # --------------------------------------------------------------------------------------------------- training

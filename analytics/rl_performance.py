@@ -123,7 +123,7 @@ OPTIMIZER = "portfolio_optimizer"
 LAB = "strategy_lab"
 PORTFOLIOS: tuple[str, ...] = (ALLOCATED, EQUAL, OPTIMIZER, LAB)
 TRAINING_LIST_KEYS: tuple[str, ...] = ("records", "history", "runs", "trainings", "sessions", "entries", "log")
-JOB_IDS: tuple[str, ...] = ("track", "report", "portfolio_optimizer", "strategy_lab")
+JOB_IDS: tuple[str, ...] = ("track", "report", "portfolio_optimizer", "strategy_lab", "unpublished_sources")
 _WINDOW = re.compile(r"^([1-9]\d*)d$")
 _EQUAL_VECTOR = np.full(len(STRATEGIES), 1.0 / len(STRATEGIES))
 SECONDS_PER_DAY = 86_400.0
@@ -327,45 +327,19 @@ def day_bounds(days: pd.DatetimeIndex, calendar: str) -> np.ndarray:
 
 
 def optimizer_weights_as_of(cfg: Config, trades: pd.DataFrame, as_of: date) -> dict[str, float] | None:
-    """The portfolio optimizer's weights from the trades closed up to ``as_of``; None when it would publish none.
-
-    The steps of :func:`analytics.portfolio_optimizer.compute_weights` on trades already in memory.
-    """
-    oc = cfg.portfolio_optimizer
-    daily = po.daily_strategy_returns(trades, oc.lookback_days, as_of, cfg.market.calendar)
+    """The portfolio optimizer's weights from the trades closed up to ``as_of``; None when it would publish none."""
     try:
-        eligible = po.eligible_strategies(daily, oc.min_days, oc.min_trades, oc.min_strategies, "portfolio_optimizer")
+        return po.payload_from_trades(cfg, trades, as_of)["weights"]
     except po.InsufficientHistoryError:
         return None
-    vol = daily.returns.std(ddof=1)
-    floored = {s: max(float(vol[s]), oc.min_volatility) for s in eligible}
-    if oc.method == "erc":
-        cov = daily.returns[eligible].cov(ddof=1).to_numpy(copy=True)
-        np.fill_diagonal(cov, [floored[s] ** 2 for s in eligible])
-        solution = po.erc_weights(cov, oc.erc_max_iter, oc.erc_tolerance)
-        core_w = dict(zip(eligible, solution.weights.tolist(), strict=True))
-    else:
-        core_w = po.inverse_vol_weights(floored)
-    mean = 1.0 / len(core_w)  # strategies with too few trades get the mean weight, as the optimizer does
-    return normalize({s: core_w.get(s, mean) for s in STRATEGIES})
 
 
 def lab_weights_as_of(cfg: Config, trades: pd.DataFrame, as_of: date) -> dict[str, float] | None:
-    """The strategy lab's weights from the trades closed up to ``as_of``; None when it would publish none.
-
-    The steps of :func:`analytics.strategy_lab.compute_weights` on trades already in memory.
-    """
-    lc = cfg.strategy_lab
-    daily = po.daily_strategy_returns(trades, lc.window_days, as_of, cfg.market.calendar)
+    """The strategy lab's weights from the trades closed up to ``as_of``; None when it would publish none."""
     try:
-        po.eligible_strategies(daily, lc.min_days, lc.min_trades, lc.min_strategies, "strategy_lab")
+        return lab.payload_from_trades(cfg, trades, as_of)["weights"]
     except po.InsufficientHistoryError:
         return None
-    scores = lab.score_strategies({s: daily.returns[s].to_numpy() for s in STRATEGIES}, daily.trades,
-                                  lc.min_trades, po.periods_per_year(cfg))
-    if sum(v is not None for v in scores.values()) < lc.min_strategies:
-        return None
-    return lab.softmax_floor_weights(scores, lc.temperature, lc.floor)
 
 
 WeightsAsOf = Callable[[date], dict[str, float] | None]
@@ -430,9 +404,14 @@ class Replay:
         return ((self.counts * (self.weights[name] > 0)).sum(axis=1)) > 0
 
 
-def build_replay(cfg: Config, as_of: date, history: WeightHistory) -> Replay:
-    """Daily returns of the 8 strategies from the first trade to ``as_of`` and the portfolios' daily weights."""
-    trades, skipped = po.load_strategy_trades(cfg)
+def build_replay(cfg: Config, as_of: date, history: WeightHistory,
+                 loaded: tuple[pd.DataFrame, int] | None = None) -> Replay:
+    """Daily returns of the 8 strategies from the first trade to ``as_of`` and the portfolios' daily weights.
+
+    ``loaded`` is the (trades, skipped rows) of :func:`analytics.portfolio_optimizer.load_strategy_trades` when
+    the caller has read them already.
+    """
+    trades, skipped = loaded if loaded is not None else po.load_strategy_trades(cfg)
     calendar = cfg.market.calendar
     first_day = trades["closed_at"].min().tz_convert("UTC").date() if not trades.empty else as_of
     lookback = max((as_of - first_day).days + 1, 1)
@@ -663,9 +642,11 @@ def build_report(cfg: Config, as_of: date | None = None, now: datetime | None = 
     """The report payload (without the envelope), and the replay and weight history it was computed from."""
     check_performance_config(cfg)
     now = now or datetime.now(timezone.utc)
-    as_of = as_of or now.date()
+    loaded = po.load_strategy_trades(cfg)
+    # The history's own clock: today for a live trader, the simulated day of a replay (whose trades may be old).
+    as_of = as_of or po.history_day(loaded[0])
     history = load_weight_history(cfg)
-    replay = build_replay(cfg, as_of, history)
+    replay = build_replay(cfg, as_of, history, loaded)
     payload: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "status": "ok" if replay.size else NOT_ENOUGH_DATA,
@@ -818,6 +799,15 @@ def lab_job(cfg: Config, ctx: DaemonContext) -> None:
     run_guarded(ctx, "strategy_lab", lambda: lab.run_once(cfg))
 
 
+def unpublished_sources_job(cfg: Config, ctx: DaemonContext) -> None:
+    """Retry the fallback sources that have not published yet: on a fresh machine the history is empty when the
+    daemon starts, and their cron runs are hours apart, so the bridge would have no fallback until then."""
+    if not po.output_path(cfg).exists():
+        optimizer_job(cfg, ctx)
+    if not lab.output_path(cfg).exists():
+        lab_job(cfg, ctx)
+
+
 def build_scheduler(cfg: Config, ctx: DaemonContext) -> BackgroundScheduler:
     """The report and the fallback sources on one worker thread (never two at once); tracking on its own, so a
     long report never delays the weight history. Missed runs coalesced, minutes of grace."""
@@ -836,6 +826,8 @@ def build_scheduler(cfg: Config, ctx: DaemonContext) -> BackgroundScheduler:
                       args=args, id="portfolio_optimizer", name="publish portfolio optimizer weights")
     scheduler.add_job(lab_job, cron_trigger(pc.strategy_lab_cron, "performance.strategy_lab_cron"), args=args,
                       id="strategy_lab", name="publish strategy lab weights")
+    scheduler.add_job(unpublished_sources_job, IntervalTrigger(seconds=pc.track_interval_s, timezone=timezone.utc),
+                      args=args, id="unpublished_sources", name="retry fallback sources that never published")
     return scheduler
 
 
@@ -871,7 +863,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--loop", action="store_true",
                       help="daemon: track on an interval, report and run the fallback sources on cron schedules")
     parser.add_argument("--as-of", type=po.parse_date, metavar="YYYY-MM-DD",
-                        help="with --report: last day of the report (default: today, UTC)")
+                        help="with --report: last day of the report (default: the day of the newest trade, UTC)")
     parser.add_argument("--no-plots", action="store_true", help="with --report: skip the PNG plots")
     parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
     return parser

@@ -59,6 +59,10 @@ DAEMONS: tuple[DaemonSpec, ...] = (
                "trading PPO in shadow mode: a decision per closed candle, experiences, monthly retraining"),
 )
 """Every daemon of the suite, in start order (the trader's inputs before the trader)."""
+NAME_WIDTH = max(len(d.name) for d in DAEMONS)
+STARTUP_CHECK_S = 20.0
+"""How long ``start`` waits at most for each new process to write its first heartbeat or to exit (a bad install,
+a crash on import), so a daemon that died at once is reported instead of listed as started."""
 
 
 def _alive(pid: int) -> bool:
@@ -76,49 +80,112 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _command_line(pid: int) -> str | None:
+    """The process's command line, or None when it cannot be read (no /proc and no ps)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except FileNotFoundError:
+        if Path("/proc/self").exists():
+            return ""  # Linux, and the process is gone
+    except OSError:
+        return None
+    try:  # macOS and other systems without /proc
+        out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout
+
+
+def _is_daemon(pid: int, spec: DaemonSpec) -> bool:
+    """True when ``pid`` is alive and runs ``spec``: a pid file left by a crash may name a reused pid, and a
+    stranger must never receive our SIGTERM."""
+    if not _alive(pid):
+        return False
+    command = _command_line(pid)
+    return command is None or spec.module in command
+
+
 def running_pid(cfg: Config, name: str) -> int | None:
-    """The pid of the daemon if its pid file names a live process, else None."""
+    """The pid of the daemon if its pid file names a live process running that daemon, else None."""
     try:
         pid = int(pid_path(cfg, name).read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if _is_daemon(pid, _spec(name)) else None
 
 
-def start_daemon(cfg: Config, spec: DaemonSpec, config_file: str | None) -> tuple[int, bool]:
-    """Start ``spec`` unless it already runs; returns (pid, started_now)."""
+def _spec(name: str) -> DaemonSpec:
+    return next(d for d in DAEMONS if d.name == name)
+
+
+def start_daemon(cfg: Config, spec: DaemonSpec, config_file: str | None) -> tuple[int, bool, subprocess.Popen | None]:
+    """Start ``spec`` unless it already runs; returns (pid, started_now, the new process)."""
     pid = running_pid(cfg, spec.name)
     if pid is not None:
-        return pid, False
+        return pid, False, None
     logs = cfg.runtime_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     # --config goes first: a command with subcommands (shadow_ppo run) takes it before the subcommand.
     cmd = [sys.executable, "-m", spec.module, *(["--config", config_file] if config_file else []), *spec.args]
     with open(logs / f"{spec.name}.out", "ab") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, env=_child_env(cfg),
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     pid_file = pid_path(cfg, spec.name)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(f"{proc.pid}\n")
-    return proc.pid, True
+    return proc.pid, True, proc
+
+
+def _child_env(cfg: Config) -> dict[str, str]:
+    # The daemons run from the repository root: a home or config file given relative to the caller's folder
+    # must reach them as the same absolute path, or they would write their state somewhere else.
+    env = os.environ.copy()
+    env["RL_SYSTEM_HOME"] = str(cfg.home)
+    if env.get("RL_SYSTEM_CONFIG"):
+        env["RL_SYSTEM_CONFIG"] = str(Path(env["RL_SYSTEM_CONFIG"]).expanduser().resolve())
+    return env
+
+
+def stop_daemons(cfg: Config, names: list[str], timeout_s: float = 15.0) -> dict[str, str]:
+    """SIGTERM to every running one at once, wait up to ``timeout_s`` for clean exits, then SIGKILL the rest.
+
+    Returns what happened to each: ``stopped``, ``killed after timeout`` or ``not running``.
+    """
+    outcome: dict[str, str] = {}
+    pending: dict[str, int] = {}
+    for name in names:
+        pid = running_pid(cfg, name)
+        if pid is None:
+            pid_path(cfg, name).unlink(missing_ok=True)
+            outcome[name] = "not running"
+            continue
+        try:
+            os.kill(pid, signal.SIGTERM)
+            pending[name] = pid
+        except ProcessLookupError:
+            outcome[name] = "stopped"
+    deadline = time.monotonic() + timeout_s
+    while pending and time.monotonic() < deadline:
+        for name, pid in list(pending.items()):
+            if not _alive(pid):
+                outcome[name] = "stopped"
+                del pending[name]
+        time.sleep(0.1)
+    for name, pid in pending.items():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        outcome[name] = "killed after timeout"
+    for name in names:
+        if outcome[name] != "not running":
+            pid_path(cfg, name).unlink(missing_ok=True)
+    return {name: outcome[name] for name in names}
 
 
 def stop_daemon(cfg: Config, name: str, timeout_s: float = 15.0) -> str:
-    """SIGTERM, wait up to ``timeout_s`` for a clean exit, then SIGKILL; returns what happened."""
-    pid = running_pid(cfg, name)
-    if pid is None:
-        pid_path(cfg, name).unlink(missing_ok=True)
-        return "not running"
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            pid_path(cfg, name).unlink(missing_ok=True)
-            return "stopped"
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
-    pid_path(cfg, name).unlink(missing_ok=True)
-    return "killed after timeout"
+    """Stop one daemon (see :func:`stop_daemons`); returns what happened."""
+    return stop_daemons(cfg, [name], timeout_s)[name]
 
 
 def status_rows(cfg: Config) -> list[dict[str, object]]:
@@ -149,13 +216,20 @@ def _select(only: list[str] | None) -> list[DaemonSpec]:
 
 def cmd_start(cfg: Config, args: argparse.Namespace) -> int:
     specs = _select(args.only)
+    config_file = str(Path(args.config).expanduser().resolve()) if args.config else None
+    started: dict[str, subprocess.Popen] = {}
     for spec in specs:
-        pid, started = start_daemon(cfg, spec, args.config)
-        print(f"{spec.name:<18} {'started' if started else 'already running'} (pid {pid}): {spec.what}")
+        pid, new, proc = start_daemon(cfg, spec, config_file)
+        if proc is not None:
+            started[spec.name] = proc
+        print(f"{spec.name:<{NAME_WIDTH}} {'started' if new else 'already running'} (pid {pid}): {spec.what}")
+    failed = early_exits(cfg, started, STARTUP_CHECK_S)
+    for line in failed:
+        print(line, file=sys.stderr)
     print(f"state: {cfg.state_dir}   runtime: {cfg.runtime_dir}   logs: {cfg.runtime_dir / 'logs'}")
     if not args.foreground:
         print("stop with: bash scripts/stop_rl_system.sh   status: python scripts/rl_system.py status")
-        return 0
+        return 1 if failed else 0
     print("running in the foreground; Ctrl-C stops every daemon")
     try:
         while any(running_pid(cfg, s.name) for s in specs):
@@ -163,14 +237,49 @@ def cmd_start(cfg: Config, args: argparse.Namespace) -> int:
         print("every daemon has exited")
         return 1
     except KeyboardInterrupt:
-        for spec in reversed(specs):
-            print(f"{spec.name:<18} {stop_daemon(cfg, spec.name)}")
+        _print_outcomes(stop_daemons(cfg, [s.name for s in reversed(specs)]))
         return 0
 
 
+def early_exits(cfg: Config, started: dict[str, subprocess.Popen], watch_s: float) -> list[str]:
+    """One error line per new daemon that exited before its first heartbeat, with its last output line.
+
+    Waits until each process has either published a heartbeat with its pid or exited, ``watch_s`` at most.
+    """
+    deadline = time.monotonic() + watch_s
+    while time.monotonic() < deadline and not all(
+        proc.poll() is not None or (read_heartbeat(cfg, name) or {}).get("pid") == proc.pid
+        for name, proc in started.items()
+    ):
+        time.sleep(0.1)
+    lines = []
+    for name, proc in started.items():
+        code = proc.poll()
+        if code is None:
+            continue
+        pid_path(cfg, name).unlink(missing_ok=True)
+        out = cfg.runtime_dir / "logs" / f"{name}.out"
+        last = _last_line(out)
+        lines.append(f"error: {name} exited at once (exit code {code})" + (f": {last}" if last else "")
+                     + f"; see {out}")
+    return lines
+
+
+def _last_line(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+    return text.splitlines()[-1] if text else ""
+
+
+def _print_outcomes(outcomes: dict[str, str]) -> None:
+    for name, what in outcomes.items():
+        print(f"{name:<{NAME_WIDTH}} {what}")
+
+
 def cmd_stop(cfg: Config, args: argparse.Namespace) -> int:
-    for spec in reversed(_select(args.only)):
-        print(f"{spec.name:<18} {stop_daemon(cfg, spec.name)}")
+    _print_outcomes(stop_daemons(cfg, [s.name for s in reversed(_select(args.only))]))
     return 0
 
 
@@ -181,7 +290,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         state = f"running (pid {row['pid']})" if row["running"] else "stopped"
-        print(f"{row['name']:<18} {state:<22} heartbeat {row['heartbeat_at'] or '-'}  {row['state'] or ''}")
+        print(f"{row['name']:<{NAME_WIDTH}} {state:<22} heartbeat {row['heartbeat_at'] or '-'}  {row['state'] or ''}")
     return 0
 
 
@@ -208,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"error: {exc.filename or 'runtime folder'}: {exc.strerror or exc}; check that the state and "
+              "runtime folders are writable (RL_SYSTEM_HOME)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

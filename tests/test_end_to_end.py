@@ -102,7 +102,8 @@ def test_whole_loop_offline(rl_home: Path, tmp_path: Path) -> None:
         optimizer = _wait(lambda: (a := _allocations(rl_home))["source"] == "portfolio_optimizer" and a,
                           "allocations from the portfolio optimizer", 20)
         assert optimizer["fallback_reasons"] == {"rl": "rl_strategy_weights.json: file not found"}
-        lab = json.loads((runtime / "strategy_lab_weights.json").read_text())
+        lab = _wait(lambda: json.loads((runtime / "strategy_lab_weights.json").read_text()),
+                    "the strategy lab's weights", 10)
         assert lab["producer"] == "strategy_lab" and sum(lab["weights"].values()) == pytest.approx(1.0, abs=1e-9)
 
         # A new RL weights file wins, the trader sizes by it and the tracker records it.

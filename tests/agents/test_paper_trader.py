@@ -234,6 +234,21 @@ def test_allocation_file_sets_and_changes_the_sizing(cfg: Config) -> None:
     assert trader.allocations.poll()[0].reason.endswith("file not found")
 
 
+def test_status_between_candles_shows_the_allocation_now_in_force(cfg: Config) -> None:
+    cfg = trader_cfg()
+    now = [0.0]
+    trader = pt.PaperTrader(cfg, "live", pt.fresh_state(cfg, pt.check_trader_config(cfg)), clock=lambda: now[0])
+    feed(trader, [100.0], [{}])
+    trader.tick(force=True)
+    publish_weights(pt.allocations_path(cfg), "weights_bridge", weights_with(turtle_trading=0.5),
+                    source="portfolio_optimizer", fallback_reasons={"rl": "stale"})
+    now[0] += cfg.trader.status_interval_s  # no new candle, only time passing
+    trader.tick()
+    status = json.loads(pt.status_path(cfg).read_text())
+    assert status["allocation"]["source"] == "portfolio_optimizer"
+    assert status["allocation"]["weights"]["turtle_trading"] == pytest.approx(0.5)
+
+
 @pytest.mark.parametrize(("apply", "published", "expected"), [
     (False, 2.0, 1.0),   # shadow mode (the default): the policy is ignored
     (True, 2.0, 2.0),    # applied
@@ -484,6 +499,29 @@ def test_live_feed_starts_at_the_newest_candle_and_acts_on_new_ones(
     assert len(read_history(pt.history_path(live)).trades) == 3  # every candle flips the position
 
 
+def test_live_catch_up_after_a_restart_is_not_paced(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = config_from_dict({"market": {"data_source": "ccxt"}, "trader": {"replay_speed": 0.5}})
+    close = [100.0 + k for k in range(6)]
+    frame = pd.DataFrame({"timestamp": [T0 + k * HOUR for k in range(6)], "open": close, "high": close,
+                          "low": close, "close": close, "volume": [1.0] * 6})
+    monkeypatch.setattr(pt, "load_candles", lambda *_a, **_k: {s: frame for s in live.market.symbols})
+    intervals: list[float] = []
+
+    class SpyPacer(pt.Pacer):
+        def __init__(self, speed: float, ctx: DaemonContext) -> None:
+            super().__init__(speed, ctx)
+            intervals.append(self.interval)
+
+    monkeypatch.setattr(pt, "Pacer", SpyPacer)
+    costs = pt.check_trader_config(live)
+    state = pt.fresh_state(live, costs)
+    state.last_ts = T0 + 2 * HOUR  # stopped three candles ago
+    pt.save_state(pt.state_path(live), state)
+    assert pt.run(live, "live", live.trader.replay_speed, 3) == "3 candles processed"
+    assert intervals == [0.0]
+    assert json.loads(pt.state_path(live).read_text())["last_ts"] == T0 + 5 * HOUR
+
+
 # ------------------------------------------------------------------------------------------ commands
 
 
@@ -627,10 +665,12 @@ def test_bad_input_is_one_line_and_non_zero(rl_home: Path, restore_logging: None
     monkeypatch.setenv("RL_SYSTEM_CONFIG", str(write_config(rl_home, state_file="../outside.json")))
     assert pt.main(["--replay", "--max-candles", "1"]) == 2
     assert pt.main(["--speed", "-1"]) == 2
+    assert pt.main(["--live", "--speed", "5"]) == 2
     (rl_home / "bad.toml").write_text("[trader]\nspeed = 3\n")
     assert pt.main(["--config", str(rl_home / "bad.toml")]) == 2
     err = capsys.readouterr().err
     assert "plain file name" in err and "--speed must be >= 0" in err and "unknown key `trader.speed`" in err
+    assert "--speed paces --replay only" in err
     assert "Traceback" not in err
 
 

@@ -50,7 +50,7 @@ from ai.shadow_ppo_common import (
 )
 from ai.shadow_ppo_daemon import ShadowRunner
 from ai.shadow_ppo_retrain import RETRAIN_JOB_ID, retrain, start_scheduler
-from ai.shadow_ppo_train import ProgressReporter, reported_training, training_lock
+from ai.shadow_ppo_train import ProgressReporter, read_progress, reported_training, training_lock
 from ai.trading_env import Action, options_from_config
 from ai.trading_features import N_FEATURES, compute_market_features
 from analytics.baselines import exposure_returns
@@ -173,6 +173,17 @@ def test_progress_counts_steps_not_the_episodes_parallel_environments_finish(cfg
     assert doc["metrics"]["avg_reward"] == 1.5 and doc["steps_done"] == 40
     reporter.finish("done")
     assert read_json(progress_path(cfg)).data["progress"] == 100.0
+
+
+def test_progress_watch_stops_when_the_training_process_died(cfg: Config,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    publish_json(progress_path(cfg), "shadow_ppo", {"active": True, "progress": 30.0, "message": "Episode 3/10",
+                                                    "pid": dead.pid, "metrics": {}})
+    assert read_progress(cfg)["active"] is False  # checked first: without it `--watch` would never return
+    code, out, _ = run_cli(capsys, "progress", "--watch", "--interval", "0.01")
+    assert code == 0 and out["active"] is False and f"process {dead.pid} ended" in out["message"]
 
 
 def test_a_failed_training_is_recorded_and_releases_the_lock(cfg: Config) -> None:

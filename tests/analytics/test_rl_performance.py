@@ -554,3 +554,25 @@ def test_loop_daemon_tracks_publishes_fallbacks_and_exits_0_on_sigterm(cfg: Conf
     assert beat["state"] == "stopped" and "last_track_at" in beat
     assert not (cfg.runtime_dir / "pids" / "performance_tracker.pid").exists()
     assert json.loads(expected[0].read_text())["producer"] == "portfolio_optimizer"
+
+
+def test_report_defaults_to_the_day_of_the_newest_trade(cfg: Config) -> None:
+    # A replay's trades are dated in the simulated past: a report ending today would see none of them.
+    append_trades(cfg.state_dir / "pnl_history.csv", synthetic_trades(seed=5, gap=range(0)))
+    payload, replay, _ = perf.build_report(cfg, now=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    assert payload["as_of"] == AS_OF.isoformat()
+    assert replay.days[-1].date() == AS_OF
+    assert payload["windows"]["7d"]["status"] != perf.NOT_ENOUGH_DATA
+
+
+def test_unpublished_fallback_sources_are_retried_until_they_publish(cfg: Config) -> None:
+    cfg = baseline_cfg(cfg)
+    ctx = DaemonContext("performance_tracker", cfg)
+    perf.unpublished_sources_job(cfg, ctx)  # empty history: nothing to publish yet
+    assert not po.output_path(cfg).exists() and not lab.output_path(cfg).exists()
+    append_trades(cfg.state_dir / "pnl_history.csv", synthetic_trades(seed=3, gap=range(0)))
+    perf.unpublished_sources_job(cfg, ctx)
+    first = po.output_path(cfg).stat().st_ino  # an atomic rewrite would replace the file (a new inode)
+    assert lab.output_path(cfg).exists()
+    perf.unpublished_sources_job(cfg, ctx)  # published once: left to their own schedules
+    assert po.output_path(cfg).stat().st_ino == first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -9,14 +10,19 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from core.config import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "scripts" / "rl_system.py"
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, cwd: Path | None = None, home: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = os.environ.copy()
+    if home is not None:
+        env["RL_SYSTEM_HOME"] = home
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60,
-                          env=os.environ.copy())
+                          env=env, cwd=cwd)
 
 
 def _wait_for(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
@@ -29,22 +35,26 @@ def _wait_for(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-unty
 
 
 def test_start_status_stop_round_trip(rl_home: Path) -> None:
-    started = _run("start", "--only", "weights_bridge")
+    # A home relative to the caller's folder: the daemon, which runs from the repository root, must use it too.
+    here, home = rl_home.parent, rl_home.name
+    started = _run("start", "--only", "weights_bridge", cwd=here, home=home)
     assert started.returncode == 0, started.stderr
     assert "started" in started.stdout
     pid_file = rl_home / "runtime" / "pids" / "weights_bridge.pid"
     pid = int(pid_file.read_text())
     try:
+        # start returns once the daemon has published its first heartbeat
+        assert json.loads((rl_home / "runtime" / "heartbeats" / "weights_bridge.json").read_text())["pid"] == pid
         allocations = rl_home / "runtime" / "allocations_override.json"
         assert _wait_for(allocations.exists), (rl_home / "runtime" / "logs" / "weights_bridge.out").read_text()
-        again = _run("start", "--only", "weights_bridge")
+        again = _run("start", "--only", "weights_bridge", cwd=here, home=home)
         assert "already running" in again.stdout
         assert int(pid_file.read_text()) == pid
         status = json.loads(_run("status", "--json").stdout)
         row = next(r for r in status if r["name"] == "weights_bridge")
         assert row["running"] is True and row["pid"] == pid
     finally:
-        stopped = _run("stop", "--only", "weights_bridge")
+        stopped = _run("stop", "--only", "weights_bridge", cwd=here, home=home)
     assert "stopped" in stopped.stdout
     assert not pid_file.exists()
     assert _wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in _proc_state(pid), timeout=5)
@@ -72,3 +82,42 @@ def test_bad_config_key_names_key_and_file(tmp_path: Path) -> None:
     result = _run("--config", str(bad), "status")
     assert result.returncode == 2
     assert "market.symbolz" in result.stderr and str(bad) in result.stderr
+
+
+def test_a_stale_pid_file_never_stops_a_stranger(rl_home: Path) -> None:
+    # After a crash and a reboot the pid in the file may belong to any other process.
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        pid_file = rl_home / "runtime" / "pids" / "qlearning.pid"
+        pid_file.parent.mkdir(parents=True)
+        pid_file.write_text(f"{stranger.pid}\n")
+        status = json.loads(_run("status", "--json").stdout)
+        assert next(r for r in status if r["name"] == "qlearning")["running"] is False
+        stopped = _run("stop", "--only", "qlearning")
+        assert stopped.stdout.split() == ["qlearning", "not", "running"]
+        assert stranger.poll() is None  # still alive: no signal was sent
+        assert not pid_file.exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_daemon_that_dies_at_once_is_reported(rl_home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("rl_system_under_test", SCRIPT)
+    rl_system = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "rl_system_under_test", rl_system)  # dataclasses look their module up
+    spec.loader.exec_module(rl_system)  # type: ignore[union-attr]
+    broken = rl_system.DaemonSpec("broken", "core.no_such_daemon", (), "a daemon whose module is missing")
+    monkeypatch.setattr(rl_system, "DAEMONS", (broken,))
+
+    assert rl_system.main(["start", "--only", "broken"]) == 1
+    err = capsys.readouterr().err
+    assert "error: broken exited at once (exit code 1): " in err and "No module named core.no_such_daemon" in err
+    assert str(rl_home / "runtime" / "logs" / "broken.out") in err
+    assert not (rl_home / "runtime" / "pids" / "broken.pid").exists()
+
+
+def test_names_line_up_in_every_listing(rl_home: Path) -> None:
+    lines = _run("status").stdout.splitlines()
+    assert len(lines) == 7 and len({line.index(" stopped") for line in lines}) == 1
