@@ -71,11 +71,11 @@ from agents.weights_bridge import OUTPUT_NAME as ALLOCATIONS_NAME
 from ai.candles import load_candles, timeframe_to_ms
 from ai.qlearning import sizing_multiplier
 from core.atomic import publish_json, read_json
-from core.config import STRATEGIES, Config, as_dict, load_config, replace_section
+from core.config import STRATEGIES, Config, load_config, replace_section
 from core.daemon import DaemonContext, daemon_context
 from core.errors import ConfigError, FatalError, RetryableError
 from core.logging_setup import FORMAT, setup_logging
-from core.pnl_history import append_trades, read_history
+from core.pnl_history import append_trades, history_path, read_history
 from core.weights import equal_weights, normalize, validate_weights
 
 log = logging.getLogger(__name__)
@@ -87,9 +87,6 @@ STATE_VERSION = 1
 
 # ------------------------------------------------------------------------------------------------ paths
 
-
-def history_path(cfg: Config) -> Path:
-    return cfg.state_dir / "pnl_history.csv"
 
 
 def state_path(cfg: Config) -> Path:
@@ -783,8 +780,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_candles is not None and args.max_candles < 1:
             raise ConfigError(f"--max-candles must be at least 1, got {args.max_candles}")
         check_trader_config(cfg)
-        log.info("paper trader: mode %s, speed %s, max candles %s; config %s", mode,
-                 speed if mode == "replay" else "-", args.max_candles, json.dumps(as_dict(cfg)))
+        log.info("paper trader: mode %s, speed %s, max candles %s", mode, speed if mode == "replay" else "-",
+                 args.max_candles)
         run(cfg, mode, speed, args.max_candles, reset=args.reset)
     except FatalError as exc:
         log.error("%s", exc)

@@ -36,7 +36,7 @@ import pandas as pd
 
 from core.atomic import publish_json, read_json, utc_now_iso
 from core.config import Config
-from core.pnl_history import read_history
+from core.pnl_history import history_path, read_history
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,6 @@ def settings_path(cfg: Config) -> Path:
     """Where the shadow-mode switch is kept (``state/rl_v3/settings.json``)."""
     return cfg.state_dir / "rl_v3" / "settings.json"
 
-
-def history_path(cfg: Config) -> Path:
-    return cfg.state_dir / "pnl_history.csv"
 
 
 # ---------------------------------------------------------------------------------------------------- rollout

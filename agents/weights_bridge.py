@@ -37,8 +37,6 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
-import dataclasses
-import json
 import logging
 import math
 import sys
@@ -292,8 +290,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{output_path(cfg)}: source={alloc.source} ({'written' if written else 'unchanged'})")
         return 0
     setup_logging(cfg, daemon=DAEMON_NAME)
-    log.info("effective bridge config (home %s): %s", cfg.home,
-             json.dumps(dataclasses.asdict(cfg.bridge), sort_keys=True))
     with daemon_context(DAEMON_NAME, cfg) as ctx:
         watch(cfg, ctx)
     log.info("stopped")

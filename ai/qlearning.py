@@ -43,10 +43,8 @@ if __package__ in (None, ""):
 
 import argparse
 import csv
-import dataclasses
 import hashlib
 import io
-import json
 import logging
 import math
 import os
@@ -102,21 +100,17 @@ from core.config import Config, load_config, replace_section
 from core.daemon import DaemonContext, daemon_context
 from core.errors import FatalError
 from core.logging_setup import setup_logging
-from core.pnl_history import locked, read_history
+from core.pnl_history import HISTORY_NAME, history_path, locked, read_history
 from core.watch import MAX_DELAY_FACTOR, Debouncer, make_observer
 
 log = logging.getLogger(__name__)
 
 DAEMON_NAME = "qlearning"
-HISTORY_NAME = "pnl_history.csv"
 POLICY_NAME = "qlearning_policy.json"
 TRADER_STATUS_NAME = "trader_status.json"
 KEY_COLUMN = "trade_id"
 WATCHED_EVENTS = frozenset({"created", "modified", "moved"})
 
-
-def history_path(cfg: Config) -> Path:
-    return cfg.state_dir / HISTORY_NAME
 
 
 def policy_path(cfg: Config) -> Path:
@@ -592,8 +586,6 @@ def main(argv: list[str] | None = None) -> int:
         print(summary_line(result))
         return 0
     setup_logging(cfg, daemon=DAEMON_NAME)
-    log.info("effective qlearning config (home %s): %s", cfg.home,
-             json.dumps(dataclasses.asdict(cfg.qlearning), sort_keys=True))
     with daemon_context(DAEMON_NAME, cfg) as ctx:
         loop(cfg, ctx)
     log.info("stopped")

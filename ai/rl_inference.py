@@ -31,8 +31,6 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
-import dataclasses
-import json
 import logging
 import sys
 import threading
@@ -50,13 +48,13 @@ from ai.candles import timeframe_to_ms
 from ai.ppo import CheckpointError
 from ai.rl_agent import LATEST_NAME, StrategyAgent, load_agent, model_dir, with_feature_params
 from ai.rl_environment import StrategyWeightEnv, history_from_frames, load_primary_candles, load_trades
-from ai.rl_trainer import HISTORY_NAME
 from ai.strategy_features import FEATURE_NAMES, ms_to_iso, to_ms
 from core.atomic import read_json
 from core.config import Config, load_config, replace_section
 from core.daemon import DaemonContext, daemon_context
 from core.errors import ConfigError, FatalError
 from core.logging_setup import setup_logging
+from core.pnl_history import HISTORY_NAME
 from core.watch import SourceFileHandler, make_observer, schedule_once_soon
 from core.weights import publish_weights
 
@@ -276,8 +274,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_update_command(cfg)
     setup_logging(cfg, daemon=DAEMON_NAME)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
-    log.info("effective strategy_agent config (home %s): %s", cfg.home,
-             json.dumps(dataclasses.asdict(cfg.strategy_agent), sort_keys=True))
     with daemon_context(DAEMON_NAME, cfg) as ctx:
         InferenceDaemon(cfg, ctx).run(cfg.strategy_agent.inference_interval_s)
     log.info("stopped")

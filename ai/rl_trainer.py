@@ -77,7 +77,7 @@ from core.config import Config, StrategyAgentConfig, load_config, replace_sectio
 from core.daemon import DaemonContext, daemon_context
 from core.errors import ConfigError, DataError, FatalError
 from core.logging_setup import setup_logging
-from core.pnl_history import locked
+from core.pnl_history import HISTORY_NAME, history_path, locked
 from core.schedule import cron_trigger
 from core.watch import SourceFileHandler, make_observer, schedule_once_soon
 from core.weights import SUM_TOLERANCE, validate_weights
@@ -87,7 +87,6 @@ log = logging.getLogger(__name__)
 DAEMON_NAME = "rl_trainer"
 PRODUCER = "rl_trainer"
 TRAINING_LOG_NAME = "rl_training_log.json"
-HISTORY_NAME = "pnl_history.csv"
 EXIT_OK, EXIT_BAD_INPUT, EXIT_NOT_ENOUGH_DATA, EXIT_NOT_PROMOTED = 0, 2, 3, 4
 HEARTBEAT_S = 30.0
 """Longest time between two heartbeats of the daemon, training included."""
@@ -119,9 +118,6 @@ class TrainingData:
         return {**self.history.data_range(), "train_periods": self.n_train,
                 "holdout_periods": self.history.n_periods - self.n_train}
 
-
-def history_path(cfg: Config) -> Path:
-    return cfg.state_dir / HISTORY_NAME
 
 
 def count_trades(cfg: Config) -> int:
@@ -591,8 +587,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_train_command(cfg, progress=not args.quiet)
     setup_logging(cfg, daemon=DAEMON_NAME)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
-    log.info("effective strategy_agent config (home %s): %s", cfg.home,
-             json.dumps(dataclasses.asdict(cfg.strategy_agent), sort_keys=True))
     with daemon_context(DAEMON_NAME, cfg) as ctx:
         TrainerDaemon(cfg, ctx).run()
     log.info("stopped")

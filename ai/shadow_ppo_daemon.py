@@ -30,6 +30,7 @@ Retraining on a schedule is :mod:`ai.shadow_ppo_retrain`; the daemon starts its 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -61,7 +62,7 @@ from ai.shadow_ppo_train import TrainingBusyError, train_and_install
 from ai.trading_env import Account, TradingEnvOptions, next_exposure, options_from_config
 from ai.trading_features import MarketFeatures, assemble, compute_market_features
 from core.atomic import publish_json, read_json, utc_now_iso
-from core.config import Config, as_dict
+from core.config import Config
 from core.daemon import DaemonContext, daemon_context, read_heartbeat
 from core.errors import RetryableError
 from core.jsonl import append_jsonl
@@ -473,8 +474,7 @@ def _guard_live_book(cfg: Config) -> None:
 def run_daemon(cfg: Config, max_decisions: int | None = None) -> int:
     """The ``run`` command's loop; returns the exit code (0 on SIGTERM or after ``max_decisions``)."""
     with daemon_context(DAEMON_NAME, cfg) as ctx:
-        log.info("shadow_ppo starting (pid in %s); effective config: %s", ctx.heartbeat_path.parent.parent / "pids",
-                 as_dict(cfg))
+        log.info("shadow_ppo starting (pid %d)", os.getpid())
         scheduler = start_scheduler(cfg, ctx.stop)
         watch = ModelWatch()
         runner: ShadowRunner | None = None

@@ -53,7 +53,7 @@ from analytics.metrics import annual_volatility, periods_per_year_for
 from core.config import STRATEGIES, Config, load_config, replace_section
 from core.errors import ConfigError, DataError, FatalError
 from core.logging_setup import setup_logging
-from core.pnl_history import read_history
+from core.pnl_history import history_path, read_history
 from core.weights import normalize, publish_weights
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,6 @@ def periods_per_year(cfg: Config) -> float:
 def today_utc() -> date:
     return datetime.now(timezone.utc).date()
 
-
-def history_path(cfg: Config) -> Path:
-    return cfg.state_dir / "pnl_history.csv"
 
 
 def load_strategy_trades(cfg: Config) -> tuple[pd.DataFrame, int]:

@@ -61,7 +61,6 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
-import dataclasses
 import json
 import logging
 import math
@@ -909,9 +908,6 @@ def _loop(cfg: Config) -> int:
     if logging.getLogger().level > logging.DEBUG:
         # APScheduler logs every run of every job at INFO; the jobs' own log lines say what matters.
         logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
-    sections = {name: dataclasses.asdict(getattr(cfg, name)) for name in ("performance", "portfolio_optimizer",
-                                                                          "strategy_lab", "market")}
-    log.info("effective config (home %s): %s", cfg.home, json.dumps(sections, sort_keys=True))
     with daemon_context(DAEMON_NAME, cfg) as ctx:
         run_daemon(cfg, ctx)
     log.info("stopped")

@@ -768,9 +768,18 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None
 
 
+_loaded_from: list[Path | None] = [None]
+
+
+def loaded_from() -> Path | None:
+    """The TOML file the last :func:`load_config` of this process read (None: defaults only)."""
+    return _loaded_from[0]
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Defaults overridden by the TOML file in force (see :func:`config_path`)."""
     file = config_path(path)
+    _loaded_from[0] = file.resolve() if file is not None else None
     if file is None:
         return Config()
     if not file.exists():

@@ -6,20 +6,19 @@ jobs or watchdog handlers, so tests call the functions directly.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.atomic import publish_json, read_json
-from core.config import Config, as_dict
+from core.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +49,6 @@ class DaemonContext:
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True when asked to stop."""
         return self.stop.wait(seconds)
-
-
-def log_effective_config(logger: logging.Logger, cfg: Config, sections: Iterable[str] | None = None,
-                         source: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Log the effective configuration at start as one INFO line of JSON; returns what was logged.
-
-    The line names the home folder (``$RL_SYSTEM_HOME`` is not part of the configuration itself) and the TOML
-    file, so a log alone tells which settings a daemon ran with. ``sections`` limits it to some sections.
-    """
-    full = as_dict(cfg)
-    data = full if sections is None else {name: full[name] for name in sections}
-    logger.info("effective config (home %s, file %s): %s", cfg.home, source or "defaults only",
-                json.dumps(data, sort_keys=True))
-    return data
 
 
 def heartbeat_path(cfg: Config, name: str) -> Path:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
+import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from core.config import Config
+from core.config import Config, as_dict, loaded_from
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _SECRET = re.compile(
@@ -33,10 +37,14 @@ class _RedactingFormatter(logging.Formatter):
 
 
 def setup_logging(cfg: Config, daemon: str | None = None, console: bool = True) -> Path | None:
-    """Configure the root logger; with ``daemon`` also log to ``runtime/logs/<daemon>.log`` (rotating).
+    """Configure the root logger; with ``daemon`` also log to ``runtime/logs/<daemon>.log`` (rotating) and log
+    the effective configuration there first.
 
+    The start script runs daemons with ``RL_SYSTEM_LOG_CONSOLE=0``: their console is the ``.out`` file beside
+    the log, which then only catches what bypasses logging (a crash's traceback) instead of every line twice.
     Returns the log file's path, if any. Safe to call more than once (handlers are replaced).
     """
+    console = console and not (daemon and os.environ.get("RL_SYSTEM_LOG_CONSOLE") == "0")
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -56,4 +64,20 @@ def setup_logging(cfg: Config, daemon: str | None = None, console: bool = True) 
         )
         rotating.setFormatter(formatter)
         root.addHandler(rotating)
+        log_effective_config(logging.getLogger(daemon), cfg)
     return log_file
+
+
+def log_effective_config(logger: logging.Logger, cfg: Config, sections: Iterable[str] | None = None,
+                         source: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Log the effective configuration at start as one INFO line of JSON; returns what was logged.
+
+    The line names the home folder (``$RL_SYSTEM_HOME`` is not part of the configuration itself) and the TOML
+    file, so a log alone tells which settings a daemon ran with. ``sections`` limits it to some sections.
+    """
+    source = source if source is not None else loaded_from()
+    full = as_dict(cfg)
+    data = full if sections is None else {name: full[name] for name in sections}
+    logger.info("effective config (home %s, file %s): %s", cfg.home, source or "defaults only",
+                json.dumps(data, sort_keys=True))
+    return data

@@ -23,8 +23,11 @@ from typing import Any
 import pandas as pd
 
 from core.atomic import parse_iso
-from core.config import STRATEGIES
+from core.config import STRATEGIES, Config
 from core.errors import DataError
+
+HISTORY_NAME = "pnl_history.csv"
+"""File name of the history inside ``state/``."""
 
 COLUMNS: tuple[str, ...] = (
     "closed_at", "opened_at", "symbol", "strategy", "side", "qty",
@@ -36,6 +39,11 @@ SIDES: tuple[str, ...] = ("long", "short")
 """Values of ``side``: the pnl's sign depends on it, so a row with any other side is malformed."""
 EXTRA_STRATEGIES: tuple[str, ...] = ("rl_v3_ppo",)
 """Books that are not one of the 8 strategies but may write trades (the weights bridge ignores them)."""
+
+
+def history_path(cfg: Config) -> Path:
+    """``state/pnl_history.csv`` of the configured home."""
+    return cfg.state_dir / HISTORY_NAME
 
 
 @dataclass

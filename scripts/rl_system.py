@@ -141,6 +141,7 @@ def _child_env(cfg: Config) -> dict[str, str]:
     # must reach them as the same absolute path, or they would write their state somewhere else.
     env = os.environ.copy()
     env["RL_SYSTEM_HOME"] = str(cfg.home)
+    env["RL_SYSTEM_LOG_CONSOLE"] = "0"  # the log file has every line; <name>.out keeps only crashes
     if env.get("RL_SYSTEM_CONFIG"):
         env["RL_SYSTEM_CONFIG"] = str(Path(env["RL_SYSTEM_CONFIG"]).expanduser().resolve())
     return env

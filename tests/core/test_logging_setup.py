@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -39,8 +41,20 @@ def test_daemon_log_file_lives_under_runtime_logs(cfg: Config) -> None:
     assert path == cfg.runtime_dir / "logs" / "rl_trainer.log"
     logging.getLogger("ai.rl_trainer").info("trained %d epochs", 3)
     flush()
-    line = path.read_text(encoding="utf-8").strip()
+    first, line = path.read_text(encoding="utf-8").strip().splitlines()
+    assert " INFO rl_trainer: effective config (home " in first  # every daemon's log starts with its settings
+    assert json.loads(first.split("): ", 1)[1])["costs"] == dataclasses.asdict(cfg.costs)
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ai\.rl_trainer: trained 3 epochs", line)
+
+
+def test_started_daemons_log_to_the_file_only(cfg: Config, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RL_SYSTEM_LOG_CONSOLE", "0")
+    path = setup_logging(cfg, "qlearning")
+    logging.getLogger("ai.qlearning").warning("learned")
+    flush()
+    assert "learned" in path.read_text(encoding="utf-8")
+    assert "learned" not in capsys.readouterr().err
 
 
 def test_no_daemon_means_no_file(cfg: Config) -> None:
