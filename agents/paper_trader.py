@@ -69,6 +69,7 @@ from agents.ppo_book import BOOK as PPO_BOOK
 from agents.ppo_book import Rollout, book_target, book_weight, check_risk_guard, read_rollout
 from agents.weights_bridge import OUTPUT_NAME as ALLOCATIONS_NAME
 from ai.candles import load_candles, timeframe_to_ms
+from ai.exchange import open_exchange
 from ai.qlearning import sizing_multiplier
 from core.atomic import publish_json, read_json
 from core.config import STRATEGIES, Config, load_config, replace_section
@@ -327,11 +328,14 @@ class LiveFeed:
     def __init__(self, cfg: Config, sources: Sequence[SignalSource]) -> None:
         self.cfg = cfg
         self.sources = sources
+        self.exchange: Any = None  # one ccxt client for every poll: markets are loaded once, not per candle
 
     def candles_after(self, last_ts: int | None) -> MarketWindow:
         """The closed candles after ``last_ts``; on a first start only the newest one (no trading the past)."""
+        if self.exchange is None:
+            self.exchange = open_exchange(self.cfg)
         frames = load_candles(self.cfg, self.cfg.market.symbols, source="ccxt",
-                              limit=self.cfg.trader.live_history_candles)
+                              limit=self.cfg.trader.live_history_candles, exchange=self.exchange)
         window = build_window(frames, self.cfg.market.symbols[0], self.sources)
         if last_ts is None:
             return window.slice(max(0, len(window) - 1), len(window))

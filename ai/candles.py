@@ -452,6 +452,7 @@ def write_candles_meta(
 
 def load_candles(
     cfg: Config, symbols: Sequence[str] | None = None, *, source: str | None = None, limit: int | None = None,
+    exchange: Any = None,
 ) -> dict[str, pd.DataFrame]:
     """Candles per symbol from the configured source; the one call strategies, environments and trainers use.
 
@@ -459,7 +460,8 @@ def load_candles(
     candles), ``csv`` (``market.csv_paths``; relative paths are taken from the home folder) or ``ccxt`` (the
     cache under ``state/candles/<exchange>/``, updated first with only the candles newer than its last one;
     when the exchange cannot be reached the cache is used as it is). ``limit`` keeps the last ``limit``
-    candles of each symbol. Symbols default to ``market.symbols``.
+    candles of each symbol. Symbols default to ``market.symbols``. ``exchange``: a ccxt client to reuse (a
+    poller keeps one, so the exchange's market list is loaded once rather than at every poll).
     """
     wanted = list(symbols) if symbols is not None else list(cfg.market.symbols)
     if not wanted:
@@ -473,7 +475,7 @@ def load_candles(
     elif kind == "csv":
         frames = {s: _load_csv(cfg, s) for s in wanted}
     elif kind == "ccxt":
-        frames = _load_ccxt(cfg, wanted, limit)
+        frames = _load_ccxt(cfg, wanted, limit, exchange)
     else:
         raise ConfigError(
             f"market.data_source `{kind}` is not known; use one of: {', '.join(DATA_SOURCES)}"
@@ -509,12 +511,12 @@ def _load_csv(cfg: Config, symbol: str) -> pd.DataFrame:
     return frame
 
 
-def _load_ccxt(cfg: Config, symbols: list[str], limit: int | None) -> dict[str, pd.DataFrame]:
+def _load_ccxt(cfg: Config, symbols: list[str], limit: int | None, exchange: Any = None
+               ) -> dict[str, pd.DataFrame]:
     # Imported here: the exchange layer builds on this module's cache helpers.
     from ai.exchange import open_exchange, update_cache
 
     frames: dict[str, pd.DataFrame] = {}
-    exchange = None
     for symbol in symbols:
         path = cache_path(cfg, symbol)
         try:

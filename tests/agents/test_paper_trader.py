@@ -467,8 +467,9 @@ def test_live_feed_starts_at_the_newest_candle_and_acts_on_new_ones(
     closes = [100.0, 101.0, 99.0]
     calls = {"n": 0}
 
-    def fake_load(cfg_: Config, symbols: list[str], *, source: str, limit: int) -> dict[str, pd.DataFrame]:
-        assert source == "ccxt" and limit == cfg_.trader.live_history_candles
+    def fake_load(cfg_: Config, symbols: list[str], *, source: str, limit: int,
+                  exchange: object) -> dict[str, pd.DataFrame]:
+        assert source == "ccxt" and limit == cfg_.trader.live_history_candles and exchange is not None
         calls["n"] += 1
         if calls["n"] == 2:
             raise RetryableError("exchange busy")
@@ -658,6 +659,21 @@ def test_live_command_trades_the_newest_closed_exchange_candle(rl_home: Path) ->
     assert status["candles_processed"] == 1
     assert newest_closed - HOUR_MS <= status["last_candle"]["timestamp"] <= newest_closed
     assert (rl_home / "state" / "candles" / "binance" / "BTC_USDT-1h.csv").exists()
+
+
+def test_live_polls_reuse_one_exchange_client(rl_home: Path) -> None:
+    # Binance's market list is a heavy request: a live trader loads it once, not at every poll.
+    listed = (int(time.time() * 1000) - 20 * 86_400_000) // HOUR_MS * HOUR_MS
+    with FakeBinance(lambda: int(time.time() * 1000), listed_from_ms=listed) as exchange:
+        live = config_from_dict({"market": {"data_source": "ccxt"}, "trader": {"live_history_candles": 50},
+                                 "exchange": {"url": exchange.url, "history_candles": 100, "backoff_s": 0.01}})
+        feed_ = pt.LiveFeed(live, [pt.StrategySignals(live)])
+        for _ in range(3):
+            feed_.candles_after(None)
+            for cached in (rl_home / "state" / "candles").rglob("*.csv"):
+                cached.unlink()  # so every poll really asks the exchange
+        assert len(exchange.klines_requests()) >= 3 * len(live.market.symbols)
+        assert exchange.count("/api/v3/exchangeInfo") == 1
 
 
 def test_bad_input_is_one_line_and_non_zero(rl_home: Path, restore_logging: None, monkeypatch: pytest.MonkeyPatch,
