@@ -122,6 +122,8 @@ OPTIMIZER = "portfolio_optimizer"
 LAB = "strategy_lab"
 PORTFOLIOS: tuple[str, ...] = (ALLOCATED, EQUAL, OPTIMIZER, LAB)
 TRAINING_LIST_KEYS: tuple[str, ...] = ("records", "history", "runs", "trainings", "sessions", "entries", "log")
+HEARTBEAT_S = 30.0
+"""Seconds between heartbeats while no job runs."""
 JOB_IDS: tuple[str, ...] = ("track", "report", "portfolio_optimizer", "strategy_lab", "unpublished_sources")
 _WINDOW = re.compile(r"^([1-9]\d*)d$")
 _EQUAL_VECTOR = np.full(len(STRATEGIES), 1.0 / len(STRATEGIES))
@@ -840,8 +842,8 @@ def run_daemon(cfg: Config, ctx: DaemonContext) -> None:
     scheduler.start()
     log.info("scheduled: %s", "; ".join(f"{j.id} ({j.trigger})" for j in scheduler.get_jobs()))
     try:
-        while not ctx.wait(1.0):
-            pass
+        while not ctx.wait(HEARTBEAT_S):
+            ctx.beat()  # between jobs too: a status check must not take a daemon idle for minutes for dead
     finally:
         scheduler.shutdown(wait=True)  # lets a running job finish its write
 
