@@ -32,7 +32,7 @@ import torch
 from ai.networks import ActorCritic
 from ai.ppo import PPO, CheckpointError, load_policy
 from ai.strategy_features import FEATURE_NAMES, N_FEATURES, N_STRATEGIES
-from core.atomic import atomic_write_bytes, publish_json, read_json
+from core.atomic import atomic_write_bytes, fsync_dir, publish_json, read_json
 from core.config import STRATEGIES, Config, StrategyAgentConfig
 from core.errors import ConfigError
 
@@ -227,24 +227,10 @@ def promote_candidate(cfg: Config) -> Path:
     if latest.is_file():
         atomic_write_bytes(previous_path(cfg), latest.read_bytes())
     os.replace(candidate, latest)
-    _fsync_folder(latest.parent)
+    fsync_dir(latest.parent)
     agent = load_checkpoint(latest)
     write_config_json(cfg, agent)
     return latest
-
-
-def _fsync_folder(folder: Path) -> None:
-    # Makes the rename durable; some filesystems refuse to open folders, which is not worth failing over.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_config_json(cfg: Config, agent: StrategyAgent) -> Path:

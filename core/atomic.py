@@ -57,11 +57,11 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not every filesystem allows opening a directory.
+def fsync_dir(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable (a no-op where the filesystem refuses to open folders)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -57,22 +56,6 @@ def weights_with(**chosen: float) -> dict[str, float]:
     others = [s for s in STRATEGIES if s not in chosen]
     rest = (1.0 - sum(chosen.values())) / len(others)
     return {s: chosen.get(s, rest) for s in STRATEGIES}
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """main() configures the root logger; put pytest's handlers back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
 
 
 # ------------------------------------------------------------------------------------------ accounting

@@ -280,20 +280,6 @@ def test_load_candles_from_ccxt_updates_then_falls_back_to_the_cache(
 
 
 @pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    for handler in root.handlers[:]:
-        if handler not in handlers:
-            root.removeHandler(handler)
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
-
-
-@pytest.fixture
 def live_server() -> Iterator[FakeBinance]:
     listed = (int(time.time() * 1000) - 30 * 86_400_000) // HOUR_MS * HOUR_MS
     with FakeBinance(lambda: int(time.time() * 1000), listed_from_ms=listed) as fake:
@@ -307,7 +293,6 @@ def config_file(tmp_path: Path) -> Path:
     return file
 
 
-@pytest.mark.usefixtures("restore_logging")
 def test_script_downloads_then_updates(live_server: FakeBinance, config_file: Path, cfg: Config,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     from scripts.download_candles import main
@@ -335,7 +320,6 @@ def test_script_downloads_then_updates(live_server: FakeBinance, config_file: Pa
         assert again.startswith(f"BTC/USDT 1h: +0 rows, {len(frame)} total")
 
 
-@pytest.mark.usefixtures("restore_logging")
 @pytest.mark.parametrize(("extra", "code", "message"), [
     (["--symbol", "NOPE/USDT"], 2, "no market `NOPE/USDT`"),
     (["--symbol", "btc/usdt"], 2, "no market `btc/usdt`; did you mean BTC/USDT?"),
@@ -353,7 +337,6 @@ def test_script_bad_input_exits_2(live_server: FakeBinance, config_file: Path, e
     assert "Traceback" not in "\n".join(err)
 
 
-@pytest.mark.usefixtures("restore_logging")
 def test_script_exchange_failure_exits_1(live_server: FakeBinance, config_file: Path, cfg: Config,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     from scripts.download_candles import main
@@ -367,7 +350,6 @@ def test_script_exchange_failure_exits_1(live_server: FakeBinance, config_file: 
     assert not cache_path(cfg, "ETH/USDT").exists()
 
 
-@pytest.mark.usefixtures("restore_logging")
 def test_script_prints_finished_symbols_before_a_later_failure(live_server: FakeBinance, config_file: Path,
                                                                cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
     from scripts.download_candles import main

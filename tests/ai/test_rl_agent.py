@@ -39,13 +39,6 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = PPOConfig(n_steps=16, batch_size=16, n_epochs=1, hidden_sizes=[8, 8], device="cpu", threads=1)
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 def trades_frame(n: int = 300, days: int = 30, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     start = pd.Timestamp("2024-01-02", tz="UTC")

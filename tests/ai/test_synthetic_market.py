@@ -4,8 +4,6 @@ volatility clustering, timeframes, speed, and the files the download script writ
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -155,18 +153,6 @@ def test_bad_settings_are_rejected(cfg: Config, changes: dict[str, object], mess
         market_from_config(replace_section(cfg, "synthetic", **changes))
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    for handler in root.handlers[:]:
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
-
-
-@pytest.mark.usefixtures("restore_logging")
 def test_download_script_writes_synthetic_files_with_provenance(cfg: Config,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     from scripts.download_candles import main
@@ -184,7 +170,6 @@ def test_download_script_writes_synthetic_files_with_provenance(cfg: Config,
         assert meta["symbol"] == symbol and meta["timeframe"] == "1h" and meta["rows"] == 240
 
 
-@pytest.mark.usefixtures("restore_logging")
 def test_download_script_keeps_each_symbols_own_path_when_asked_for_alone(
     cfg: Config, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -201,7 +186,6 @@ def test_download_script_keeps_each_symbols_own_path_when_asked_for_alone(
     assert reference["ETH/USDT"]["open"].iloc[0] == 2_500.0
 
 
-@pytest.mark.usefixtures("restore_logging")
 def test_download_script_disk_failure_is_one_line_and_exit_1(rl_home: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     from scripts.download_candles import main
