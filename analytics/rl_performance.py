@@ -78,6 +78,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from ai.candles import timeframe_to_ms
 from analytics import plots
 from analytics import portfolio_optimizer as po
 from analytics import strategy_lab as lab
@@ -91,7 +92,7 @@ from analytics.metrics import (
     total_return,
     win_rate,
 )
-from core.atomic import atomic_write_bytes, parse_iso, publish_json, utc_now_iso
+from core.atomic import atomic_write_bytes, parse_iso, publish_json, read_json, utc_now_iso
 from core.config import STRATEGIES, Config, load_config
 from core.daemon import DaemonContext, daemon_context
 from core.errors import ConfigError, FatalError
@@ -124,6 +125,7 @@ PORTFOLIOS: tuple[str, ...] = (ALLOCATED, EQUAL, OPTIMIZER, LAB)
 TRAINING_LIST_KEYS: tuple[str, ...] = ("records", "history", "runs", "trainings", "sessions", "entries", "log")
 HEARTBEAT_S = 30.0
 """Seconds between heartbeats while no job runs."""
+TRADER_STATUS_NAME = "trader_status.json"
 JOB_IDS: tuple[str, ...] = ("track", "report", "portfolio_optimizer", "strategy_lab", "unpublished_sources")
 _WINDOW = re.compile(r"^([1-9]\d*)d$")
 _EQUAL_VECTOR = np.full(len(STRATEGIES), 1.0 / len(STRATEGIES))
@@ -218,8 +220,27 @@ def weights_in_force(cfg: Config) -> dict[str, Any]:
         # The trader trades equal weights when it cannot use the allocations file; so does the record.
         weights, source = equal_weights(), "equal"
         allocations = {"status": alloc.status, "reason": alloc.reason}
-    return {"at": utc_now_iso(), "weights": weights, "source": source, "allocations": allocations,
-            "rl": _rl_status(cfg)}
+    record = {"at": utc_now_iso(), "weights": weights, "source": source, "allocations": allocations,
+              "rl": _rl_status(cfg)}
+    market_at = trader_clock(cfg)
+    if market_at is not None:
+        record["market_at"] = market_at
+    return record
+
+
+def trader_clock(cfg: Config) -> str | None:
+    """The close time of the candle the paper trader processed last (``runtime/trader_status.json``), or None.
+
+    It is the time the weights are in force *for*: the wall clock for a live trader, the simulated time of a
+    replay, whose trades are dated in the market's past. The report places each record at this time.
+    """
+    status = read_json(cfg.runtime_dir / TRADER_STATUS_NAME)
+    candle = (status.data or {}).get("last_candle") if status.ok else None
+    stamp = candle.get("timestamp") if isinstance(candle, Mapping) else None
+    if isinstance(stamp, bool) or not isinstance(stamp, int):
+        return None
+    closed_ms = stamp + timeframe_to_ms(cfg.market.timeframe)
+    return datetime.fromtimestamp(closed_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _rl_status(cfg: Config) -> dict[str, Any]:
@@ -279,7 +300,7 @@ def load_weight_history(cfg: Config) -> WeightHistory:
 
 
 def _parse_record(rec: Mapping[str, Any]) -> tuple[float, np.ndarray, str] | None:
-    weights, at = rec.get("weights"), rec.get("at")
+    weights, at = rec.get("weights"), rec.get("market_at") or rec.get("at")
     if not isinstance(at, str) or not isinstance(weights, Mapping) or validate_weights(weights) is not None:
         return None
     try:

@@ -25,6 +25,7 @@ import pytest
 from analytics import portfolio_optimizer as po
 from analytics import rl_performance as perf
 from analytics import strategy_lab as lab
+from core.atomic import publish_json
 from core.config import REPO_ROOT, STRATEGIES, Config, config_from_dict, replace_section
 from core.daemon import DaemonContext
 from core.errors import ConfigError
@@ -576,3 +577,18 @@ def test_unpublished_fallback_sources_are_retried_until_they_publish(cfg: Config
     assert lab.output_path(cfg).exists()
     perf.unpublished_sources_job(cfg, ctx)  # published once: left to their own schedules
     assert po.output_path(cfg).stat().st_ino == first
+
+
+def test_records_are_placed_at_the_traders_clock_in_a_replay(cfg: Config) -> None:
+    # A replay trades in the market's past: weights tracked now are in force for the candle just processed.
+    publish_json(cfg.runtime_dir / "trader_status.json", "paper_trader",
+                 {"last_candle": {"timestamp": 1_704_067_200_000, "close": 1.0}})  # 2024-01-01T00:00Z, 1h candles
+    publish_weights(cfg.runtime_dir / "allocations_override.json", "weights_bridge",
+                    {s: (0.3 if s == STRATEGIES[0] else 0.1) for s in STRATEGIES}, source="rl",
+                    fallback_reasons={})
+    record = perf.track_weights(cfg)
+    assert record["market_at"] == "2024-01-01T01:00:00Z" and record["at"] > "2025"
+    history = perf.load_weight_history(cfg)
+    assert history.times.tolist() == [datetime(2024, 1, 1, 1, tzinfo=timezone.utc).timestamp()]
+    (cfg.runtime_dir / "trader_status.json").unlink()
+    assert "market_at" not in perf.track_weights(cfg)  # no trader: the wall clock only
