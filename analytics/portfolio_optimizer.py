@@ -40,7 +40,7 @@ import argparse
 import logging
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -339,27 +339,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_weights_command(prog: str, section: str, changes: Mapping[str, Any], config: str | None,
+                        as_of: date | None, compute: Callable[[Config, date | None], dict[str, Any]],
+                        publish_fn: Callable[[Config, dict[str, Any]], Path],
+                        describe: Callable[[dict[str, Any]], str]) -> int:
+    """The body of both fallback sources' commands: config with the command-line changes, compute, publish,
+    one line out; exit 0 written, 3 not enough history, 2 bad config or input, 1 cannot write."""
     try:
-        cfg = load_config(args.config)
-        changes = {k: v for k, v in (("method", args.method), ("lookback_days", args.lookback_days)) if v is not None}
-        cfg = replace_section(cfg, "portfolio_optimizer", **changes) if changes else cfg
+        cfg = load_config(config)
+        given = {k: v for k, v in changes.items() if v is not None}
+        cfg = replace_section(cfg, section, **given) if given else cfg
         setup_logging(cfg)
-        payload = compute_weights(cfg, args.as_of)
-        path = publish(cfg, payload)
+        payload = compute(cfg, as_of)
+        path = publish_fn(cfg, payload)
     except InsufficientHistoryError as exc:
-        print(f"portfolio_optimizer: not enough history, nothing written: {exc}", file=sys.stderr)
+        print(f"{prog}: not enough history, nothing written: {exc}", file=sys.stderr)
         return EXIT_NOT_ENOUGH_HISTORY
     except FatalError as exc:
-        print(f"portfolio_optimizer: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as exc:  # an unwritable runtime/ folder, or a value publishing refused
-        print(f"portfolio_optimizer: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
-    weights = ", ".join(f"{s}={w:.3f}" for s, w in payload["weights"].items())
-    print(f"wrote {path} ({payload['method']}, {payload['data_range']['days']} days): {weights}")
+    print(f"wrote {path} {describe(payload)}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_weights_command(
+        "portfolio_optimizer", "portfolio_optimizer", {"method": args.method, "lookback_days": args.lookback_days},
+        args.config, args.as_of, compute_weights, publish,
+        lambda p: f"({p['method']}, {p['data_range']['days']} days): "
+                  + ", ".join(f"{s}={w:.3f}" for s, w in p["weights"].items()))
 
 
 if __name__ == "__main__":

@@ -46,17 +46,16 @@ import pandas as pd
 from analytics.metrics import sharpe_ratio
 from analytics.portfolio_optimizer import (
     AGGREGATION,
-    EXIT_NOT_ENOUGH_HISTORY,
     InsufficientHistoryError,
     daily_strategy_returns,
     eligible_strategies,
     load_strategy_trades,
     parse_date,
     periods_per_year,
+    run_weights_command,
 )
-from core.config import STRATEGIES, Config, load_config, replace_section
-from core.errors import ConfigError, FatalError
-from core.logging_setup import setup_logging
+from core.config import STRATEGIES, Config
+from core.errors import ConfigError
 from core.weights import publish_weights
 
 log = logging.getLogger(__name__)
@@ -194,27 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-        changes = {k: v for k, v in (("window_days", args.window_days), ("temperature", args.temperature))
-                   if v is not None}
-        cfg = replace_section(cfg, "strategy_lab", **changes) if changes else cfg
-        setup_logging(cfg)
-        payload = compute_weights(cfg, args.as_of)
-        path = publish(cfg, payload)
-    except InsufficientHistoryError as exc:
-        print(f"strategy_lab: not enough history, nothing written: {exc}", file=sys.stderr)
-        return EXIT_NOT_ENOUGH_HISTORY
-    except FatalError as exc:
-        print(f"strategy_lab: error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:  # an unwritable runtime/ folder, or a value publishing refused
-        print(f"strategy_lab: error: {exc}", file=sys.stderr)
-        return 1
+    return run_weights_command(
+        "strategy_lab", "strategy_lab", {"window_days": args.window_days, "temperature": args.temperature},
+        args.config, args.as_of, compute_weights, publish, _describe)
+
+
+def _describe(payload: dict[str, Any]) -> str:
     ranked = sorted((r, s) for s, r in payload["ranks"].items() if r is not None)
-    summary = ", ".join(f"{r}. {s} ({payload['weights'][s]:.3f})" for r, s in ranked)
-    print(f"wrote {path} ({payload['data_range']['days']} days): {summary}")
-    return 0
+    return f"({payload['data_range']['days']} days): " + ", ".join(
+        f"{r}. {s} ({payload['weights'][s]:.3f})" for r, s in ranked)
 
 
 if __name__ == "__main__":
