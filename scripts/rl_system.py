@@ -26,9 +26,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from core.atomic import read_json
 from core.config import REPO_ROOT, Config, load_config
-from core.daemon import pid_path, read_heartbeat
+from core.daemon import heartbeat_path, pid_path, read_heartbeat
 from core.errors import ConfigError
 
 
@@ -189,20 +191,46 @@ def stop_daemon(cfg: Config, name: str, timeout_s: float = 15.0) -> str:
     return stop_daemons(cfg, [name], timeout_s)[name]
 
 
+STALE_HEARTBEAT_S = 180.0
+"""A running daemon whose heartbeat is older than this is shown as stale (hung, or stopped without cleanup)."""
+
+
 def status_rows(cfg: Config) -> list[dict[str, object]]:
     rows = []
     for spec in DAEMONS:
         pid = running_pid(cfg, spec.name)
-        beat = read_heartbeat(cfg, spec.name) or {}
+        beat = read_json(heartbeat_path(cfg, spec.name))
+        doc = beat.data or {}
         rows.append({
             "name": spec.name,
             "running": pid is not None,
             "pid": pid,
-            "heartbeat_at": beat.get("generated_at"),
-            "state": beat.get("state"),
+            "heartbeat_at": doc.get("generated_at"),
+            "heartbeat_stale": pid is not None and (beat.age_s is None or beat.age_s > STALE_HEARTBEAT_S),
+            "state": doc.get("state"),
             "what": spec.what,
         })
     return rows
+
+
+def loop_summary(cfg: Config) -> dict[str, object]:
+    """Where the loop stands, from what the daemons publish (None where a file is absent or unreadable)."""
+    def doc(path: Path) -> dict[str, Any]:
+        result = read_json(path)
+        return result.data if result.ok and result.data is not None else {}
+
+    trader = doc(cfg.runtime_dir / "trader_status.json")
+    allocation = doc(cfg.runtime_dir / "allocations_override.json")
+    last = trader.get("last_candle") or {}
+    return {
+        "trader": {"mode": trader.get("mode"), "equity": trader.get("equity"),
+                   "trades_written": trader.get("trades_written"), "last_candle": last.get("time")} if trader else None,
+        "allocation_source": allocation.get("source"),
+        "sources_passed_over": sorted(allocation.get("fallback_reasons") or {}),
+        "strategy_model_version": doc(cfg.state_dir / "rl_model" / "config.json").get("model_version"),
+        "qlearning_sizing_multiplier": doc(cfg.runtime_dir / "qlearning_policy.json").get("sizing_multiplier"),
+        "ppo_rollout_stage": doc(cfg.runtime_dir / "rl_v3_rollout.json").get("stage"),
+    }
 
 
 def _select(only: list[str] | None) -> list[DaemonSpec]:
@@ -285,14 +313,29 @@ def cmd_stop(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
-    rows = status_rows(cfg)
+    rows, loop = status_rows(cfg), loop_summary(cfg)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"daemons": rows, "loop": loop}, indent=2))
         return 0
     for row in rows:
         state = f"running (pid {row['pid']})" if row["running"] else "stopped"
-        print(f"{row['name']:<{NAME_WIDTH}} {state:<22} heartbeat {row['heartbeat_at'] or '-'}  {row['state'] or ''}")
+        stale = "  STALE heartbeat: hung? see runtime/logs/" if row["heartbeat_stale"] else ""
+        print(f"{row['name']:<{NAME_WIDTH}} {state:<22} heartbeat {row['heartbeat_at'] or '-'}  "
+              f"{row['state'] or ''}{stale}")
+    trader = loop["trader"]
+    if isinstance(trader, dict):
+        print(f"trader: {trader['mode']}, equity {_number(trader['equity'])}, {trader['trades_written']} trades "
+              f"written, last candle {trader['last_candle'] or '-'}")
+    passed = ", ".join(loop["sources_passed_over"]) or "none"  # type: ignore[arg-type]
+    print(f"allocation: {loop['allocation_source'] or '-'} (passed over: {passed}); "
+          f"strategy model {loop['strategy_model_version'] or 'not trained yet'}; "
+          f"sizing x{loop['qlearning_sizing_multiplier'] or '-'}; "
+          f"trading PPO {loop['ppo_rollout_stage'] or 'Stage 0: Shadow Mode (no rollout configured)'}")
     return 0
+
+
+def _number(value: object) -> str:
+    return f"{value:,.2f}" if isinstance(value, (int, float)) else "-"
 
 
 def build_parser() -> argparse.ArgumentParser:

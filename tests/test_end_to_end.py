@@ -174,8 +174,10 @@ def test_whole_loop_offline(rl_home: Path, tmp_path: Path) -> None:
         experiences = rl_home / "state" / "rl_v3" / "experiences.jsonl"
         _wait(lambda: experiences.read_text().strip(), "shadow experiences", 30)
 
-        status_rows = json.loads(_cli(config, "status", "--json").stdout)
-        assert all(row["running"] for row in status_rows), status_rows
+        status = json.loads(_cli(config, "status", "--json").stdout)
+        assert all(row["running"] and not row["heartbeat_stale"] for row in status["daemons"]), status
+        assert status["loop"]["allocation_source"] == "rl" and status["loop"]["strategy_model_version"]
+        assert status["loop"]["trader"]["trades_written"] > 0
     finally:
         stopped = _cli(config, "stop")
     assert stopped.returncode == 0

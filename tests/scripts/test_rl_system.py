@@ -51,15 +51,17 @@ def test_start_status_stop_round_trip(rl_home: Path) -> None:
         assert "already running" in again.stdout
         assert int(pid_file.read_text()) == pid
         status = json.loads(_run("status", "--json").stdout)
-        row = next(r for r in status if r["name"] == "weights_bridge")
-        assert row["running"] is True and row["pid"] == pid
+        row = next(r for r in status["daemons"] if r["name"] == "weights_bridge")
+        assert row["running"] is True and row["pid"] == pid and row["heartbeat_stale"] is False
+        assert status["loop"]["allocation_source"] == "equal"  # nothing else publishes weights here
+        assert status["loop"]["trader"] is None and status["loop"]["strategy_model_version"] is None
     finally:
         stopped = _run("stop", "--only", "weights_bridge", cwd=here, home=home)
     assert "stopped" in stopped.stdout
     assert not pid_file.exists()
     assert _wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in _proc_state(pid), timeout=5)
     status = json.loads(_run("status", "--json").stdout)
-    assert all(not r["running"] for r in status)
+    assert all(not r["running"] for r in status["daemons"])
 
 
 def _proc_state(pid: int) -> str:
@@ -92,7 +94,7 @@ def test_a_stale_pid_file_never_stops_a_stranger(rl_home: Path) -> None:
         pid_file.parent.mkdir(parents=True)
         pid_file.write_text(f"{stranger.pid}\n")
         status = json.loads(_run("status", "--json").stdout)
-        assert next(r for r in status if r["name"] == "qlearning")["running"] is False
+        assert next(r for r in status["daemons"] if r["name"] == "qlearning")["running"] is False
         stopped = _run("stop", "--only", "qlearning")
         assert stopped.stdout.split() == ["qlearning", "not", "running"]
         assert stranger.poll() is None  # still alive: no signal was sent
@@ -119,5 +121,5 @@ def test_a_daemon_that_dies_at_once_is_reported(rl_home: Path, monkeypatch: pyte
 
 
 def test_names_line_up_in_every_listing(rl_home: Path) -> None:
-    lines = _run("status").stdout.splitlines()
+    lines = _run("status").stdout.splitlines()[:-1]  # the last line sums up the loop
     assert len(lines) == 7 and len({line.index(" stopped") for line in lines}) == 1
