@@ -49,7 +49,7 @@ from typing import Any
 
 from core.atomic import read_json, utc_now_iso
 from core.config import Config, load_config, replace_section
-from core.daemon import DaemonContext, daemon_context
+from core.daemon import DaemonContext, run_daemon_main
 from core.errors import FatalError
 from core.logging_setup import setup_logging
 from core.watch import MAX_DELAY_FACTOR, Debouncer, SourceFileHandler, make_observer
@@ -289,11 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"{output_path(cfg)}: source={alloc.source} ({'written' if written else 'unchanged'})")
         return 0
-    setup_logging(cfg, daemon=DAEMON_NAME)
-    with daemon_context(DAEMON_NAME, cfg) as ctx:
-        watch(cfg, ctx)
-    log.info("stopped")
-    return 0
+    return run_daemon_main(DAEMON_NAME, cfg, lambda ctx: watch(cfg, ctx))
 
 
 if __name__ == "__main__":

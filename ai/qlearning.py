@@ -97,7 +97,7 @@ from ai.qlearning_state import (
 )
 from core.atomic import parse_iso, publish_json, read_json, utc_now_iso
 from core.config import Config, load_config, replace_section
-from core.daemon import DaemonContext, daemon_context
+from core.daemon import DaemonContext, run_daemon_main
 from core.errors import FatalError
 from core.logging_setup import setup_logging
 from core.pnl_history import HISTORY_NAME, history_path, locked, read_history
@@ -585,11 +585,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(summary_line(result))
         return 0
-    setup_logging(cfg, daemon=DAEMON_NAME)
-    with daemon_context(DAEMON_NAME, cfg) as ctx:
-        loop(cfg, ctx)
-    log.info("stopped")
-    return 0
+    return run_daemon_main(DAEMON_NAME, cfg, lambda ctx: loop(cfg, ctx))
 
 
 if __name__ == "__main__":

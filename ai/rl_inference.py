@@ -51,7 +51,7 @@ from ai.rl_environment import StrategyWeightEnv, history_from_frames, load_prima
 from ai.strategy_features import FEATURE_NAMES, ms_to_iso, to_ms
 from core.atomic import read_json
 from core.config import Config, load_config, replace_section
-from core.daemon import DaemonContext, daemon_context
+from core.daemon import DaemonContext, run_daemon_main
 from core.errors import ConfigError, FatalError
 from core.logging_setup import setup_logging
 from core.pnl_history import HISTORY_NAME
@@ -272,12 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     if args.update:
         return run_update_command(cfg)
-    setup_logging(cfg, daemon=DAEMON_NAME)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
-    with daemon_context(DAEMON_NAME, cfg) as ctx:
-        InferenceDaemon(cfg, ctx).run(cfg.strategy_agent.inference_interval_s)
-    log.info("stopped")
-    return EXIT_OK
+    return run_daemon_main(DAEMON_NAME, cfg,
+                           lambda ctx: InferenceDaemon(cfg, ctx).run(cfg.strategy_agent.inference_interval_s))
 
 
 def run_update_command(cfg: Config) -> int:

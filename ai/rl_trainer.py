@@ -74,7 +74,7 @@ from ai.strategy_features import EQUAL_WEIGHTS, StrategyHistory
 from analytics.metrics import max_drawdown, sharpe_ratio
 from core.atomic import publish_json, read_json, utc_now_iso
 from core.config import Config, StrategyAgentConfig, load_config, replace_section
-from core.daemon import DaemonContext, daemon_context
+from core.daemon import DaemonContext, run_daemon_main
 from core.errors import ConfigError, DataError, FatalError
 from core.logging_setup import setup_logging
 from core.pnl_history import HISTORY_NAME, history_path, locked
@@ -585,12 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     if args.train:
         return run_train_command(cfg, progress=not args.quiet)
-    setup_logging(cfg, daemon=DAEMON_NAME)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
-    with daemon_context(DAEMON_NAME, cfg) as ctx:
-        TrainerDaemon(cfg, ctx).run()
-    log.info("stopped")
-    return EXIT_OK
+    return run_daemon_main(DAEMON_NAME, cfg, lambda ctx: TrainerDaemon(cfg, ctx).run())
 
 
 def run_train_command(cfg: Config, progress: bool) -> int:

@@ -94,7 +94,7 @@ from analytics.metrics import (
 )
 from core.atomic import atomic_write_bytes, parse_iso, publish_json, read_json, utc_now_iso
 from core.config import STRATEGIES, Config, load_config
-from core.daemon import DaemonContext, daemon_context
+from core.daemon import DaemonContext, run_daemon_main
 from core.errors import ConfigError, FatalError
 from core.jsonl import append_jsonl, read_jsonl
 from core.logging_setup import setup_logging
@@ -927,14 +927,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _loop(cfg: Config) -> int:
-    setup_logging(cfg, daemon=DAEMON_NAME)
-    if logging.getLogger().level > logging.DEBUG:
-        # APScheduler logs every run of every job at INFO; the jobs' own log lines say what matters.
-        logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
-    with daemon_context(DAEMON_NAME, cfg) as ctx:
-        run_daemon(cfg, ctx)
-    log.info("stopped")
-    return 0
+    return run_daemon_main(DAEMON_NAME, cfg, lambda ctx: run_daemon(cfg, ctx))
 
 
 if __name__ == "__main__":

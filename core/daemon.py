@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 
 from core.atomic import publish_json, read_json
 from core.config import Config
+from core.logging_setup import setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -92,3 +93,16 @@ def daemon_context(name: str, cfg: Config) -> Iterator[DaemonContext]:
             ctx.beat(state="stopped")
         except OSError:
             pass
+
+
+def run_daemon_main(name: str, cfg: Config, body: Callable[[DaemonContext], None]) -> int:
+    """The daemon mode of a command: its log file (effective configuration first), pid file and heartbeat, and
+    ``body(ctx)`` until SIGTERM or SIGINT sets ``ctx.stop``; returns the exit code 0."""
+    setup_logging(cfg, daemon=name)
+    if logging.getLogger().level > logging.DEBUG:
+        # APScheduler logs every run of every job at INFO; the jobs' own log lines say what matters.
+        logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    with daemon_context(name, cfg) as ctx:
+        body(ctx)
+    logging.getLogger(name).info("stopped")
+    return 0
