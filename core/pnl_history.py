@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
+import logging
 import math
 import numbers
 import os
@@ -25,6 +26,8 @@ import pandas as pd
 from core.atomic import parse_iso
 from core.config import STRATEGIES, Config
 from core.errors import DataError
+
+log = logging.getLogger(__name__)
 
 HISTORY_NAME = "pnl_history.csv"
 """File name of the history inside ``state/``."""
@@ -103,15 +106,41 @@ def append_trades(path: str | os.PathLike[str], trades: Iterable[Mapping[str, An
     p.parent.mkdir(parents=True, exist_ok=True)
     with locked(p):
         new = not p.exists() or p.stat().st_size == 0
+        if not new and not _ends_with_newline(p):
+            _set_aside_torn_tail(p)
         with open(p, "a", encoding="utf-8", newline="") as fh:
             if new:
                 fh.write(",".join(COLUMNS) + "\n")
-            elif not _ends_with_newline(p):
-                fh.write("\n")  # a crashed writer left half a line: start ours on a fresh one
             fh.write(buf.getvalue())
             fh.flush()
             os.fsync(fh.fileno())
     return len(rows)
+
+
+def torn_path(path: str | os.PathLike[str]) -> Path:
+    """``<history>.torn``: where the half lines of crashed writers are kept."""
+    return Path(f"{os.fspath(path)}.torn")
+
+
+def _set_aside_torn_tail(p: Path) -> None:
+    """Move an unterminated last line (a writer killed mid-append) to ``<history>.torn`` and cut it off.
+
+    Left in place, the next append would complete it into a row that may parse (``10`` for ``10002.0``) and
+    count a wrong trade; moved aside, nothing is lost and the history stays correct. The trader rewrites the
+    trade itself from its pending list.
+    """
+    data = p.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    with open(torn_path(p), "ab") as torn:
+        torn.write(data[keep:] + b"\n")
+        torn.flush()
+        os.fsync(torn.fileno())
+    with open(p, "r+b") as fh:
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+    log.warning("%s: an unterminated last line (a writer stopped mid-append) was moved to %s",
+                p.name, torn_path(p).name)
 
 
 def _ends_with_newline(p: Path) -> bool:

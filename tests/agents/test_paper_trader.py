@@ -22,7 +22,7 @@ from core.atomic import publish_json
 from core.config import REPO_ROOT, STRATEGIES, Config, config_from_dict, replace_section
 from core.daemon import DaemonContext
 from core.errors import ConfigError, FatalError, RetryableError
-from core.pnl_history import COLUMNS, read_history
+from core.pnl_history import COLUMNS, read_history, torn_path
 from core.weights import publish_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ai"))
@@ -318,8 +318,9 @@ def test_a_row_cut_short_by_a_crash_is_written_again(cfg: Config) -> None:
     state.pending = closed  # as saved before the append
     assert pt.reconcile_pending(state, history) == 1
     result = read_history(history)
-    assert len(result.trades) == 1 and result.skipped == 1
+    assert len(result.trades) == 1 and result.skipped == 0  # the torn half row was moved aside, not completed
     assert result.trades.iloc[0]["pnl"] == pytest.approx(closed[0]["pnl"], rel=1e-15)
+    assert torn_path(history).read_text().strip() == text[text.rindex("\n", 0, len(text) - 1) + 1: len(text) - 20]
 
 
 def test_state_for_another_market_is_refused_until_reset(cfg: Config) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from core.config import STRATEGIES
 from core.errors import DataError
-from core.pnl_history import COLUMNS, append_trades, locked, read_history
+from core.pnl_history import COLUMNS, append_trades, locked, read_history, torn_path
 
 HEADER = ",".join(COLUMNS)
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -318,12 +318,24 @@ def test_unterminated_last_line_counts_as_truncated(history: Path) -> None:
     assert "truncated last line" in got.problems[0]
 
 
-def test_append_after_a_truncated_line_still_parses(history: Path) -> None:
+def test_append_after_a_truncated_line_sets_it_aside(history: Path) -> None:
     append_trades(history, [trade(0)])
+    half = csv_line(trade(1))[:40]
     with open(history, "a", encoding="utf-8") as fh:
-        fh.write(csv_line(trade(1))[:40])  # a crashed writer's half row
+        fh.write(half)  # a crashed writer's half row
     append_trades(history, [trade(2), trade(3)])
     got = read_history(history)
     assert list(got.trades["equity_after"]) == [10_000.0, 10_002.0, 10_003.0]
-    assert got.skipped == 1
-    assert "row 3" in got.problems[0] and "truncated row" in got.problems[0]
+    assert got.skipped == 0
+    assert torn_path(history).read_text(encoding="utf-8") == half + "\n"  # kept, not lost
+
+
+def test_a_torn_line_that_would_parse_never_becomes_a_trade(history: Path) -> None:
+    # Cut inside equity_after, the half line has every field and "10" parses: completing it would invent a trade.
+    append_trades(history, [trade(0)])
+    partial = csv_line(trade(1))
+    with open(history, "a", encoding="utf-8") as fh:
+        fh.write(partial[: partial.rindex(",") + 3])
+    append_trades(history, [trade(1)])  # the writer's restart writes the whole trade again
+    got = read_history(history)
+    assert list(got.trades["equity_after"]) == [10_000.0, 10_001.0] and got.skipped == 0
