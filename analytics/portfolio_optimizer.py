@@ -54,7 +54,7 @@ from core.config import STRATEGIES, Config, load_config, replace_section
 from core.errors import ConfigError, DataError, FatalError
 from core.logging_setup import setup_logging
 from core.pnl_history import history_path, read_history
-from core.weights import normalize, publish_weights
+from core.weights import normalize, publish_payload
 
 log = logging.getLogger(__name__)
 
@@ -299,10 +299,7 @@ def output_path(cfg: Config) -> Path:
 
 def publish(cfg: Config, payload: Mapping[str, Any]) -> Path:
     """Write ``payload`` (from :func:`compute_weights`) as ``runtime/portfolio_optimizer_weights.json``."""
-    rest = {k: v for k, v in payload.items() if k != "weights"}
-    path = output_path(cfg)
-    publish_weights(path, PRODUCER, payload["weights"], **rest)
-    return path
+    return publish_payload(output_path(cfg), PRODUCER, payload)
 
 
 def run_once(cfg: Config, as_of: date | None = None) -> Path | None:

@@ -56,7 +56,7 @@ from analytics.portfolio_optimizer import (
 )
 from core.config import STRATEGIES, Config
 from core.errors import ConfigError
-from core.weights import publish_weights
+from core.weights import publish_payload
 
 log = logging.getLogger(__name__)
 
@@ -160,9 +160,7 @@ def output_path(cfg: Config) -> Path:
 
 def publish(cfg: Config, payload: Mapping[str, Any]) -> Path:
     """Write ``payload`` (from :func:`compute_weights`) as ``runtime/strategy_lab_weights.json``."""
-    path = output_path(cfg)
-    publish_weights(path, PRODUCER, payload["weights"], **{k: v for k, v in payload.items() if k != "weights"})
-    return path
+    return publish_payload(output_path(cfg), PRODUCER, payload)
 
 
 def run_once(cfg: Config, as_of: date | None = None) -> Path | None:

@@ -198,9 +198,9 @@ class PortfolioOptimizerConfig:
     method: str = "inverse_vol"
     """``inverse_vol`` (weight ~ 1 / daily volatility) or ``erc`` (equal risk contribution from the covariance)."""
     lookback_days: int = 90
-    """Calendar days of closed trades used, ending today (UTC)."""
+    """Calendar days of closed trades used, ending on the day of the newest trade (today for a live trader)."""
     min_days: int = 14
-    """Days of history (first trade to today, within the lookback) needed before any weights are published."""
+    """Days of history (first trade to the window's end, within the lookback) needed before any weights are published."""
     min_trades: int = 10
     """Trades a strategy needs in the lookback to be weighed on its own; others get the mean weight."""
     min_strategies: int = 2
@@ -216,13 +216,13 @@ class PortfolioOptimizerConfig:
 @dataclass(frozen=True)
 class StrategyLabConfig:
     window_days: int = 30
-    """Calendar days of recent closed trades scored, ending today (UTC)."""
+    """Calendar days of recent closed trades scored, ending on the day of the newest trade (today when live)."""
     temperature: float = 3.0
     """Softmax temperature in annualized-Sharpe units: a score higher by this gets e (2.7) times the share."""
     floor: float = 0.02
     """Weight every strategy keeps whatever its score (8 x floor must stay below 1)."""
     min_days: int = 7
-    """Days of history (first trade to today, within the window) needed before any weights are published."""
+    """Days of history (first trade to the window's end) needed before any weights are published."""
     min_trades: int = 5
     """Trades a strategy needs in the window to be scored; unscored strategies get the floor only."""
     min_strategies: int = 2

@@ -196,6 +196,12 @@ def _solve_scale(w: Mapping[str, float], lo: Mapping[str, float], hi: Mapping[st
     return points[-1]  # unreachable when the caps are feasible: everything already at its maximum
 
 
+def publish_payload(path: str | os.PathLike[str], producer: str, payload: Mapping[str, Any]) -> Path:
+    """:func:`publish_weights` of a computed payload: its ``weights`` plus every other key as extra fields."""
+    publish_weights(path, producer, payload["weights"], **{k: v for k, v in payload.items() if k != "weights"})
+    return Path(path)
+
+
 def publish_weights(path: str | os.PathLike[str], producer: str, weights: Mapping[str, float],
                     **extra: Any) -> dict[str, Any]:
     """Validate, normalize and atomically publish ``weights`` with ``extra`` fields; returns the document.
