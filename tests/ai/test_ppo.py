@@ -331,7 +331,7 @@ def test_truncation_bootstraps_with_value_of_final_observation() -> None:
     # Steps 2 and 5 of each environment end in truncation (count reaches 3); the final observation [3] is
     # gone from the returned observations (the env already reset to [0]), yet its value is what bootstraps.
     assert buffer.truncated[:, 0].tolist() == [False, False, True, False, False, True]
-    np.testing.assert_allclose(buffer.final_values[[2, 5]], v_final, rtol=1e-6)
+    np.testing.assert_allclose(buffer.final_values[[2, 5]], v_final, rtol=1e-5)  # float32: batched vs single forward
     assert np.all(buffer.final_values[[0, 1, 3, 4]] == 0)
     assert buffer.observations[:, 0, 0].tolist() == [0, 1, 2, 0, 1, 2]
     expected = buffer.rewards[2] + SMALL.gamma * v_final - buffer.values[2]
