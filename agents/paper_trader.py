@@ -40,12 +40,6 @@ book (``rl_v3_ppo``) joins as one more source, with its weight taken from its ro
 
 from __future__ import annotations
 
-if __package__ in (None, ""):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import argparse
 import fcntl
 import json
@@ -68,16 +62,16 @@ from agents.books import Costs, Portfolio, iso_ms, trade_id
 from agents.ppo_book import BOOK as PPO_BOOK
 from agents.ppo_book import Rollout, book_target, book_weight, check_risk_guard, read_rollout
 from agents.weights_bridge import OUTPUT_NAME as ALLOCATIONS_NAME
-from ai.candles import load_candles, timeframe_to_ms
-from ai.exchange import open_exchange
-from ai.qlearning import sizing_multiplier
+from ai.tabular.learner import sizing_multiplier
 from core.atomic import publish_json, read_json
 from core.config import STRATEGIES, Config, load_config, replace_section
+from core.contracts.pnl_history import append_trades, history_path, read_history
+from core.contracts.weights import equal_weights, normalize, validate_weights
 from core.daemon import DaemonContext, daemon_context
 from core.errors import ConfigError, FatalError, RetryableError
 from core.logging_setup import FORMAT, setup_logging
-from core.pnl_history import append_trades, history_path, read_history
-from core.weights import equal_weights, normalize, validate_weights
+from market.candles import load_candles, timeframe_to_ms
+from market.exchange import open_exchange
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ import pandas as pd
 
 from core.atomic import publish_json, read_json, utc_now_iso
 from core.config import Config
-from core.pnl_history import history_path, read_history
+from core.contracts.pnl_history import history_path, read_history
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ The rules, each decided on the close of a candle:
   ``vix_max_hold`` candles; a new entry needs a new spike. Long only.
 
 Stateful rules (stops, entry/exit hysteresis, holding limits) run as causal loops over the candles; the
-indicators under them are the vectorized causal functions of :mod:`ai.indicators`. When
+indicators under them are the vectorized causal functions of :mod:`market.indicators`. When
 ``allow_short`` is false no strategy opens a short.
 """
 
@@ -49,9 +49,9 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from ai import indicators as ind
 from core.config import STRATEGIES, StrategiesConfig
 from core.errors import DataError
+from market import indicators as ind
 
 StrategyFunc = Callable[[Mapping[str, pd.DataFrame], StrategiesConfig], np.ndarray]
 """A strategy: aligned candle frames (see :func:`align_frames`) and its parameters -> positions in [-1, 1]."""
@@ -215,7 +215,7 @@ def bollinger_bands(frames: Mapping[str, pd.DataFrame], cfg: StrategiesConfig) -
 
 
 def volatility_index(frames: Mapping[str, pd.DataFrame], span: int) -> np.ndarray:
-    """Mean EWMA volatility (see :func:`ai.indicators.ewma_volatility`) over the symbols defined at each candle."""
+    """Mean EWMA volatility (see :func:`market.indicators.ewma_volatility`) over the symbols defined at each candle."""
     vols = np.stack([ind.ewma_volatility(_column(f, "close"), span) for f in frames.values()])
     defined = np.isfinite(vols)
     count = defined.sum(axis=0)

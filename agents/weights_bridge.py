@@ -9,7 +9,7 @@ Priority: ``runtime/rl_strategy_weights.json`` (``rl``), then ``runtime/portfoli
 (``equal``). A source is passed over when it is absent, unparsable, older than its ``bridge.*_max_age_s``, or
 its weights are missing, unknown, NaN, infinite, negative or all zero; the reason lands in
 ``fallback_reasons``. The winner's weights are normalized, bounded by the ``bridge`` caps (the excess
-redistributed proportionally, see :func:`core.weights.apply_caps`) and written atomically to
+redistributed proportionally, see :func:`core.contracts.weights.apply_caps`) and written atomically to
 ``runtime/allocations_override.json`` with ``source``, ``fallback_reasons`` and ``input_ages_s``.
 
 Rewrites. The trader re-reads the allocations whenever the file changes, so the bridge leaves it alone when
@@ -30,12 +30,6 @@ refreshes the heartbeat; SIGTERM finishes the current write and exits 0.
 
 from __future__ import annotations
 
-if __package__ in (None, ""):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import argparse
 import logging
 import math
@@ -49,11 +43,7 @@ from typing import Any
 
 from core.atomic import read_json, utc_now_iso
 from core.config import Config, load_config, replace_section
-from core.daemon import DaemonContext, run_daemon_main
-from core.errors import FatalError
-from core.logging_setup import setup_logging
-from core.watch import MAX_DELAY_FACTOR, Debouncer, SourceFileHandler, make_observer
-from core.weights import (
+from core.contracts.weights import (
     apply_caps,
     caps_from_config,
     equal_weights,
@@ -62,6 +52,10 @@ from core.weights import (
     same_weights,
     validate_weights,
 )
+from core.daemon import DaemonContext, run_daemon_main
+from core.errors import FatalError
+from core.logging_setup import setup_logging
+from core.watch import MAX_DELAY_FACTOR, Debouncer, SourceFileHandler, make_observer
 
 log = logging.getLogger(__name__)
 

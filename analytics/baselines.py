@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from ai.indicators import sma
 from analytics.metrics import max_drawdown, sharpe_ratio, total_return, win_rate
+from market.indicators import sma
 
 METRIC_KEYS: tuple[str, ...] = ("total_return", "sharpe_ratio", "max_drawdown", "win_rate", "avg_return", "n_trades")
 """The metrics reported for every strategy of the benchmark, in order."""
@@ -166,7 +166,7 @@ def env_exposures(env: Any, choose_action: Callable[[np.ndarray], int], seed: in
     """Exposures and step returns of one episode of a trading environment driven by ``choose_action(obs)``.
 
     The environment reports ``info["exposure"]`` and ``info["step_return"]`` after every step (as
-    :class:`ai.trading_env.TradingEnv` does). When the episode terminates early (equity wiped out), the
+    :class:`ai.trading.env.TradingEnv` does). When the episode terminates early (equity wiped out), the
     remaining ``steps`` are flat with zero return.
     """
     obs, _ = env.reset(seed=seed)

@@ -30,12 +30,6 @@ estimate is not trusted, and neither starving nor favouring it is justified by t
 
 from __future__ import annotations
 
-if __package__ in (None, ""):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import argparse
 import logging
 import math
@@ -51,10 +45,10 @@ import pandas as pd
 
 from analytics.metrics import annual_volatility, periods_per_year_for
 from core.config import STRATEGIES, Config, load_config, replace_section
+from core.contracts.pnl_history import history_path, read_history
+from core.contracts.weights import normalize, publish_payload
 from core.errors import ConfigError, DataError, FatalError
 from core.logging_setup import setup_logging
-from core.pnl_history import history_path, read_history
-from core.weights import normalize, publish_payload
 
 log = logging.getLogger(__name__)
 

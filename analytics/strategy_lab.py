@@ -26,12 +26,6 @@ history spans ``min_days`` days of the window.
 
 from __future__ import annotations
 
-if __package__ in (None, ""):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import argparse
 import logging
 import math
@@ -55,8 +49,8 @@ from analytics.portfolio_optimizer import (
     run_weights_command,
 )
 from core.config import STRATEGIES, Config
+from core.contracts.weights import publish_payload
 from core.errors import ConfigError
-from core.weights import publish_payload
 
 log = logging.getLogger(__name__)
 

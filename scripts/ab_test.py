@@ -41,9 +41,9 @@ from analytics.ab_test import (
 )
 from core.atomic import utc_now_iso
 from core.config import Config, load_config
+from core.contracts.pnl_history import read_history
 from core.errors import FatalError
 from core.jsonl import append_jsonl, read_jsonl
-from core.pnl_history import read_history
 
 FIGURES = (("pnl", "total_pnl", "total P&L in currency"), ("winrate", "win_rate", "win rate as a fraction, 0.55"),
            ("sharpe", "sharpe", "Sharpe ratio"), ("drawdown", "max_drawdown", "maximum drawdown as a positive size"))

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 
 from agents.strategies import compute_signals
-from ai.regime import classify_regime
-from ai.synthetic_market import generate_market
 from core.config import Config
+from market.regime import classify_regime
+from market.synthetic import generate_market
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 

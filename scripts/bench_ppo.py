@@ -1,6 +1,6 @@
 """Benchmark the suite's PPO against Stable-Baselines3's PPO at equal settings.
 
-Both train on the same environment with the same hyperparameters (the validation preset of ``ai.ppo``: vector
+Both train on the same environment with the same hyperparameters (the validation preset of ``ai.ppo.algorithm``: vector
 size, rollout length, epochs, minibatch, annealed step size, gamma, lambda, clip, coefficients, 64x64 tanh
 networks with orthogonal init, Adam epsilon), then both are evaluated by the same function on the same
 evaluation seeds. Prints a table (steps/s, wall time, evaluation return) and, with ``--out``, writes the
@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ai.ppo import PPO, build_config, evaluate, make_vec_env, parse_overrides, resolve_device
+from ai.ppo.algorithm import PPO, build_config, evaluate, make_vec_env, parse_overrides, resolve_device
 from core.atomic import publish_json
 from core.config import PPOConfig
 from core.errors import ConfigError
@@ -42,7 +42,7 @@ SB3 = "stable-baselines3"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scripts/bench_ppo.py",
-        description="Train ai.ppo and Stable-Baselines3 PPO at equal settings; compare steps/s, wall time and "
+        description="Train ai.ppo.algorithm and Stable-Baselines3 PPO at equal settings; compare steps/s, wall time and "
                     "deterministic evaluation return.",
     )
     parser.add_argument("--env", default="CartPole-v1", help="Gymnasium environment id (default: CartPole-v1)")
@@ -65,7 +65,7 @@ def sb3_kwargs(cfg: PPOConfig) -> dict[str, Any]:
     from torch import nn
 
     start = cfg.learning_rate
-    # SB3 passes the remaining progress (1 -> 0); a linear schedule anneals like ai.ppo's anneal_lr.
+    # SB3 passes the remaining progress (1 -> 0); a linear schedule anneals like ai.ppo.algorithm's anneal_lr.
     learning_rate: Any = (lambda remaining: start * remaining) if cfg.anneal_lr else start
     return {
         "learning_rate": learning_rate,

@@ -3,7 +3,7 @@
     python scripts/bench_report.py [--days 365] [--repeat 3] [--no-plots] [--goal-s 20] [--json]
 
 Writes, in a temporary home folder, one closed trade per strategy and hour for ``--days`` days and a weight
-record every 4 hours, then times :func:`analytics.rl_performance.write_report` (replay of the four portfolios,
+record every 4 hours, then times :func:`analytics.performance.tracker.write_report` (replay of the four portfolios,
 every window, the plots) and prints the best-of-N wall time. Speed goals live here, not in timed tests: the exit
 code is 1 when the best time is over ``--goal-s`` ("a year of hourly trades in seconds"), else 0.
 """
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from analytics import rl_performance as perf
+from analytics.performance import tracker as perf
 from core.config import STRATEGIES, Config, config_from_dict
-from core.pnl_history import append_trades
+from core.contracts.pnl_history import append_trades
 
 AS_OF = date(2024, 12, 31)
 RECORD_EVERY_H = 4

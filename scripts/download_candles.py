@@ -25,7 +25,11 @@ if __package__ in (None, ""):
 
 from tqdm import tqdm
 
-from ai.candles import (
+from core.atomic import parse_iso
+from core.config import Config, load_config, replace_section
+from core.errors import ConfigError, DataError, FatalError, RetryableError
+from core.logging_setup import setup_logging
+from market.candles import (
     cache_path,
     describe_gaps,
     find_gaps,
@@ -33,12 +37,8 @@ from ai.candles import (
     write_candles_atomic,
     write_candles_meta,
 )
-from ai.exchange import ExchangeRejectedError, UnknownSymbolError, open_exchange, update_cache
-from ai.synthetic_market import synthetic_candles
-from core.atomic import parse_iso
-from core.config import Config, load_config, replace_section
-from core.errors import ConfigError, DataError, FatalError, RetryableError
-from core.logging_setup import setup_logging
+from market.exchange import ExchangeRejectedError, UnknownSymbolError, open_exchange, update_cache
+from market.synthetic import synthetic_candles
 
 log = logging.getLogger(__name__)
 

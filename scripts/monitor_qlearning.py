@@ -43,8 +43,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ai.qlearning import DAEMON_NAME, load_agent
-from ai.qlearning_agent import AGENT_NAMES, agent_dir, agent_path, learning_stage
+from ai.tabular.agent import AGENT_NAMES, agent_dir, agent_path, learning_stage
+from ai.tabular.learner import DAEMON_NAME, load_agent
 from core.atomic import parse_iso, publish_json, read_json
 from core.config import Config, load_config
 from core.daemon import heartbeat_path

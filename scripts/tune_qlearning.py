@@ -50,8 +50,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ai.qlearning import agents_locked, load_agent
-from ai.qlearning_agent import (
+from ai.tabular.agent import (
     AGENT_NAMES,
     EARLY_UPDATES,
     TUNABLE,
@@ -61,6 +60,7 @@ from ai.qlearning_agent import (
     save_agent_file,
     validate_hyperparameter,
 )
+from ai.tabular.learner import agents_locked, load_agent
 from core.config import Config, load_config
 from core.errors import FatalError
 

@@ -21,8 +21,8 @@ import pytest
 
 from core.atomic import atomic_write_json, atomic_write_text
 from core.config import REPO_ROOT, STRATEGIES
-from core.pnl_history import read_history
-from core.weights import publish_weights
+from core.contracts.pnl_history import read_history
+from core.contracts.weights import publish_weights
 
 SCRIPT = REPO_ROOT / "scripts" / "rl_system.py"
 CONFIG = """

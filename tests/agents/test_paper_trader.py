@@ -17,15 +17,15 @@ import pytest
 
 from agents import paper_trader as pt
 from agents.books import Costs, Portfolio, direction_of, fill_price, unit_return
-from ai.candles import load_candles
 from core.atomic import publish_json
 from core.config import REPO_ROOT, STRATEGIES, Config, config_from_dict, replace_section
+from core.contracts.pnl_history import COLUMNS, read_history, torn_path
+from core.contracts.weights import publish_weights
 from core.daemon import DaemonContext
 from core.errors import ConfigError, FatalError, RetryableError
-from core.pnl_history import COLUMNS, read_history, torn_path
-from core.weights import publish_weights
+from market.candles import load_candles
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ai"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "market"))
 from fake_binance import HOUR_MS, FakeBinance  # noqa: E402 - the exchange stand-in of the candle tests
 
 HOUR = HOUR_MS

@@ -28,9 +28,9 @@ from watchdog.events import (
 
 from agents import weights_bridge as wb
 from core.config import REPO_ROOT, STRATEGIES, Config, load_config, replace_section
+from core.contracts.weights import publish_weights
 from core.errors import ConfigError
 from core.watch import Debouncer, SourceFileHandler
-from core.weights import publish_weights
 
 T, MR, MOM, BO, PAIRS, MACD, BB, VIX = STRATEGIES
 RL, PO, LAB = "rl_strategy_weights.json", "portfolio_optimizer_weights.json", "strategy_lab_weights.json"

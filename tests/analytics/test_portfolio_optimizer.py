@@ -14,7 +14,7 @@ import pytest
 
 from analytics import portfolio_optimizer as po
 from core.config import STRATEGIES, Config, replace_section
-from core.pnl_history import append_trades
+from core.contracts.pnl_history import append_trades
 
 AS_OF = date(2024, 3, 31)
 

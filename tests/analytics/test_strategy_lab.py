@@ -12,7 +12,7 @@ import pytest
 
 from analytics import strategy_lab as lab
 from core.config import STRATEGIES, Config, replace_section
-from core.pnl_history import append_trades
+from core.contracts.pnl_history import append_trades
 
 AS_OF = date(2024, 6, 30)
 T, MR, MOM, BO, PAIRS, MACD, BB, VIX = STRATEGIES

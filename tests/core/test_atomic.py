@@ -190,11 +190,11 @@ def test_readers_never_see_a_torn_file(tmp_path: Path) -> None:
 
 def test_envelope_keys_come_first_and_are_correct() -> None:
     before = datetime.now(timezone.utc).replace(microsecond=0)
-    doc = envelope("ai.rl_inference", {"weights": {"a": 1.0}, "note": "x"})
+    doc = envelope("ai.allocation.inference", {"weights": {"a": 1.0}, "note": "x"})
     after = datetime.now(timezone.utc)
     assert list(doc)[:3] == ["schema_version", "generated_at", "producer"]
     assert doc["schema_version"] == SCHEMA_VERSION == 1
-    assert doc["producer"] == "ai.rl_inference"
+    assert doc["producer"] == "ai.allocation.inference"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", doc["generated_at"])
     stamp = datetime.strptime(doc["generated_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     assert before <= stamp <= after

@@ -39,19 +39,19 @@ def flush() -> None:
 def test_daemon_log_file_lives_under_runtime_logs(cfg: Config) -> None:
     path = setup_logging(cfg, "rl_trainer", console=False)
     assert path == cfg.runtime_dir / "logs" / "rl_trainer.log"
-    logging.getLogger("ai.rl_trainer").info("trained %d epochs", 3)
+    logging.getLogger("ai.allocation.trainer").info("trained %d epochs", 3)
     flush()
     first, line = path.read_text(encoding="utf-8").strip().splitlines()
     assert " INFO rl_trainer: effective config (home " in first  # every daemon's log starts with its settings
     assert json.loads(first.split("): ", 1)[1])["costs"] == dataclasses.asdict(cfg.costs)
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ai\.rl_trainer: trained 3 epochs", line)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ai\.allocation\.trainer: trained 3 epochs", line)
 
 
 def test_started_daemons_log_to_the_file_only(cfg: Config, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("RL_SYSTEM_LOG_CONSOLE", "0")
     path = setup_logging(cfg, "qlearning")
-    logging.getLogger("ai.qlearning").warning("learned")
+    logging.getLogger("ai.tabular.learner").warning("learned")
     flush()
     assert "learned" in path.read_text(encoding="utf-8")
     assert "learned" not in capsys.readouterr().err

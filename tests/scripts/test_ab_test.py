@@ -20,7 +20,7 @@ from analytics.ab_test import (
     figures_from_trades,
 )
 from core.config import REPO_ROOT, Config
-from core.pnl_history import COLUMNS
+from core.contracts.pnl_history import COLUMNS
 from scripts import ab_test
 
 SEED_ARGS = ["--a-name", "RL v1", "--b-name", "RL v2",

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ai import qlearning as ql
-from ai.qlearning_agent import StateRow, agent_path, save_agent_file
+from ai.tabular import learner as ql
+from ai.tabular.agent import StateRow, agent_path, save_agent_file
 from core.config import REPO_ROOT, Config
 from scripts import monitor_qlearning as mon
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ai import qlearning as ql
-from ai.qlearning_agent import QAgent, RunningStats, StateRow, agent_path, save_agent_file
+from ai.tabular import learner as ql
+from ai.tabular.agent import QAgent, RunningStats, StateRow, agent_path, save_agent_file
 from core.config import REPO_ROOT, Config
 from scripts import tune_qlearning as tune
 

@@ -1,0 +1,261 @@
+"""The strategy-weight agent: a PPO policy with a Dirichlet head over the 8 strategy weights, its checkpoints.
+
+    agent = load_agent(cfg)                       # state/rl_model/checkpoint_latest.pt, None when none exists
+    weights = agent.weights(observation)          # {strategy: weight}, deterministic (the Dirichlet mean)
+
+Files in ``state/rl_model/``:
+
+- ``checkpoint_latest.pt``: the model in use; ``checkpoint_previous.pt``: the one it replaced (a backup);
+  ``checkpoint_candidate.pt``: a freshly trained model waiting for validation (promoted or left aside).
+- ``config.json``: what the latest model is (features, hyperparameters, model version, training data range),
+  for people and tools; the checkpoint's own metadata holds the same and is what loading relies on.
+
+Checkpoints are written by :meth:`ai.ppo.algorithm.PPO.save` (tensors and plain data, atomically) and read with
+``torch.load(..., weights_only=True)``: no code is ever unpickled. Promotion copies the latest checkpoint to the
+backup atomically, then renames the candidate over the latest one, so whenever a process is killed
+``checkpoint_latest.pt`` is a complete checkpoint (the old or the new one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ai.allocation.features import FEATURE_NAMES, N_FEATURES, N_STRATEGIES
+from ai.ppo.algorithm import PPO, CheckpointError, load_policy
+from ai.ppo.networks import ActorCritic
+from core.atomic import atomic_write_bytes, fsync_dir, publish_json, read_json
+from core.config import STRATEGIES, Config, StrategyAgentConfig
+from core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MODEL_KIND = "strategy_weights"
+"""``meta.extra.kind`` of a strategy-weight checkpoint (the trading agent's checkpoints say otherwise)."""
+LATEST_NAME = "checkpoint_latest.pt"
+PREVIOUS_NAME = "checkpoint_previous.pt"
+CANDIDATE_NAME = "checkpoint_candidate.pt"
+CONFIG_NAME = "config.json"
+PRODUCER = "rl_trainer"
+FEATURE_PARAMS: tuple[str, ...] = (
+    "rebalance_period", "window_periods", "market_window_candles", "sharpe_scale", "pnl_scale", "drawdown_scale",
+)
+"""Config fields the features depend on: inference uses the values the model was trained with."""
+
+
+def model_dir(cfg: Config) -> Path:
+    """``state/rl_model/``."""
+    return cfg.state_dir / "rl_model"
+
+
+def latest_path(cfg: Config) -> Path:
+    return model_dir(cfg) / LATEST_NAME
+
+
+def previous_path(cfg: Config) -> Path:
+    return model_dir(cfg) / PREVIOUS_NAME
+
+
+def candidate_path(cfg: Config) -> Path:
+    return model_dir(cfg) / CANDIDATE_NAME
+
+
+def feature_params(acfg: StrategyAgentConfig) -> dict[str, Any]:
+    """The feature-defining fields of the agent's config, as plain data."""
+    return {name: getattr(acfg, name) for name in FEATURE_PARAMS}
+
+
+def with_feature_params(acfg: StrategyAgentConfig, params: dict[str, Any]) -> StrategyAgentConfig:
+    """``acfg`` with the feature-defining fields a model was trained with (unknown keys are ignored)."""
+    known = {k: v for k, v in params.items() if k in FEATURE_PARAMS}
+    try:
+        return dataclasses.replace(acfg, **known)
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint feature parameters {known} are not usable: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------------------- the agent
+
+
+@dataclass
+class StrategyAgent:
+    """A loaded policy and its metadata; turns states into strategy weights."""
+
+    policy: ActorCritic
+    meta: dict[str, Any]
+    path: Path
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return self.meta.get("extra", {})
+
+    @property
+    def model_version(self) -> int:
+        return int(self.extra.get("model_version", 0))
+
+    @property
+    def training_data(self) -> dict[str, Any]:
+        return dict(self.extra.get("training_data", {}))
+
+    @property
+    def feature_params(self) -> dict[str, Any]:
+        return dict(self.extra.get("feature_params", {}))
+
+    def weights_array(self, observation: np.ndarray) -> np.ndarray:
+        """Deterministic weights (the Dirichlet mean) for one observation ``(34,)`` or a batch ``(n, 34)``."""
+        return self.policy.predict(np.asarray(observation, dtype=np.float32), deterministic=True)
+
+    def weights(self, observation: np.ndarray) -> dict[str, float]:
+        """``{strategy: weight}`` for one observation; non-negative, summing to 1."""
+        return {name: float(w) for name, w in zip(STRATEGIES, self.weights_array(observation), strict=True)}
+
+
+def check_meta(meta: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint that is not a strategy-weight model over these 34 features and 8 strategies."""
+    extra = meta.get("extra", {})
+    if not isinstance(extra, dict) or extra.get("kind") != MODEL_KIND:
+        raise CheckpointError(f"{path}: not a strategy-weight model (meta.extra.kind is "
+                              f"{extra.get('kind') if isinstance(extra, dict) else None!r}); retrain with "
+                              "`python ai/rl_trainer.py --train`")
+    if list(extra.get("features", [])) != list(FEATURE_NAMES) or int(meta.get("obs_dim", -1)) != N_FEATURES:
+        raise CheckpointError(f"{path}: trained on other features than the current {N_FEATURES}; retrain the model")
+    if list(extra.get("strategies", [])) != list(STRATEGIES):
+        raise CheckpointError(f"{path}: trained for other strategies ({extra.get('strategies')}); retrain the model")
+    action = meta.get("action_spec", {})
+    if action.get("kind") != "simplex" or int(action.get("n", -1)) != N_STRATEGIES:
+        raise CheckpointError(f"{path}: action head is {action}, expected simplex weights over {N_STRATEGIES}")
+
+
+def nonfinite_parameter(module: torch.nn.Module) -> str | None:
+    """Name of the first parameter or buffer holding NaN or infinity, or None when all are finite."""
+    for name, tensor in module.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> StrategyAgent:
+    """Load one checkpoint file (weights only) and check it is a usable strategy-weight model."""
+    file = Path(path)
+    policy, meta = load_policy(file, device="cpu")
+    check_meta(meta, file)
+    bad = nonfinite_parameter(policy)
+    if bad is not None:
+        raise CheckpointError(f"{file}: parameter `{bad}` holds NaN or infinity; retrain the model")
+    return StrategyAgent(policy, meta, file)
+
+
+def load_agent(cfg: Config) -> StrategyAgent | None:
+    """The latest model, else the backup when the latest is unusable; None when there is no model at all.
+
+    Raises :class:`CheckpointError` when model files exist but none of them can be used.
+    """
+    problems = []
+    for path in (latest_path(cfg), previous_path(cfg)):
+        if not path.exists():
+            continue
+        try:
+            agent = load_checkpoint(path)
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            log.warning("unusable model: %s", exc)
+            continue
+        if path.name == PREVIOUS_NAME:
+            log.warning("using the backup model %s (model version %d)", path, agent.model_version)
+        return agent
+    if problems:
+        raise CheckpointError("; ".join(problems))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- saving
+
+
+def current_model_version(cfg: Config) -> int:
+    """Version of the latest model, read from its checkpoint (0 without a usable one)."""
+    try:
+        agent = load_agent(cfg)
+    except CheckpointError:
+        return _config_json_version(cfg)
+    return agent.model_version if agent is not None else _config_json_version(cfg)
+
+
+def _config_json_version(cfg: Config) -> int:
+    result = read_json(model_dir(cfg) / CONFIG_NAME)
+    version = result.data.get("model_version") if result.ok and result.data else None
+    return version if isinstance(version, int) and not isinstance(version, bool) else 0
+
+
+def checkpoint_extra(acfg: StrategyAgentConfig, model_version: int, training_data: dict[str, Any],
+                     **more: Any) -> dict[str, Any]:
+    """The plain-data metadata a strategy-weight checkpoint carries (beside PPO's own)."""
+    agent_config = {k: v for k, v in dataclasses.asdict(acfg).items() if k != "ppo"}
+    return {
+        "kind": MODEL_KIND,
+        "model_version": int(model_version),
+        "features": list(FEATURE_NAMES),
+        "strategies": list(STRATEGIES),
+        "feature_params": feature_params(acfg),
+        "agent_config": agent_config,
+        "training_data": training_data,
+        **more,
+    }
+
+
+def save_candidate(ppo: PPO, cfg: Config, extra: dict[str, Any]) -> Path:
+    """Write the trained model as ``checkpoint_candidate.pt`` (atomically); the latest model is untouched."""
+    return ppo.save(candidate_path(cfg), extra_meta=extra)
+
+
+def promote_candidate(cfg: Config) -> Path:
+    """Make the candidate the latest model, keeping the replaced one as ``checkpoint_previous.pt``.
+
+    Order matters for crash safety: the backup is written atomically first, then the candidate is renamed
+    over the latest one (one atomic step), then ``config.json`` is refreshed from the new model's metadata.
+    """
+    candidate, latest = candidate_path(cfg), latest_path(cfg)
+    if not candidate.is_file():
+        raise CheckpointError(f"{candidate}: no candidate checkpoint to promote")
+    if latest.is_file():
+        atomic_write_bytes(previous_path(cfg), latest.read_bytes())
+    os.replace(candidate, latest)
+    fsync_dir(latest.parent)
+    agent = load_checkpoint(latest)
+    write_config_json(cfg, agent)
+    return latest
+
+
+def write_config_json(cfg: Config, agent: StrategyAgent) -> Path:
+    """``state/rl_model/config.json``: features, hyperparameters, model version, training data range."""
+    extra = agent.extra
+    path = model_dir(cfg) / CONFIG_NAME
+    publish_json(path, PRODUCER, {
+        "model_version": agent.model_version,
+        "checkpoint": LATEST_NAME,
+        "saved_at": agent.meta.get("saved_at"),
+        "features": list(FEATURE_NAMES),
+        "n_features": N_FEATURES,
+        "strategies": list(STRATEGIES),
+        "action": "Dirichlet over the 8 weights; deterministic weights are its mean",
+        "feature_params": extra.get("feature_params", {}),
+        "agent_config": extra.get("agent_config", {}),
+        "hyperparameters": agent.meta.get("ppo_config", {}),
+        "training_data": extra.get("training_data", {}),
+        "training": {k: extra[k] for k in ("episodes", "total_steps", "seed", "trained_at") if k in extra},
+        "num_timesteps": agent.meta.get("num_timesteps"),
+        "torch_version": agent.meta.get("torch_version"),
+    })
+    return path
+
+
+def finite_or_none(value: float) -> float | None:
+    """A float for JSON documents: None instead of NaN or infinity."""
+    return float(value) if value is not None and math.isfinite(value) else None

@@ -1,0 +1,295 @@
+"""Publishes the strategy-weight agent's current weights for the weights bridge.
+
+    python ai/rl_inference.py --update                   # write runtime/rl_strategy_weights.json once
+    python ai/rl_inference.py --loop --interval 300      # daemon `rl_inference`
+
+The decision time is the paper trader's clock (the close of the last candle it processed, from
+``runtime/trader_status.json``), which is the market's "now" in replay mode too. Without a trader status it
+is now, or the newest data's time when the data is older: the later of the last trade's close and the last
+candle's close. It is never after now, and no trade or candle after it is used. The state is built
+the way the training environment builds it, with the feature settings the model was trained with: the
+agent's sleeve is replayed over the last ``window_periods`` rebalancing periods (starting from equal
+weights) so the portfolio features describe its own recent allocation, then the deterministic weights (the
+Dirichlet mean) for the decision time are published through :func:`core.contracts.weights.publish_weights` with the
+model version, the decision time and the 34 features it saw (``generated_at`` is in the envelope).
+
+With no model yet nothing is written (``--update`` exits 3; the daemon keeps waiting) and the bridge falls
+back to its other sources. The daemon updates every ``--interval`` seconds (``strategy_agent.inference_interval_s``)
+and, debounced, right after a new checkpoint is promoted or the trade history changes (watchdog; atomic
+replacements arrive as moves). SIGTERM finishes the current write and exits 0.
+
+Exit codes: 0 written (or daemon stopped), 1 the output could not be written, 2 bad configuration or unusable
+model files, 3 no model yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from ai.allocation.agent import LATEST_NAME, StrategyAgent, load_agent, model_dir, with_feature_params
+from ai.allocation.env import StrategyWeightEnv, history_from_frames, load_primary_candles, load_trades
+from ai.allocation.features import FEATURE_NAMES, ms_to_iso, to_ms
+from ai.ppo.algorithm import CheckpointError
+from core.atomic import read_json
+from core.config import Config, load_config, replace_section
+from core.contracts.pnl_history import HISTORY_NAME
+from core.contracts.weights import publish_weights
+from core.daemon import DaemonContext, run_daemon_main
+from core.errors import ConfigError, FatalError
+from core.logging_setup import setup_logging
+from core.watch import SourceFileHandler, make_observer, schedule_once_soon
+from market.candles import timeframe_to_ms
+
+log = logging.getLogger(__name__)
+
+DAEMON_NAME = "rl_inference"
+PRODUCER = "rl_inference"
+OUTPUT_NAME = "rl_strategy_weights.json"
+TRADER_STATUS_NAME = "trader_status.json"
+"""Published by the paper trader; its ``last_candle`` is the market time the trader has reached."""
+EXIT_OK, EXIT_WRITE_FAILED, EXIT_BAD_INPUT, EXIT_NO_MODEL = 0, 1, 2, 3
+HEARTBEAT_S = 30.0
+"""Longest time between two heartbeats of the daemon."""
+
+
+class NoModelError(FatalError):
+    """No trained model exists yet; train one with ``python ai/rl_trainer.py --train``."""
+
+
+def output_path(cfg: Config) -> Path:
+    return cfg.runtime_dir / OUTPUT_NAME
+
+
+def trader_clock_ms(cfg: Config) -> int | None:
+    """Close time of the last candle the paper trader processed (``runtime/trader_status.json``), or None.
+
+    In replay mode the trader's clock, not the wall clock, is "now" for its trades and candles.
+    """
+    result = read_json(cfg.runtime_dir / TRADER_STATUS_NAME)
+    if not result.ok or result.data is None:
+        return None
+    last = result.data.get("last_candle")
+    stamp = last.get("timestamp") if isinstance(last, dict) else None
+    if not isinstance(stamp, int) or isinstance(stamp, bool):
+        return None
+    timeframe = result.data.get("timeframe")
+    try:
+        return stamp + timeframe_to_ms(timeframe if isinstance(timeframe, str) else cfg.market.timeframe)
+    except ConfigError:
+        return None
+
+
+def decision_time_ms(trades: pd.DataFrame, candles: pd.DataFrame | None, timeframe: str,
+                     now: datetime | None = None, trader_clock: int | None = None) -> int:
+    """The time the weights are for, never after now.
+
+    The trader's clock when it is known; otherwise now, or the newest data's time when that is older
+    (the later of the last trade's close and the last candle's close).
+    """
+    now_ms = int((now or datetime.now(timezone.utc)).timestamp() * 1000)
+    if trader_clock is not None:
+        return min(now_ms, trader_clock)
+    latest = []
+    if len(trades):
+        latest.append(int(to_ms(pd.DatetimeIndex(trades["closed_at"])).max()))
+    if candles is not None and len(candles):
+        latest.append(int(candles["timestamp"].max()) + timeframe_to_ms(timeframe))
+    return min(now_ms, max(latest)) if latest else now_ms
+
+
+def current_state(cfg: Config, agent: StrategyAgent, trades: pd.DataFrame, candles: pd.DataFrame | None,
+                  t_ms: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """The observation at ``t_ms`` after replaying the agent's sleeve, and the grid it was built on."""
+    acfg = with_feature_params(cfg.strategy_agent, agent.feature_params)
+    replay_periods = acfg.window_periods
+    # The replay's first decision needs a full look-back window behind it: twice the window covers both.
+    history = history_from_frames(cfg, trades, candles, end=t_ms, max_periods=2 * replay_periods, acfg=acfg)
+    length = min(replay_periods, history.n_periods)
+    env = StrategyWeightEnv(history, acfg)
+    obs, _ = env.reset(options={"start": history.n_periods - length, "length": length})
+    for _ in range(length):
+        obs, _, terminated, truncated, _ = env.step(agent.weights_array(obs))
+        if terminated:
+            break  # a ruined sleeve: its last state is still the state at the decision time's end
+    return obs, history.data_range()
+
+
+def compute_weights(cfg: Config, agent: StrategyAgent, now: datetime | None = None) -> dict[str, Any]:
+    """The weights for now and what they were computed from (the payload of the published document)."""
+    trades = load_trades(cfg)
+    candles = load_primary_candles(cfg)
+    t_ms = decision_time_ms(trades, candles, cfg.market.timeframe, now, trader_clock_ms(cfg))
+    obs, data_range = current_state(cfg, agent, trades, candles, t_ms)
+    return {
+        "weights": agent.weights(obs),
+        "model_version": agent.model_version,
+        "decision_time": ms_to_iso(t_ms),
+        "state": {name: float(value) for name, value in zip(FEATURE_NAMES, obs, strict=True)},
+        "data_range": data_range,
+        "model_trained_on": agent.training_data,
+        "deterministic": True,
+    }
+
+
+def update_once(cfg: Config, now: datetime | None = None) -> dict[str, Any]:
+    """Load the latest model, compute and publish the weights; returns the document written.
+
+    Raises :class:`NoModelError` when there is no model yet (nothing is written).
+    """
+    agent = load_agent(cfg)
+    if agent is None:
+        raise NoModelError(f"no model in {model_dir(cfg)} yet; train one with `python ai/rl_trainer.py --train` "
+                           "(the weights bridge falls back to its other sources meanwhile)")
+    payload = compute_weights(cfg, agent, now)
+    weights = payload.pop("weights")
+    return publish_weights(output_path(cfg), PRODUCER, weights, **payload)
+
+
+# ---------------------------------------------------------------------------------------------- daemon
+
+
+class InferenceDaemon:
+    """Updates the weights on a timer and after file changes; one update at a time."""
+
+    def __init__(self, cfg: Config, ctx: DaemonContext) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+        self.acfg = cfg.strategy_agent
+        self.scheduler = BackgroundScheduler(timezone=timezone.utc)
+        self.observer = make_observer(self.acfg.polling, self.acfg.poll_interval_s)
+        self._update_lock = threading.Lock()
+        self._last_outcome = ""
+        self.updates = 0
+
+    def update(self, trigger: str) -> None:
+        """One update; problems are logged (once per distinct problem) and never end the daemon."""
+        with self._update_lock:
+            if self.ctx.stop.is_set():
+                return
+            try:
+                doc = update_once(self.cfg)
+            except NoModelError as exc:
+                self._report("no model", f"{exc}; waiting for one")
+                self.ctx.beat(state="waiting for a model")
+                return
+            except (FatalError, OSError, ValueError) as exc:
+                self._report(f"error {exc}", f"update failed ({trigger}): {exc}", error=True)
+                self.ctx.beat(state="error", error=str(exc))
+                return
+            self.updates += 1
+            self._report("ok", f"published weights of model version {doc['model_version']}")
+            log.debug("updated on %s: %s", trigger, doc["weights"])
+            self.ctx.beat(state="running", model_version=doc["model_version"], last_update_at=doc["generated_at"],
+                          decision_time=doc["decision_time"], updates=self.updates)
+
+    def _report(self, outcome: str, message: str, error: bool = False) -> None:
+        # A daemon polling every few minutes would repeat the same line forever; say it when it changes.
+        if outcome != self._last_outcome:
+            (log.error if error else log.info)(message)
+        self._last_outcome = outcome
+
+    def on_file_event(self) -> None:
+        schedule_once_soon(self.scheduler, self.update, "rl_inference_on_change", self.acfg.debounce_s,
+                           self.acfg.misfire_grace_s, args=["file change"])
+
+    def start(self, interval_s: float) -> None:
+        self.scheduler.add_job(self.update, "interval", seconds=interval_s, args=["timer"], id="rl_inference_update",
+                               next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1,
+                               misfire_grace_time=self.acfg.misfire_grace_s)
+        self.scheduler.start()
+        models, state = model_dir(self.cfg), self.cfg.state_dir
+        models.mkdir(parents=True, exist_ok=True)
+        self.observer.schedule(SourceFileHandler(frozenset({LATEST_NAME}), self.on_file_event), str(models),
+                               recursive=False)
+        self.observer.schedule(SourceFileHandler(frozenset({HISTORY_NAME}), self.on_file_event), str(state),
+                               recursive=False)
+        self.observer.start()
+        log.info("updating %s every %.0fs and on changes of %s and %s (%s)", output_path(self.cfg), interval_s,
+                 models / LATEST_NAME, state / HISTORY_NAME, "polling" if self.acfg.polling else "OS events")
+
+    def run(self, interval_s: float) -> None:
+        """Until SIGTERM; the heartbeat is refreshed at least every :data:`HEARTBEAT_S`."""
+        self.start(interval_s)
+        try:
+            while not self.ctx.wait(HEARTBEAT_S):
+                self.ctx.beat()
+        finally:
+            self.observer.stop()
+            self.observer.join(timeout=5)
+            self.scheduler.shutdown(wait=True)  # a running update finishes its write
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rl_inference",
+        description="Write the strategy-weight agent's weights to runtime/rl_strategy_weights.json for the weights "
+                    "bridge. Exit codes: 0 written (or daemon stopped), 1 cannot write, 2 bad config or unusable "
+                    "model, 3 no model yet.")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--update", action="store_true", help="compute and write the weights once, exit")
+    mode.add_argument("--loop", action="store_true",
+                      help="daemon: update every --interval seconds and after a new model or new trades")
+    parser.add_argument("--interval", type=float, metavar="SECONDS",
+                        help="seconds between updates in --loop (default: strategy_agent.inference_interval_s)")
+    parser.add_argument("--polling", action="store_true", help="with --loop, poll files instead of OS events")
+    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        if args.interval is not None:
+            if not args.interval > 0:
+                raise ConfigError(f"--interval {args.interval}: must be > 0 seconds")
+            cfg = replace_section(cfg, "strategy_agent", inference_interval_s=args.interval)
+        if args.polling:
+            cfg = replace_section(cfg, "strategy_agent", polling=True)
+    except FatalError as exc:
+        print(f"rl_inference: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.update:
+        return run_update_command(cfg)
+    return run_daemon_main(DAEMON_NAME, cfg,
+                           lambda ctx: InferenceDaemon(cfg, ctx).run(cfg.strategy_agent.inference_interval_s))
+
+
+def run_update_command(cfg: Config) -> int:
+    """``--update``: one update; prints where the weights went."""
+    setup_logging(cfg)
+    started = time.monotonic()
+    try:
+        doc = update_once(cfg)
+    except NoModelError as exc:
+        print(f"rl_inference: nothing written: {exc}", file=sys.stderr)
+        return EXIT_NO_MODEL
+    except (CheckpointError, FatalError) as exc:
+        print(f"rl_inference: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (OSError, ValueError) as exc:
+        print(f"rl_inference: error: cannot write {output_path(cfg)}: {exc}", file=sys.stderr)
+        return EXIT_WRITE_FAILED
+    weights = ", ".join(f"{s}={w:.3f}" for s, w in doc["weights"].items())
+    print(f"wrote {output_path(cfg)} (model version {doc['model_version']}, decision time {doc['decision_time']}, "
+          f"{time.monotonic() - started:.1f}s): {weights}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

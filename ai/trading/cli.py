@@ -1,0 +1,381 @@
+"""The trading PPO manager: training, prediction, benchmark, staged rollout, status and the shadow daemon.
+
+    python ai/shadow_ppo.py train --symbol BTC/USDT --timeframe 1h --lookback-hours 720 --episodes 100
+    python ai/shadow_ppo.py train --candles data/btc_1h.csv --episodes 50
+    python ai/shadow_ppo.py progress --watch
+    python ai/shadow_ppo.py predict --obs '{"price_change_1m": 0.001, "rsi": 55, "regime": "TREND"}'
+    python ai/shadow_ppo.py predict --latest
+    python ai/shadow_ppo.py benchmark --candles data/btc_1h.csv --train-frac 0.7 --fee 0.001 --episodes 10 \\
+        --train-episodes 50 --save-model --json
+    python ai/shadow_ppo.py rollout --capital-pct 5 --max-position 50000
+    python ai/shadow_ppo.py rollout-status
+    python ai/shadow_ppo.py status
+    python ai/shadow_ppo.py experiences --limit 10
+    python ai/shadow_ppo.py shadow --enable
+    python ai/shadow_ppo.py run                      # the shadow_ppo daemon
+
+Exit codes: 0 done, 2 bad input (file, option, configuration), 3 not possible now (no model yet, a training
+already running, a rollout refused by the benchmark gate). Files are listed in :mod:`ai.trading.common`;
+the environment, features and accounting in :mod:`ai.trading.env`, :mod:`ai.trading.features` and
+:mod:`analytics.baselines`; the daemon in :mod:`ai.trading.shadow_daemon`; the trader's side in
+:mod:`agents.ppo_book`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from agents.ppo_book import (
+    read_rollout,
+    rollout_path,
+    set_shadow_mode,
+    shadow_mode,
+    stage_for,
+    write_rollout,
+)
+from ai.ppo.algorithm import CheckpointError
+from ai.trading.benchmark import BenchmarkRequest, rollout_blockers, run_benchmark
+from ai.trading.common import (
+    DAEMON_NAME,
+    benchmark_path,
+    experiences_path,
+    load_candle_set,
+    load_model,
+    model_path,
+    shadow_state_path,
+    trading_symbol,
+)
+from ai.trading.env import Account, TradingEnvOptions, options_from_config
+from ai.trading.features import assemble, compute_market_features, observation_from_dict
+from ai.trading.shadow_daemon import publish_status, run_daemon
+from ai.trading.training import TrainingBusyError, read_progress, train_and_install
+from core.atomic import read_json
+from core.config import Config, load_config
+from core.errors import FatalError, RLSystemError
+from core.jsonl import read_jsonl
+from core.logging_setup import setup_logging
+from market.candles import ms_to_iso, timeframe_to_ms
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_NOT_NOW = 0, 2, 3
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, allow_nan=False))
+
+
+# ---------------------------------------------------------------------------------------------------- commands
+
+
+def cmd_train(cfg: Config, args: argparse.Namespace) -> int:
+    candle_set = load_candle_set(cfg, candles_file=args.candles, symbol=args.symbol, timeframe=args.timeframe,
+                                 lookback_hours=args.lookback_hours, source=args.source,
+                                 min_candles=cfg.trading_agent.warmup_candles + 2)
+    episodes = args.episodes or cfg.trading_agent.train_episodes
+    log.info("training on %d candles of %s %s (%s) for %d episodes", len(candle_set.frame), candle_set.symbol,
+             candle_set.timeframe, candle_set.data_source, episodes)
+    meta = train_and_install(cfg, candle_set, episodes, show_bar=not args.quiet)
+    _print_json({"model_path": str(model_path(cfg)), "train_range": meta["train_range"], "symbol": meta["symbol"],
+                 "timeframe": meta["timeframe"], "data_source": meta["data_source"], "metrics": meta["metrics"]})
+    return EXIT_OK
+
+
+def cmd_progress(cfg: Config, args: argparse.Namespace) -> int:
+    while True:
+        doc = read_progress(cfg)
+        _print_json(doc)
+        if not args.watch or not doc.get("active"):
+            return EXIT_OK
+        time.sleep(args.interval)
+
+
+def cmd_predict(cfg: Config, args: argparse.Namespace) -> int:
+    model = load_model(model_path(cfg))
+    if args.obs is not None:
+        try:
+            data = json.loads(args.obs)
+        except json.JSONDecodeError as exc:
+            raise FatalError(f"--obs is not valid JSON ({exc}); pass an object such as '{{\"rsi\": 55}}'") from exc
+        if not isinstance(data, dict):
+            raise FatalError(f"--obs must be a JSON object of feature values, got {type(data).__name__}")
+        built = observation_from_dict(data)
+        answer = {**model.predict(built.vector).as_dict(), "defaulted": built.defaulted, "ignored": built.ignored}
+    else:
+        answer = {**_predict_latest(cfg, model), "defaulted": [], "ignored": []}
+    _print_json({**answer, "model_path": str(model.path)})
+    return EXIT_OK
+
+
+def _predict_latest(cfg: Config, model: Any) -> dict[str, Any]:
+    """The decision on the newest candle, with the shadow account's position when the daemon keeps one."""
+    candle_set = load_candle_set(cfg, lookback_hours=cfg.trading_agent.feature_history
+                                 * _timeframe_hours(cfg.market.timeframe), min_candles=2)
+    options = options_from_config(cfg)
+    features = compute_market_features(candle_set.frame, options["high_volatility_percentile"])
+    account = _shadow_account(cfg) or Account.flat(1, options["initial_equity"])
+    opts = TradingEnvOptions(**options)
+    last = len(features) - 1
+    obs = assemble(features.values[last:], account.raw_features(features.direction[last:], opts))[0]
+    return {**model.predict(obs).as_dict(), "symbol": candle_set.symbol, "timeframe": candle_set.timeframe,
+            "candle_time": ms_to_iso(int(features.timestamps[last])), "close": float(features.closes[last]),
+            "position_exposure": float(account.exposure[0])}
+
+
+def _timeframe_hours(timeframe: str) -> float:
+    return timeframe_to_ms(timeframe) / 3_600_000
+
+
+def _shadow_account(cfg: Config) -> Account | None:
+    result = read_json(shadow_state_path(cfg))
+    doc = result.data if result.ok else None
+    if not doc or doc.get("symbol") != trading_symbol(cfg) or not isinstance(doc.get("account"), dict):
+        return None
+    try:
+        return Account.from_row(doc["account"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def cmd_benchmark(cfg: Config, args: argparse.Namespace) -> int:
+    if args.save_model and not args.train_episodes:
+        raise FatalError("--save-model needs --train-episodes N (it installs the freshly trained model)")
+    candle_set = load_candle_set(cfg, candles_file=args.candles, symbol=args.symbol, timeframe=args.timeframe,
+                                 lookback_hours=args.lookback_hours, source=args.source)
+    request = BenchmarkRequest(
+        train_frac=args.train_frac, fee=cfg.costs.fee if args.fee is None else args.fee,
+        episodes=args.episodes or cfg.trading_agent.benchmark_episodes, train_episodes=args.train_episodes,
+        periods_per_year=args.periods_per_year, ma_fast=args.ma_fast, ma_slow=args.ma_slow,
+        save_model=args.save_model, seed=args.seed, show_bar=not (args.json or args.quiet))
+    doc = run_benchmark(cfg, candle_set, request)
+    if args.json:
+        _print_json(doc)
+    else:
+        _print_benchmark(doc)
+    return EXIT_OK
+
+
+def _print_benchmark(doc: dict[str, Any]) -> None:
+    def fmt(value: Any, pct: bool = False) -> str:
+        if value is None:
+            return "n/a"
+        return f"{value * 100:.2f}%" if pct else f"{value:.3f}"
+
+    test = doc["test_window"]
+    print(f"{doc['symbol']} {doc['timeframe']} ({doc['data_source']}): test window {test['start_time']} .. "
+          f"{test['end_time']} ({test['bars']} candles), fee {doc['fee']:g}"
+          + ("  [IN SAMPLE]" if doc["in_sample"] else ""))
+    print(f"{'strategy':<16}{'return':>10}{'sharpe':>9}{'max dd':>10}{'win rate':>10}{'trades':>8}")
+    for key, label in (("rl_v3", "RL v3"), ("buy_hold", "Buy & Hold"), ("moving_avg", "Moving Average"),
+                       ("random", "Random")):
+        m = doc[f"{key}_metrics"]
+        print(f"{label:<16}{fmt(m['total_return'], True):>10}{fmt(m['sharpe_ratio']):>9}"
+              f"{fmt(m['max_drawdown'], True):>10}{fmt(m['win_rate'], True):>10}{m['n_trades'] if m['n_trades'] is None else round(m['n_trades'], 1):>8}")
+    gate = doc["gate"]
+    failed = [k for k, v in gate.items() if isinstance(v, dict) and not v["passed"]]
+    print(f"winner: {doc['winner']}; gate: {'PASSED' if gate['passed'] else 'failed (' + ', '.join(failed) + ')'}")
+
+
+def cmd_rollout(cfg: Config, args: argparse.Namespace) -> int:
+    pct, max_position = args.capital_pct, args.max_position
+    if not 0 <= pct <= 100:
+        raise FatalError(f"--capital-pct must be between 0 and 100, got {pct:g}")
+    if not (math.isfinite(max_position) and max_position > 0):
+        raise FatalError(f"--max-position must be a number > 0 (a notional in the account's currency), "
+                         f"got {max_position:g}")
+    extra: dict[str, Any] = {}
+    if pct > 0:
+        blockers = rollout_blockers(cfg)
+        if blockers and not args.force:
+            print("rollout refused: " + "; ".join(blockers) + ". Pass --force to override (it is recorded).",
+                  file=sys.stderr)
+            return EXIT_NOT_NOW
+        if blockers:
+            log.warning("rollout forced despite: %s", "; ".join(blockers))
+            extra["forced_despite"] = blockers
+        benchmark = read_json(benchmark_path(cfg))
+        if benchmark.ok and benchmark.data is not None:
+            extra["benchmark"] = {"generated_at": benchmark.data.get("generated_at"),
+                                  "gate_passed": (benchmark.data.get("gate") or {}).get("passed"),
+                                  "in_sample": benchmark.data.get("in_sample"),
+                                  "model_sha256": (benchmark.data.get("model") or {}).get("sha256")}
+    message = f"Rollout configured: {stage_for(pct)[1]} ({pct:g}%)"
+    doc = write_rollout(cfg, pct, max_position, not args.no_risk_guard, forced=bool(args.force and pct > 0),
+                        message=message, **extra)
+    log.info("%s; max position %g; risk guard %s", message, max_position, "off" if args.no_risk_guard else "on")
+    _print_json({"status": "success", "message": message, "config": doc})
+    return EXIT_OK
+
+
+def cmd_rollout_status(cfg: Config, args: argparse.Namespace) -> int:
+    result = read_json(rollout_path(cfg))
+    rollout = read_rollout(cfg)
+    _print_json({"configured": rollout is not None, "config": result.data if rollout is not None else None,
+                 **({} if rollout is not None else {"reason": result.reason})})
+    return EXIT_OK
+
+
+def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
+    doc = publish_status(cfg)
+    _print_json(doc)
+    return EXIT_OK
+
+
+def cmd_experiences(cfg: Config, args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise FatalError(f"--limit must be >= 1, got {args.limit}")
+    records = read_jsonl(experiences_path(cfg), limit=args.limit)
+    if not args.full:
+        records = [{k: v for k, v in r.items() if k not in ("observation", "next_observation")} for r in records]
+    _print_json({"count": len(records), "experiences": records})
+    return EXIT_OK
+
+
+def cmd_shadow(cfg: Config, args: argparse.Namespace) -> int:
+    if args.enable == args.disable:
+        current = shadow_mode(cfg)
+        _print_json({"shadow_mode": current})
+        return EXIT_OK
+    set_shadow_mode(cfg, args.enable, reason="set by the shadow command")
+    rollout = read_rollout(cfg)
+    note = ""
+    if args.disable and (rollout is None or not rollout.live):
+        note = "the rollout is at Stage 0 (0% capital), so decisions still move no capital; see `rollout`"
+    elif args.enable and rollout is not None and rollout.live:
+        note = (f"the rollout at {rollout.capital_percentage:g}% ({rollout.stage}) is paused: the PPO book follows "
+                "no decision while shadow mode is on; `shadow --disable` resumes it")
+    _print_json({"shadow_mode": args.enable, **({"note": note} if note else {})})
+    return EXIT_OK
+
+
+def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
+    if args.max_decisions is not None and args.max_decisions < 1:
+        raise FatalError(f"--max-decisions must be >= 1, got {args.max_decisions}")
+    return run_daemon(cfg, args.max_decisions)
+
+
+# ------------------------------------------------------------------------------------------------- arguments
+
+
+def _add_candle_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--candles", metavar="FILE.csv", help="candle CSV file (a Binance kline export works); "
+                        "wins over --symbol/--timeframe/--lookback-hours")
+    parser.add_argument("--symbol", help="symbol, e.g. BTC/USDT (default: trading_agent.symbol or the first "
+                        "market symbol)")
+    parser.add_argument("--timeframe", help="candle timeframe, e.g. 1h (default: market.timeframe)")
+    parser.add_argument("--lookback-hours", type=float, help="hours of candles up to the newest "
+                        "(default: trading_agent.lookback_hours)")
+    parser.add_argument("--source", choices=["synthetic", "csv", "ccxt"],
+                        help="candle source (default: market.data_source)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python ai/shadow_ppo.py",
+        description="The trading PPO agent (RL v3): train it, ask it, benchmark it out of sample against Buy & "
+                    "Hold, MA crossover and Random, roll it out in stages, and run it in shadow mode.",
+        epilog="Exit codes: 0 done, 2 bad input, 3 not possible now (no model, training busy, rollout refused).")
+    parser.add_argument("--config", help="TOML configuration file (default: $RL_SYSTEM_CONFIG or rl_system.toml)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a model and save it to state/rl_v3/ppo_model.pt")
+    _add_candle_args(train)
+    train.add_argument("--episodes", type=int, help="training episodes (default: trading_agent.train_episodes)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+
+    progress = sub.add_parser("progress", help="print runtime/rl_v3_training_progress.json")
+    progress.add_argument("--watch", action="store_true", help="print again every --interval s while active")
+    progress.add_argument("--interval", type=float, default=2.0, help="seconds between prints with --watch")
+    progress.set_defaults(func=cmd_progress)
+
+    predict = sub.add_parser("predict", help="the model's action for an observation")
+    what = predict.add_mutually_exclusive_group(required=True)
+    what.add_argument("--obs", metavar="JSON", help="observation dictionary (feature names of "
+                      "ai/trading_features.py or the original keys); missing keys take defaults, listed")
+    what.add_argument("--latest", action="store_true", help="observe the newest candle of the configured source")
+    predict.set_defaults(func=cmd_predict)
+
+    bench = sub.add_parser("benchmark", help="out-of-sample benchmark against the baselines, with the gate")
+    _add_candle_args(bench)
+    bench.add_argument("--train-frac", type=float, default=0.7, help="share of candles before the test window")
+    bench.add_argument("--fee", type=float, help="fee per traded notional (default: costs.fee)")
+    bench.add_argument("--episodes", type=int, help="seeds of the Random baseline "
+                       "(default: trading_agent.benchmark_episodes)")
+    bench.add_argument("--train-episodes", type=int, help="first train a fresh model on the training window")
+    bench.add_argument("--save-model", action="store_true", help="with --train-episodes: install that model")
+    bench.add_argument("--periods-per-year", type=float, help="annualization (default: from the timeframe)")
+    bench.add_argument("--ma-fast", type=int, default=10, help="fast SMA of the MA crossover")
+    bench.add_argument("--ma-slow", type=int, default=20, help="slow SMA of the MA crossover")
+    bench.add_argument("--seed", type=int, default=0, help="first seed of the Random baseline")
+    bench.add_argument("--json", action="store_true", help="print the JSON document")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar")
+    bench.set_defaults(func=cmd_benchmark)
+
+    rollout = sub.add_parser("rollout", help="set the capital share of the PPO book (staged rollout)")
+    rollout.add_argument("--capital-pct", type=float, required=True, help="0 (shadow), 1, 5, 10 or more")
+    rollout.add_argument("--max-position", type=float, required=True, help="largest notional of the book")
+    rollout.add_argument("--no-risk-guard", action="store_true", help="disable the risk guard")
+    rollout.add_argument("--force", action="store_true", help="go above 0%% without a passed, recent, "
+                         "out-of-sample benchmark of the current model (recorded in the file)")
+    rollout.set_defaults(func=cmd_rollout)
+
+    sub.add_parser("rollout-status", help="print the rollout in force").set_defaults(func=cmd_rollout_status)
+    sub.add_parser("status", help="print (and publish) the status").set_defaults(func=cmd_status)
+
+    experiences = sub.add_parser("experiences", help="print the newest recorded experiences")
+    experiences.add_argument("--limit", type=int, default=10, help="how many (default 10)")
+    experiences.add_argument("--full", action="store_true", help="include the observation vectors")
+    experiences.set_defaults(func=cmd_experiences)
+
+    shadow = sub.add_parser("shadow", help="switch shadow mode (observation only) on or off; no flag prints it")
+    toggle = shadow.add_mutually_exclusive_group()
+    toggle.add_argument("--enable", action="store_true", help="observation only")
+    toggle.add_argument("--disable", action="store_true", help="decisions may move the rollout's capital")
+    shadow.set_defaults(func=cmd_shadow)
+
+    run = sub.add_parser("run", help=f"the {DAEMON_NAME} daemon (decisions, experiences, scheduled retraining)")
+    run.add_argument("--max-decisions", type=int, help="stop after this many decisions")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+    except RLSystemError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    setup_logging(cfg, daemon=DAEMON_NAME if args.command == "run" else None,
+                  console=args.command in ("run", "train", "benchmark"))
+    handler: Callable[[Config, argparse.Namespace], int] = args.func
+    try:
+        return handler(cfg, args)
+    except (TrainingBusyError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NOT_NOW
+    except (RLSystemError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly instead of a traceback at interpreter exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

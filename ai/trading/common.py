@@ -1,0 +1,259 @@
+"""Shared pieces of the trading PPO manager (``ai/shadow_ppo.py``): file paths, candle selection, the model.
+
+Files (all under the home folder):
+
+- ``state/rl_v3/ppo_model.pt`` the model (weights-only checkpoint with the data range it was trained on),
+  ``state/rl_v3/ppo_model.prev.pt`` the one it replaced;
+- ``state/rl_v3/experiences.jsonl`` realized experiences (bounded), ``state/rl_v3/shadow_state.json`` the
+  daemon's cursor and shadow account, ``state/rl_v3/settings.json`` the shadow switch,
+  ``state/rl_v3/train.lock`` held while a training runs;
+- ``runtime/rl_v3_training_progress.json``, ``runtime/rl_v3_status.json``, ``runtime/rl_v3_decisions.jsonl``,
+  ``runtime/rl_v3_benchmark.json`` (+ ``.png``), ``runtime/rl_v3_rollout.json``, ``runtime/rl_v3_retrain.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ai.ppo.algorithm import CheckpointError, load_policy
+from ai.trading.env import ACTION_NAMES, N_ACTIONS
+from ai.trading.features import FEATURE_NAMES, N_FEATURES
+from core.config import Config, replace_section
+from core.errors import DataError
+from market.candles import load_candles, ms_to_iso, read_csv_candles, timeframe_to_ms
+
+PRODUCER = "shadow_ppo"
+DAEMON_NAME = "shadow_ppo"
+MODEL_KIND = "rl_v3_trading_ppo"
+
+
+# ------------------------------------------------------------------------------------------------------ paths
+
+
+def rl_v3_dir(cfg: Config) -> Path:
+    return cfg.state_dir / "rl_v3"
+
+
+def model_path(cfg: Config) -> Path:
+    return rl_v3_dir(cfg) / "ppo_model.pt"
+
+
+def backup_model_path(cfg: Config) -> Path:
+    return rl_v3_dir(cfg) / "ppo_model.prev.pt"
+
+
+def experiences_path(cfg: Config) -> Path:
+    return rl_v3_dir(cfg) / "experiences.jsonl"
+
+
+def shadow_state_path(cfg: Config) -> Path:
+    return rl_v3_dir(cfg) / "shadow_state.json"
+
+
+def lock_path(cfg: Config) -> Path:
+    return rl_v3_dir(cfg) / "train.lock"
+
+
+def progress_path(cfg: Config) -> Path:
+    return cfg.runtime_dir / "rl_v3_training_progress.json"
+
+
+def status_path(cfg: Config) -> Path:
+    return cfg.runtime_dir / "rl_v3_status.json"
+
+
+def benchmark_path(cfg: Config) -> Path:
+    return cfg.runtime_dir / "rl_v3_benchmark.json"
+
+
+def retrain_path(cfg: Config) -> Path:
+    return cfg.runtime_dir / "rl_v3_retrain.json"
+
+
+def trading_symbol(cfg: Config) -> str:
+    """The traded symbol: ``trading_agent.symbol``, else the primary market symbol."""
+    return cfg.trading_agent.symbol or cfg.market.symbols[0]
+
+
+# ---------------------------------------------------------------------------------------------- plain data
+
+
+def finite_or_none(value: Any) -> Any:
+    """NaN and infinities become None (JSON null), recursively; numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def file_sha256(path: Path) -> str | None:
+    """Hex SHA-256 of a file, or None when it does not exist."""
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def window_info(frame: pd.DataFrame, start: int, stop: int) -> dict[str, Any]:
+    """``{start, end, start_time, end_time, bars}`` of the candles ``start..stop-1`` (open times, ms and ISO)."""
+    ts = frame["timestamp"].to_numpy(np.int64)
+    first, last = int(ts[start]), int(ts[stop - 1])
+    return {"start": first, "end": last, "start_time": ms_to_iso(first), "end_time": ms_to_iso(last),
+            "bars": int(stop - start)}
+
+
+# ---------------------------------------------------------------------------------------------------- candles
+
+
+@dataclass(frozen=True)
+class CandleSet:
+    """Candles of one symbol with where they came from."""
+
+    frame: pd.DataFrame
+    symbol: str
+    timeframe: str
+    data_source: str
+
+
+_UNITS = (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000))
+
+
+def timeframe_from_ms(step_ms: int) -> str:
+    """The ccxt notation of a candle length (3600000 -> ``1h``)."""
+    for unit, size in _UNITS:
+        if step_ms >= size and step_ms % size == 0:
+            return f"{step_ms // size}{unit}"
+    raise DataError(f"candle spacing of {step_ms} ms is not a whole number of seconds")
+
+
+def infer_timeframe(frame: pd.DataFrame, source: str) -> str:
+    """The timeframe of a candle file from the most common spacing of its timestamps."""
+    diffs = np.diff(frame["timestamp"].to_numpy(np.int64))
+    if diffs.size == 0:
+        raise DataError(f"{source}: needs at least 2 candles to tell their timeframe")
+    values, counts = np.unique(diffs, return_counts=True)
+    return timeframe_from_ms(int(values[np.argmax(counts)]))
+
+
+def load_candle_set(cfg: Config, *, candles_file: str | None = None, symbol: str | None = None,
+                    timeframe: str | None = None, lookback_hours: float | None = None,
+                    source: str | None = None, min_candles: int = 0) -> CandleSet:
+    """Candles for training, benchmarking or prediction.
+
+    ``candles_file`` (any CSV :func:`market.candles.read_csv_candles` reads, Binance kline exports included) wins;
+    otherwise ``lookback_hours`` of ``timeframe`` candles of ``symbol`` from ``source`` (defaults: the
+    configured symbol, timeframe and data source, ``trading_agent.lookback_hours``).
+    """
+    if candles_file:
+        path = Path(candles_file).expanduser()
+        frame = read_csv_candles(path)
+        tf = timeframe or infer_timeframe(frame, str(path))
+        candle_set = CandleSet(frame, symbol or path.stem, tf, f"csv:{path.name}")
+    else:
+        tf = timeframe or cfg.market.timeframe
+        step_ms = timeframe_to_ms(tf)
+        hours = lookback_hours if lookback_hours is not None else cfg.trading_agent.lookback_hours
+        if not hours > 0:
+            raise DataError(f"--lookback-hours must be > 0, got {hours}")
+        limit = max(2, math.ceil(hours * 3_600_000 / step_ms))
+        kind = (source or cfg.market.data_source).strip().lower()
+        name = symbol or trading_symbol(cfg)
+        local = replace_section(cfg, "market", timeframe=tf)
+        frame = load_candles(local, [name], source=kind, limit=limit)[name]
+        described = f"ccxt:{cfg.exchange.id}" if kind == "ccxt" else kind
+        candle_set = CandleSet(frame.reset_index(drop=True), name, tf, described)
+    if len(candle_set.frame) < min_candles:
+        raise DataError(f"{candle_set.data_source}: {len(candle_set.frame)} candles, need at least {min_candles}; "
+                        "give a longer --lookback-hours or a longer file")
+    return candle_set
+
+
+# ------------------------------------------------------------------------------------------------------ model
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The policy's answer for one observation."""
+
+    action: int
+    action_name: str
+    confidence: float
+    value: float
+    probs: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "action_name": self.action_name, "confidence": self.confidence,
+                "value": self.value, "probs": self.probs}
+
+
+@dataclass
+class TradingModel:
+    """A loaded trading policy with its checkpoint metadata."""
+
+    policy: torch.nn.Module
+    meta: dict[str, Any]
+    path: Path
+    sha256: str | None
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return self.meta.get("extra", {})
+
+    @property
+    def train_range(self) -> dict[str, Any] | None:
+        return self.extra.get("train_range")
+
+    def predict_batch(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(action probabilities ``(n, 6)``, values ``(n,)``) of a batch of observations."""
+        obs = torch.as_tensor(np.asarray(observations, dtype=np.float32))
+        with torch.inference_mode():
+            logits, values = self.policy(obs)
+            probs = torch.softmax(logits, dim=-1)
+        return probs.cpu().numpy().astype(np.float64), values.cpu().numpy().astype(np.float64)
+
+    def act(self, observations: np.ndarray) -> np.ndarray:
+        """Deterministic actions (most probable) of a batch of observations."""
+        probs, _ = self.predict_batch(observations)
+        return probs.argmax(axis=1)
+
+    def predict(self, observation: np.ndarray) -> Prediction:
+        """The deterministic action of one observation with its confidence (its probability) and value."""
+        probs, values = self.predict_batch(np.asarray(observation, dtype=np.float32)[None, :])
+        action = int(probs[0].argmax())
+        return Prediction(action, ACTION_NAMES[action], float(probs[0, action]), float(values[0]),
+                          {name: float(p) for name, p in zip(ACTION_NAMES, probs[0], strict=True)})
+
+
+def load_model(path: Path) -> TradingModel:
+    """Load a trading model; a :class:`CheckpointError` says when it is missing or made for other features."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no trained model yet; run `python ai/shadow_ppo.py train` first")
+    policy, meta = load_policy(path, device="cpu")
+    extra = meta.get("extra", {})
+    if extra.get("kind") != MODEL_KIND:
+        raise CheckpointError(f"{path}: not a trading PPO model (kind {extra.get('kind')!r}); train one with "
+                              "`python ai/shadow_ppo.py train`")
+    if int(meta.get("obs_dim", -1)) != N_FEATURES or meta.get("action_spec", {}).get("n") != N_ACTIONS \
+            or list(extra.get("features", [])) != list(FEATURE_NAMES):
+        raise CheckpointError(f"{path}: model built for other features or actions than this version's "
+                              f"{N_FEATURES} features and {N_ACTIONS} actions; retrain it")
+    return TradingModel(policy, meta, path, file_sha256(path))

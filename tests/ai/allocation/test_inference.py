@@ -1,0 +1,198 @@
+"""Inference: nothing written without a model, a valid weight document with the state it saw, the trader's
+clock as decision time without look-ahead, the model's own feature settings, and the daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ai.allocation.agent import latest_path, load_agent
+from ai.allocation.inference import InferenceDaemon, main, output_path, update_once
+from ai.allocation.trainer import train_once
+from core.atomic import publish_json
+from core.config import STRATEGIES, Config, PPOConfig, replace_section
+from core.contracts.pnl_history import append_trades
+from core.contracts.weights import read_weights
+from core.daemon import DaemonContext
+
+REPO = Path(__file__).resolve().parents[3]
+START = pd.Timestamp("2024-01-02", tz="UTC")
+DAY = pd.Timedelta(days=1)
+FAST_PPO = PPOConfig(n_steps=16, batch_size=32, n_epochs=2, hidden_sizes=[16, 16], threads=1, device="cpu")
+FAST_TOML = """
+[strategy_agent]
+debounce_s = 0.2
+episodes = 2
+episode_length = 10
+window_periods = 5
+market_window_candles = 24
+num_envs = 2
+"""
+
+
+def fast(cfg: Config) -> Config:
+    return replace_section(cfg, "strategy_agent", episodes=2, episode_length=10, window_periods=5,
+                           market_window_candles=24, num_envs=2, ppo=FAST_PPO)
+
+
+def write_trades(cfg: Config, n: int, seed: int = 0, start: pd.Timestamp = START, days: float = 30) -> None:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for hours in np.sort(rng.uniform(0, days * 24, n)):
+        closed = start + pd.Timedelta(hours=float(hours))
+        pct = float(rng.normal(0.001, 0.01))
+        rows.append({"closed_at": closed.isoformat(), "opened_at": (closed - pd.Timedelta(hours=2)).isoformat(),
+                     "symbol": "BTC/USDT", "strategy": STRATEGIES[int(rng.integers(0, 8))], "side": "long",
+                     "qty": 0.01, "entry_price": 40_000.0, "exit_price": 40_000.0 * (1 + pct), "pnl": 400.0 * pct,
+                     "pnl_pct": pct, "fees": 0.4, "equity_after": 10_000.0})
+    append_trades(cfg.state_dir / "pnl_history.csv", rows)
+
+
+def trained(cfg: Config) -> Config:
+    """``cfg`` with 300 trades written and a model trained on them (window of 5 periods, 24 candles)."""
+    write_trades(cfg, 300)
+    assert train_once(fast(cfg))["promoted"]
+    return cfg
+
+
+def set_trader_clock(cfg: Config, when: pd.Timestamp) -> None:
+    publish_json(cfg.runtime_dir / "trader_status.json", "paper_trader", {
+        "timeframe": "1h", "last_candle": {"timestamp": int(when.value // 1_000_000) - 3_600_000, "close": 1.0}})
+
+
+# ---------------------------------------------------------------------------------------------- --update
+
+
+def test_without_a_model_nothing_is_written_and_update_exits_3(cfg: Config,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    write_trades(cfg, 100)
+    assert main(["--update"]) == 3
+    assert "no model" in capsys.readouterr().err
+    assert not output_path(cfg).exists()
+
+
+def test_update_publishes_valid_weights_with_the_model_version_and_the_state(cfg: Config) -> None:
+    trained(cfg)
+    assert main(["--update"]) == 0
+    result = read_weights(output_path(cfg))
+    assert result.ok, result.reason
+    doc = result.data
+    assert doc["producer"] == "rl_inference" and doc["generated_at"] and doc["model_version"] == 1
+    assert list(doc["weights"]) == list(STRATEGIES) and sum(doc["weights"].values()) == pytest.approx(1.0, abs=1e-9)
+    assert len(doc["state"]) == 34 and all(abs(v) <= 5.0 for v in doc["state"].values())
+    agent = load_agent(cfg)
+    assert agent is not None
+    recomputed = agent.weights(np.array(list(doc["state"].values()), dtype=np.float32))
+    assert recomputed == pytest.approx(doc["weights"], abs=1e-12)  # the weights are those of the state shown
+
+
+def test_decision_time_is_the_trader_clock_and_later_trades_are_not_used(cfg: Config) -> None:
+    trained(cfg)
+    clock = START + 20 * DAY + pd.Timedelta(hours=5)
+    set_trader_clock(cfg, clock)
+    first = update_once(cfg)
+    assert first["decision_time"] == "2024-01-22T05:00:00Z"
+    write_trades(cfg, 50, seed=9, start=clock + pd.Timedelta(minutes=1), days=2)  # beyond the trader's clock
+    second = update_once(cfg)
+    assert second["state"] == first["state"] and second["weights"] == first["weights"]
+    set_trader_clock(cfg, clock + 2 * DAY)  # once the clock passes them they count
+    assert update_once(cfg)["state"] != first["state"]
+
+
+def test_the_features_use_the_settings_the_model_was_trained_with(cfg: Config) -> None:
+    trained(cfg)
+    set_trader_clock(cfg, START + 25 * DAY)
+    with_training_settings = update_once(fast(cfg))
+    other = replace_section(cfg, "strategy_agent", window_periods=30, market_window_candles=168)
+    assert update_once(other)["state"] == with_training_settings["state"]
+
+
+def test_unusable_model_files_exit_2(cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    write_trades(cfg, 100)
+    latest_path(cfg).parent.mkdir(parents=True)
+    latest_path(cfg).write_bytes(b"garbage")
+    assert main(["--update"]) == 2
+    assert "checkpoint_latest.pt" in capsys.readouterr().err
+    assert not output_path(cfg).exists()
+
+
+# ---------------------------------------------------------------------------------------------- daemon
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout}s")
+
+
+def read_doc(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def test_the_daemon_waits_for_a_model_then_follows_new_checkpoints_and_trades(cfg: Config, tmp_path: Path) -> None:
+    config = tmp_path / "fast.toml"
+    config.write_text(FAST_TOML)
+    write_trades(cfg, 300)
+    set_trader_clock(cfg, START + 42 * DAY)
+    heartbeat = cfg.runtime_dir / "heartbeats" / "rl_inference.json"
+    out = tmp_path / "inference.out"
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "ai.allocation.inference", "--loop", "--interval", "60",
+                                 "--config", str(config)], cwd=REPO, env=os.environ.copy(), stdout=sink,
+                                stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: read_doc(heartbeat)["state"] == "waiting for a model", 30, "waiting state")
+        assert not output_path(cfg).exists()
+        assert train_once(fast(cfg))["promoted"]  # a checkpoint appears: weights follow within the debounce
+        wait_for(lambda: read_doc(output_path(cfg))["model_version"] == 1, 10, "weights after the checkpoint")
+        before = read_doc(output_path(cfg))["state"]
+        write_trades(cfg, 5, seed=4, start=START + 40 * DAY, days=1)  # the history grows: a new state
+        wait_for(lambda: read_doc(output_path(cfg))["state"] != before, 10, "weights after new trades")
+        assert read_doc(heartbeat)["state"] == "running"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert code == 0, out.read_text()
+    assert not (cfg.runtime_dir / "pids" / "rl_inference.pid").exists()
+
+
+def test_the_daemon_repeats_the_update_every_interval(cfg: Config) -> None:
+    trained(cfg)
+    set_trader_clock(cfg, START + 25 * DAY)
+    ctx = DaemonContext("rl_inference", cfg)
+    daemon = InferenceDaemon(cfg, ctx)
+    thread = threading.Thread(target=daemon.run, args=(0.2,), name="inference-under-test")
+    thread.start()
+    try:
+        heartbeat = cfg.runtime_dir / "heartbeats" / "rl_inference.json"
+        # No file changes after the start: only the timer can make the second and third updates.
+        wait_for(lambda: read_doc(heartbeat)["updates"] >= 3, 30, "three timed updates")
+        assert read_weights(output_path(cfg)).ok
+        beat = read_doc(heartbeat)
+        assert beat["state"] == "running" and beat["model_version"] == 1
+    finally:
+        ctx.stop.set()
+        thread.join(timeout=20)
+    assert not thread.is_alive()

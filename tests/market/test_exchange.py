@@ -1,0 +1,362 @@
+"""The real ccxt client against a local Binance stand-in: paging, incremental updates, retries, errors, gaps,
+and ``scripts/download_candles.py`` end to end."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.config import Config, ExchangeConfig, replace_section
+from core.errors import ConfigError, FatalError, RetryableError
+from market.candles import Gap, cache_path, load_candles, meta_path, read_cached_candles
+from market.exchange import (
+    ExchangeRejectedError,
+    ExchangeUnavailableError,
+    UnknownSymbolError,
+    make_exchange,
+    override_api_urls,
+    update_cache,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fake_binance import (  # noqa: E402 - the helper sits next to this file, outside any package
+    BAD_GATEWAY,
+    HOUR_MS,
+    INTERNAL_ERROR,
+    RATE_LIMITED,
+    FakeBinance,
+    reference_candle,
+)
+
+LISTED = 1_716_000_000_000 // HOUR_MS * HOUR_MS  # 2024-05-18T02:00:00Z
+CLOSED = 250  # candles closed at NOW: pages of 100 give 100, 100, then 50 and the open candle
+NOW = LISTED + CLOSED * HOUR_MS + 1_234_567  # 20 min into the candle still open
+BACKOFF = 0.001
+
+
+class Clock:
+    """The one 'now' shared by the server and the client, moved by the tests."""
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def server(clock: Clock) -> Iterator[FakeBinance]:
+    gap = (LISTED + 150 * HOUR_MS, LISTED + 153 * HOUR_MS)  # 4 candles missing on BTC
+    with FakeBinance(clock, listed_from_ms=LISTED, gaps={"BTCUSDT": [gap]}, rejected=("XRPUSDT",)) as fake:
+        yield fake
+
+
+@pytest.fixture
+def ex_cfg(cfg: Config, server: FakeBinance) -> Config:
+    return replace_section(cfg, "exchange", url=server.url, page_limit=100, max_retries=3, backoff_s=BACKOFF)
+
+
+def expected_frame(symbol: str, times: list[int]) -> pd.DataFrame:
+    rows = [[t, *reference_candle(symbol, t)] for t in times]
+    return pd.DataFrame(rows, columns=["timestamp", "open", "high", "low", "close", "volume"])
+
+
+def klines_starts(server: FakeBinance) -> list[int]:
+    return [int(r.params["startTime"]) for r in server.klines_requests()]
+
+
+# ----------------------------------------------------------------------------------------- downloads
+
+
+def test_first_download_pages_by_limit_and_drops_the_open_candle(ex_cfg: Config, server: FakeBinance) -> None:
+    result = update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED, now_ms=NOW)
+
+    open_candle = LISTED + CLOSED * HOUR_MS
+    assert open_candle in server.served_open_times  # the exchange did send it
+    closed = [LISTED + i * HOUR_MS for i in range(CLOSED)]
+    assert klines_starts(server) == [LISTED, LISTED + 100 * HOUR_MS, LISTED + 200 * HOUR_MS]
+    assert all(r.params["limit"] == "100" for r in server.klines_requests())
+    cached = read_cached_candles(result.path)
+    pd.testing.assert_frame_equal(cached, expected_frame("ETHUSDT", closed))
+    assert (result.rows_added, result.total_rows, result.gaps) == (CLOSED, CLOSED, [])
+    assert int(cached["timestamp"].iloc[-1]) == open_candle - HOUR_MS
+    assert result.path == ex_cfg.state_dir / "candles" / "binance" / "ETH_USDT-1h.csv"
+
+
+def test_cache_file_and_sidecar_follow_the_contract(ex_cfg: Config) -> None:
+    result = update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED + 240 * HOUR_MS, now_ms=NOW)
+    lines = result.path.read_text().splitlines()
+    assert lines[0] == "timestamp,open,high,low,close,volume"
+    assert lines[1].startswith(f"{LISTED + 240 * HOUR_MS},")
+    meta = pd.read_json(meta_path(result.path), typ="series")
+    assert meta["data_source"] == "ccxt" and meta["exchange"] == "binance"
+    assert meta["symbol"] == "ETH/USDT" and meta["timeframe"] == "1h" and meta["rows"] == 10
+    assert {"schema_version", "generated_at", "producer", "updated_at"} <= set(meta.index)
+
+
+def test_update_fetches_only_candles_newer_than_the_cache(ex_cfg: Config, server: FakeBinance,
+                                                           clock: Clock) -> None:
+    first = update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED, now_ms=clock())
+    before = read_cached_candles(first.path)
+    last = int(before["timestamp"].iloc[-1])
+    server.requests.clear()
+
+    clock.ms += 5 * HOUR_MS
+    second = update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED, now_ms=clock())
+
+    assert klines_starts(server) == [last + HOUR_MS]
+    assert second.rows_added == 5 and second.total_rows == CLOSED + 5
+    after = read_cached_candles(first.path)
+    pd.testing.assert_frame_equal(after.iloc[:CLOSED], before)
+    pd.testing.assert_frame_equal(after.iloc[CLOSED:].reset_index(drop=True),
+                                  expected_frame("ETHUSDT", [last + i * HOUR_MS for i in range(1, 6)]))
+
+
+def test_up_to_date_cache_asks_for_nothing_and_is_not_rewritten(ex_cfg: Config, server: FakeBinance) -> None:
+    first = update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED, now_ms=NOW)
+    stamp = first.path.stat().st_mtime_ns
+    server.requests.clear()
+    again = update_cache(ex_cfg, "ETH/USDT", now_ms=NOW + 60_000)
+    assert server.klines_requests() == [] and again.rows_added == 0
+    assert first.path.stat().st_mtime_ns == stamp
+
+
+def test_an_earlier_start_backfills_only_the_missing_head(ex_cfg: Config, server: FakeBinance) -> None:
+    update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED + 200 * HOUR_MS, now_ms=NOW)
+    server.requests.clear()
+    result = update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED + 190 * HOUR_MS, now_ms=NOW)
+    assert klines_starts(server) == [LISTED + 190 * HOUR_MS]
+    assert result.rows_added == 10 and result.total_rows == 60
+
+
+def test_until_bounds_the_download(ex_cfg: Config) -> None:
+    result = update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED, until_ms=LISTED + 10 * HOUR_MS, now_ms=NOW)
+    cached = read_cached_candles(result.path)
+    assert cached["timestamp"].tolist() == [LISTED + i * HOUR_MS for i in range(10)]
+
+
+def test_gaps_are_detected_and_reported(ex_cfg: Config, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        result = update_cache(ex_cfg, "BTC/USDT", since_ms=LISTED, now_ms=NOW)
+    assert result.gaps == [Gap(LISTED + 150 * HOUR_MS, LISTED + 153 * HOUR_MS, 4)]
+    assert result.total_rows == CLOSED - 4
+    assert "1 gap, 4 candle(s) missing: 2024-05-24T08:00:00Z..2024-05-24T11:00:00Z" in result.summary()
+    assert "1 gap" in caplog.text
+    assert pd.read_json(meta_path(result.path), typ="series")["missing_candles"] == 4
+
+
+# ------------------------------------------------------------------------------------------- retries
+
+
+def test_rate_limit_and_server_errors_are_retried_with_backoff(ex_cfg: Config, server: FakeBinance) -> None:
+    server.fail_klines(RATE_LIMITED, INTERNAL_ERROR, BAD_GATEWAY)
+    pauses: list[float] = []
+    result = update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED + 200 * HOUR_MS, now_ms=NOW, sleep=pauses.append)
+    assert pauses == [BACKOFF, 2 * BACKOFF, 4 * BACKOFF]
+    assert [r.status for r in server.klines_requests()] == [429, 500, 502, 200]
+    assert result.total_rows == 50
+
+
+def test_exhausted_retries_raise_a_clear_error_and_leave_the_cache(ex_cfg: Config, server: FakeBinance,
+                                                                   clock: Clock) -> None:
+    first = update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED, now_ms=clock())
+    content, meta = first.path.read_bytes(), meta_path(first.path).read_bytes()
+    server.requests.clear()
+    clock.ms += 3 * HOUR_MS
+    server.always_fail = RATE_LIMITED
+
+    with pytest.raises(ExchangeUnavailableError) as caught:
+        update_cache(ex_cfg, "ETH/USDT", now_ms=clock(), sleep=lambda s: None)
+
+    assert isinstance(caught.value, RetryableError)
+    assert "after 3 retries" in str(caught.value) and "DDoSProtection" in str(caught.value)
+    assert len(server.klines_requests()) == 4  # the first try and 3 retries
+    assert first.path.read_bytes() == content and meta_path(first.path).read_bytes() == meta
+    assert sorted(p.name for p in first.path.parent.iterdir()) == ["ETH_USDT-1h.csv", "ETH_USDT-1h.csv.meta.json"]
+
+
+def test_a_failure_on_a_later_page_writes_nothing(ex_cfg: Config, server: FakeBinance) -> None:
+    server.fail_after_klines = 2  # two pages arrive, then every klines request fails
+    server.always_fail = BAD_GATEWAY
+    with pytest.raises(ExchangeUnavailableError):
+        update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED, now_ms=NOW, sleep=lambda s: None)
+    assert [r.status for r in server.klines_requests()] == [200, 200, 502, 502, 502, 502]
+    assert not cache_path(ex_cfg, "ETH/USDT").exists()
+
+
+# ---------------------------------------------------------------------------------------- bad input
+
+
+def test_unknown_symbol_is_fatal_at_once(ex_cfg: Config, server: FakeBinance) -> None:
+    with pytest.raises(UnknownSymbolError) as caught:
+        update_cache(ex_cfg, "BTC/USDX", since_ms=LISTED, now_ms=NOW, sleep=pytest.fail)
+    assert isinstance(caught.value, FatalError)
+    assert "no market `BTC/USDX`" in str(caught.value) and "BTC/USDT" in str(caught.value)
+    assert server.count("/api/v3/exchangeInfo") == 1 and server.klines_requests() == []
+    assert not (ex_cfg.state_dir / "candles" / "binance").exists()
+
+
+def test_symbol_rejected_by_the_exchange_is_not_retried(ex_cfg: Config, server: FakeBinance) -> None:
+    with pytest.raises(UnknownSymbolError) as caught:
+        update_cache(ex_cfg, "XRP/USDT", since_ms=LISTED, now_ms=NOW, sleep=pytest.fail)
+    assert "Invalid symbol" in str(caught.value)
+    assert len(server.klines_requests()) == 1
+
+
+def test_unsupported_timeframe_is_bad_input(ex_cfg: Config) -> None:
+    with pytest.raises(ConfigError, match="has no `7m` candles"):
+        update_cache(ex_cfg, "ETH/USDT", timeframe="7m", since_ms=LISTED, now_ms=NOW)
+
+
+def test_unknown_exchange_id_names_close_matches() -> None:
+    with pytest.raises(ConfigError, match="did you mean binance"):
+        make_exchange(ExchangeConfig(id="binanse"))
+
+
+def test_client_is_public_rate_limited_and_spot_only(server: FakeBinance) -> None:
+    client = make_exchange(ExchangeConfig(url=server.url))
+    assert client.enableRateLimit is True and not client.apiKey and not client.secret
+    assert client.options["fetchMarkets"]["types"] == ["spot"]
+    assert client.urls["api"]["public"] == f"{server.url}/api/v3"
+    client.load_markets()
+    assert [r.path for r in server.requests] == ["/api/v3/exchangeInfo"]
+
+
+def test_url_override_keeps_paths_and_structure() -> None:
+    api = {"public": "https://api.binance.com/api/v3", "nested": {"x": "https://fapi.binance.com/fapi/v1?a=1"},
+           "flag": True}
+    moved = override_api_urls(api, "https://proxy.local:8443/binance/")
+    assert moved == {"public": "https://proxy.local:8443/binance/api/v3",
+                     "nested": {"x": "https://proxy.local:8443/binance/fapi/v1?a=1"}, "flag": True}
+    assert override_api_urls("https://api.kraken.com", "http://127.0.0.1:9") == "http://127.0.0.1:9"
+    with pytest.raises(ConfigError, match="absolute URL"):
+        override_api_urls(api, "127.0.0.1:9")
+
+
+def test_other_exchange_errors_are_fatal(ex_cfg: Config, server: FakeBinance) -> None:
+    server.fail_klines((400, {"code": -1100, "msg": "Illegal characters found in parameter 'symbol'."}))
+    with pytest.raises(ExchangeRejectedError, match="retrying will not help"):
+        update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED, now_ms=NOW, sleep=pytest.fail)
+
+
+# ------------------------------------------------------------------------------------- load_candles
+
+
+def test_load_candles_from_ccxt_updates_then_falls_back_to_the_cache(
+    ex_cfg: Config, server: FakeBinance, clock: Clock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    cfg = replace_section(ex_cfg, "market", data_source="ccxt")
+    cfg = replace_section(cfg, "exchange", history_candles=20)
+    clock.ms = int(time.time() * 1000)  # load_candles runs on the real clock
+    frames = load_candles(cfg, ["ETH/USDT"], limit=5)
+    assert list(frames) == ["ETH/USDT"] and len(frames["ETH/USDT"]) == 5
+    full = read_cached_candles(cache_path(cfg, "ETH/USDT"))
+    assert 19 <= len(full) <= 20
+    assert int(full["timestamp"].iloc[-1]) + HOUR_MS <= int(time.time() * 1000)
+
+    server.down = INTERNAL_ERROR  # every endpoint, so loading the markets fails too
+    slow = replace_section(cfg, "exchange", max_retries=1)
+    with caplog.at_level(logging.WARNING):
+        stale = load_candles(slow, ["ETH/USDT"])
+    pd.testing.assert_frame_equal(stale["ETH/USDT"], full)
+    assert "ETH/USDT: update failed, using the cached candles as they are" in caplog.text
+    assert server.requests[-1].status == 500
+    with pytest.raises(RetryableError):
+        load_candles(slow, ["BTC/USDT"])
+
+
+# ------------------------------------------------------------------------------------------- script
+
+
+@pytest.fixture
+def live_server() -> Iterator[FakeBinance]:
+    listed = (int(time.time() * 1000) - 30 * 86_400_000) // HOUR_MS * HOUR_MS
+    with FakeBinance(lambda: int(time.time() * 1000), listed_from_ms=listed) as fake:
+        yield fake
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    file = tmp_path / "download.toml"
+    file.write_text("[exchange]\npage_limit = 20\nmax_retries = 2\nbackoff_s = 0.001\n")
+    return file
+
+
+def test_script_downloads_then_updates(live_server: FakeBinance, config_file: Path, cfg: Config,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts.download_candles import main
+
+    args = ["--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h", "--days", "2",
+            "--exchange-url", live_server.url, "--config", str(config_file)]
+    before = int(time.time() * 1000)
+    assert main(args) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    path = cache_path(cfg, "BTC/USDT", exchange="binance", timeframe="1h")
+    frame = read_cached_candles(path)
+    assert len(out) == 1 and out[0].startswith(f"BTC/USDT 1h: +{len(frame)} rows, {len(frame)} total, no gaps")
+    assert out[0].endswith(str(path))
+    assert 47 <= len(frame) <= 48 and len(live_server.klines_requests()) == 3  # pages of 20
+    assert int(frame["timestamp"].iloc[-1]) >= before // HOUR_MS * HOUR_MS - HOUR_MS  # newest closed one
+    pd.testing.assert_frame_equal(frame, expected_frame("BTCUSDT", frame["timestamp"].tolist()))
+
+    live_server.requests.clear()
+    assert main(args) == 0
+    again = capsys.readouterr().out
+    last = int(frame["timestamp"].iloc[-1])
+    if live_server.klines_requests():  # an hour turned between the two runs: exactly the new candle
+        assert klines_starts(live_server) == [last + HOUR_MS] and "+1 rows" in again
+    else:
+        assert again.startswith(f"BTC/USDT 1h: +0 rows, {len(frame)} total")
+
+
+@pytest.mark.parametrize(("extra", "code", "message"), [
+    (["--symbol", "NOPE/USDT"], 2, "no market `NOPE/USDT`"),
+    (["--symbol", "btc/usdt"], 2, "no market `btc/usdt`; did you mean BTC/USDT?"),
+    (["--symbol", "BTC/USDT", "--since", "last tuesday"], 2, "--since `last tuesday` is not an ISO-8601 date"),
+    (["--symbol", "BTC/USDT", "--timeframe", "3x"], 2, "timeframe `3x` is not valid"),
+    (["--symbol", "BTC/USDT", "--exchange", "nosuchexchange"], 2, "not a ccxt exchange id"),
+])
+def test_script_bad_input_exits_2(live_server: FakeBinance, config_file: Path, extra: list[str], code: int,
+                                  message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts.download_candles import main
+
+    assert main(["--exchange-url", live_server.url, "--config", str(config_file), *extra]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and message in err[-1]
+    assert "Traceback" not in "\n".join(err)
+
+
+def test_script_exchange_failure_exits_1(live_server: FakeBinance, config_file: Path, cfg: Config,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts.download_candles import main
+
+    live_server.always_fail = RATE_LIMITED
+    code = main(["--symbol", "ETH/USDT", "--days", "1", "--exchange-url", live_server.url,
+                 "--config", str(config_file), "--no-progress"])
+    assert code == 1
+    assert "failed after 2 retries" in capsys.readouterr().err
+    assert len(live_server.klines_requests()) == 3
+    assert not cache_path(cfg, "ETH/USDT").exists()
+
+
+def test_script_prints_finished_symbols_before_a_later_failure(live_server: FakeBinance, config_file: Path,
+                                                               cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts.download_candles import main
+
+    code = main(["--symbol", "ETH/USDT", "--symbol", "NOPE/USDT", "--days", "1", "--exchange-url", live_server.url,
+                 "--config", str(config_file), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 2 and "no market `NOPE/USDT`" in captured.err
+    assert captured.out.startswith("ETH/USDT 1h: +")  # the first symbol's cache was written and reported
+    assert read_cached_candles(cache_path(cfg, "ETH/USDT")).shape[0] >= 23
