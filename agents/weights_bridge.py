@@ -4,13 +4,14 @@
     python agents/weights_bridge.py --watch           # daemon: react to changes in runtime/
     python agents/weights_bridge.py --watch --polling # the same on a network filesystem
 
-Priority: ``runtime/rl_strategy_weights.json`` (``rl``), then ``runtime/portfolio_optimizer_weights.json``
-(``portfolio_optimizer``), then ``runtime/strategy_lab_weights.json`` (``strategy_lab``), then equal weights
-(``equal``). A source is passed over when it is absent, unparsable, older than its ``bridge.*_max_age_s``, or
+Priority (the files are those of :mod:`core.contracts.weights`): the strategy-weight agent's weights (``rl``),
+then the portfolio optimizer's (``portfolio_optimizer``), then the strategy lab's (``strategy_lab``), then equal
+weights (``equal``). A source is passed over when it is absent, unparsable, older than its ``bridge.*_max_age_s``, or
 its weights are missing, unknown, NaN, infinite, negative or all zero; the reason lands in
 ``fallback_reasons``. The winner's weights are normalized, bounded by the ``bridge`` caps (the excess
-redistributed proportionally, see :func:`core.contracts.weights.apply_caps`) and written atomically to
-``runtime/allocations_override.json`` with ``source``, ``fallback_reasons`` and ``input_ages_s``.
+redistributed proportionally, see :func:`core.contracts.weights.apply_caps`) and written atomically to the
+allocations file (:func:`core.contracts.weights.allocations_path`) with ``source``, ``fallback_reasons`` and
+``input_ages_s``.
 
 Rewrites. The trader re-reads the allocations whenever the file changes, so the bridge leaves it alone when
 ``weights``, ``source`` and ``fallback_reasons`` equal what the file already holds: ``generated_at`` and
@@ -44,6 +45,11 @@ from typing import Any
 from core.atomic import read_json, utc_now_iso
 from core.config import Config, load_config, replace_section
 from core.contracts.weights import (
+    ALLOCATIONS_NAME,
+    LAB_WEIGHTS_NAME,
+    OPTIMIZER_WEIGHTS_NAME,
+    RL_WEIGHTS_NAME,
+    allocations_path,
     apply_caps,
     caps_from_config,
     equal_weights,
@@ -53,14 +59,14 @@ from core.contracts.weights import (
     validate_weights,
 )
 from core.daemon import DaemonContext, run_daemon_main
-from core.errors import FatalError
+from core.errors import ExitCode, FatalError
 from core.logging_setup import setup_logging
 from core.watch import MAX_DELAY_FACTOR, Debouncer, SourceFileHandler, make_observer
 
 log = logging.getLogger(__name__)
 
 DAEMON_NAME = "weights_bridge"
-OUTPUT_NAME = "allocations_override.json"
+OUTPUT_NAME = ALLOCATIONS_NAME
 EQUAL = "equal"
 STALE_MARGIN_S = 0.05
 """Wake this long after the source in force expires, so its age is then past the limit, not at it."""
@@ -79,9 +85,9 @@ def weight_sources(cfg: Config) -> tuple[Source, ...]:
     """The sources, highest priority first."""
     b = cfg.bridge
     return (
-        Source("rl", "rl_strategy_weights.json", b.rl_max_age_s),
-        Source("portfolio_optimizer", "portfolio_optimizer_weights.json", b.portfolio_optimizer_max_age_s),
-        Source("strategy_lab", "strategy_lab_weights.json", b.strategy_lab_max_age_s),
+        Source("rl", RL_WEIGHTS_NAME, b.rl_max_age_s),
+        Source("portfolio_optimizer", OPTIMIZER_WEIGHTS_NAME, b.portfolio_optimizer_max_age_s),
+        Source("strategy_lab", LAB_WEIGHTS_NAME, b.strategy_lab_max_age_s),
     )
 
 
@@ -110,7 +116,8 @@ class Allocation:
 
 
 def output_path(cfg: Config) -> Path:
-    return cfg.runtime_dir / OUTPUT_NAME
+    """The allocations file the bridge writes."""
+    return allocations_path(cfg)
 
 
 def cap_bounds(cfg: Config) -> tuple[dict[str, float], dict[str, float]]:
@@ -213,7 +220,7 @@ def watch(cfg: Config, ctx: DaemonContext) -> None:
     observer.schedule(SourceFileHandler(SOURCE_FILES, debouncer.notify), str(cfg.runtime_dir), recursive=False)
     observer.start()
     # SIGTERM only sets ctx.stop; this relays it to the debouncer's wait so shutdown is immediate.
-    threading.Thread(target=lambda: (ctx.stop.wait(), debouncer.wake()), name="stop-relay", daemon=True).start()
+    threading.Thread(target=_relay_stop, args=(ctx, debouncer), name="stop-relay", daemon=True).start()
     log.info("watching %s (%s)", cfg.runtime_dir, "polling" if b.polling else "OS events")
     try:
         _evaluate_and_beat(bridge, ctx, "start")
@@ -235,6 +242,12 @@ def watch(cfg: Config, ctx: DaemonContext) -> None:
         observer.join(timeout=5)
 
 
+def _relay_stop(ctx: DaemonContext, debouncer: Debouncer) -> None:
+    """Wake the debouncer's wait once the daemon is asked to stop."""
+    ctx.stop.wait()
+    debouncer.wake()
+
+
 def _evaluate_and_beat(bridge: WeightsBridge, ctx: DaemonContext, trigger: str) -> None:
     try:
         alloc, written = bridge.evaluate()
@@ -251,8 +264,8 @@ def _evaluate_and_beat(bridge: WeightsBridge, ctx: DaemonContext, trigger: str) 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="weights_bridge",
-        description="Merge runtime/rl_strategy_weights.json > runtime/portfolio_optimizer_weights.json > "
-                    "runtime/strategy_lab_weights.json > equal weights into runtime/allocations_override.json "
+        description=f"Merge runtime/{RL_WEIGHTS_NAME} > runtime/{OPTIMIZER_WEIGHTS_NAME} > "
+                    f"runtime/{LAB_WEIGHTS_NAME} > equal weights into runtime/{ALLOCATIONS_NAME} "
                     "(normalized, capped by the [bridge] config).")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--once", action="store_true", help="evaluate the sources once, write, exit")
@@ -273,16 +286,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         cap_bounds(cfg)  # infeasible caps stop the command here, not at the first evaluation
     except FatalError as exc:
         print(f"weights_bridge: error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     if args.once:
         setup_logging(cfg)
         try:
             alloc, written = WeightsBridge(cfg).evaluate()
         except OSError as exc:
             print(f"weights_bridge: error: cannot write {output_path(cfg)}: {exc}", file=sys.stderr)
-            return 1
+            return ExitCode.FAILURE
         print(f"{output_path(cfg)}: source={alloc.source} ({'written' if written else 'unchanged'})")
-        return 0
+        return ExitCode.OK
     return run_daemon_main(DAEMON_NAME, cfg, lambda ctx: watch(cfg, ctx))
 
 

@@ -264,8 +264,9 @@ def render_result(result: ABResult) -> str:
                    f"{better_name[row.better]}{note}")
     if result.mode == "trades":
         out.append(f"{'Trades':<26}{a.trades!s:<{width}}{b.trades!s:<{width}}")
-        out.append(f"{'Mean pnl_pct':<26}{a.mean_pnl_pct * 100:<{width}.4f}{b.mean_pnl_pct * 100:<{width}.4f}"
-                   "(percent per trade)")
+        if a.mean_pnl_pct is not None and b.mean_pnl_pct is not None:  # always set from trades
+            out.append(f"{'Mean pnl_pct':<26}{a.mean_pnl_pct * 100:<{width}.4f}{b.mean_pnl_pct * 100:<{width}.4f}"
+                       "(percent per trade)")
     out += ["", "🏆 RESULT", LINE,
             f"  Winner: {result.winner} 🎉" if result.winner else "  Winner: none (a tie)",
             f"  Confidence: {result.confidence:.1f}%",

@@ -19,13 +19,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from core.config import CALENDARS
 
-ReturnsLike = np.ndarray | pd.Series | Sequence[float] | Iterable[float]
+ReturnsLike: TypeAlias = np.ndarray | pd.Series | Sequence[float] | Iterable[float]
 
 SECONDS_PER_UNIT: dict[str, int] = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 CRYPTO_SECONDS_PER_YEAR = 365 * 86_400

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ def _to_png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _style(name: str) -> dict[str, object]:
+def _style(name: str) -> dict[str, Any]:
     # The highlighted series is wide but drawn beneath the others, so a baseline that coincides with it stays
     # visible as a thin line on top instead of being hidden.
     if name == HIGHLIGHT:

@@ -2,20 +2,13 @@
 
     python analytics/portfolio_optimizer.py [--method inverse_vol|erc] [--lookback-days N] [--config PATH]
 
-Writes ``runtime/portfolio_optimizer_weights.json`` and exits 0, or exits 3 with a one-line reason when the
+Writes its weight file (:func:`core.contracts.weights.optimizer_weights_path`) and exits 0, or exits 3 with a one-line reason when the
 history is too short. A scheduler calls :func:`run_once` instead.
 
-Window. The lookback ends on ``--as-of``, by default the UTC day of the newest trade in the history: the
-history's own clock, which is today for a trader running live and the simulated day for a replay of past or
-synthetic candles (whose trades may be years old, and would all fall outside a window ending today). With an
-empty history the window ends today.
-
-Daily returns. A strategy's return on a day is the **sum** of ``pnl_pct`` of its trades closed that UTC day:
-each trade's return is on its own notional, so the sum is the day's return of a sleeve that puts one notional
-unit into every trade (a mean would hide how often a strategy trades). Days without a trade count as 0. The
-series run from the later of the lookback start and the history's first trade, to today; with the ``equity``
-calendar, weekends are folded into the Friday before. Rows of books other than the 8 strategies (``rl_v3_ppo``)
-are ignored.
+Window and daily returns: those of :mod:`analytics.returns` (the sum of ``pnl_pct`` of a strategy's trades
+closed that UTC day, 0 on days without trades), over the ``lookback_days`` days ending ``--as-of``, by default
+the day of the newest trade in the history. Rows of books other than the 8 strategies (``rl_v3_ppo``) are
+ignored.
 
 Methods. ``inverse_vol``: weight proportional to 1 / daily volatility (sample standard deviation).
 ``erc``: equal risk contribution, ``w_i * (C w)_i`` the same for every strategy, solved from the covariance
@@ -36,121 +29,35 @@ import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analytics.metrics import annual_volatility, periods_per_year_for
+from analytics.metrics import annual_volatility
+from analytics.returns import (
+    AGGREGATION,
+    DailyReturns,
+    daily_strategy_returns,
+    load_strategy_trades,
+    periods_per_year,
+)
 from core.config import STRATEGIES, Config, load_config, replace_section
-from core.contracts.pnl_history import history_path, read_history
-from core.contracts.weights import normalize, publish_payload
-from core.errors import ConfigError, DataError, FatalError
+from core.contracts.pnl_history import HISTORY_NAME
+from core.contracts.weights import OPTIMIZER_WEIGHTS_NAME, normalize, optimizer_weights_path, publish_payload
+from core.errors import ConfigError, DataError, ExitCode, FatalError
 from core.logging_setup import setup_logging
 
 log = logging.getLogger(__name__)
 
 PRODUCER = "portfolio_optimizer"
-OUTPUT_NAME = "portfolio_optimizer_weights.json"
 METHODS = ("inverse_vol", "erc")
-EXIT_NOT_ENOUGH_HISTORY = 3
-AGGREGATION = "sum of pnl_pct of the strategy's trades closed that UTC day; days without trades count as 0"
 
 
 class InsufficientHistoryError(DataError):
     """The history is too short to publish weights from it; the message says what is missing."""
-
-
-@dataclass(frozen=True)
-class DailyReturns:
-    """Per-strategy daily returns (rows: days, columns: the 8 strategies) and trades counted in them."""
-
-    returns: pd.DataFrame
-    trades: dict[str, int]
-    window_start: date
-    end: date
-    skipped_rows: int = 0
-
-    @property
-    def days(self) -> int:
-        return len(self.returns)
-
-    def data_range(self) -> dict[str, Any]:
-        first = self.returns.index[0].date().isoformat() if self.days else None
-        return {"start": first, "end": self.end.isoformat(), "days": self.days,
-                "trades": int(sum(self.trades.values()))}
-
-
-def periods_per_year(cfg: Config) -> float:
-    """Trading days a year of the configured calendar (crypto trades every day: 365; equity: 252)."""
-    return periods_per_year_for("1d", cfg.market.calendar)
-
-
-def today_utc() -> date:
-    return datetime.now(timezone.utc).date()
-
-
-
-def load_strategy_trades(cfg: Config) -> tuple[pd.DataFrame, int]:
-    """Valid trades of the 8 strategies (other books dropped) and how many malformed rows were skipped."""
-    read = read_history(history_path(cfg))
-    for problem in read.problems:
-        log.warning("skipped a trade row: %s", problem)
-    trades = read.trades[read.trades["strategy"].isin(STRATEGIES)]
-    return trades.reset_index(drop=True), read.skipped
-
-
-def _trading_days(days: pd.Series | pd.DatetimeIndex, calendar: str) -> Any:
-    # Equity markets close at weekends: a weekend close counts on the Friday before (monotone, so no trade
-    # inside the window can land before the window's own first trading day).
-    if calendar != "equity":
-        return days
-    if isinstance(days, pd.DatetimeIndex):
-        return days - pd.to_timedelta(np.clip(days.day_of_week - 4, 0, None), unit="D")
-    return days - pd.to_timedelta((days.dt.day_of_week - 4).clip(lower=0), unit="D")
-
-
-def history_day(trades: pd.DataFrame) -> date:
-    """The UTC day of the newest trade (the history's clock, see the module docstring); today when empty."""
-    if trades.empty:
-        return today_utc()
-    return trades["closed_at"].max().tz_convert("UTC").date()
-
-
-def daily_strategy_returns(trades: pd.DataFrame, lookback_days: int, as_of: date | None = None,
-                           calendar: str = "crypto") -> DailyReturns:
-    """Daily returns of each strategy over the ``lookback_days`` calendar days ending ``as_of``.
-
-    ``as_of`` defaults to :func:`history_day`. See the module docstring for the aggregation rule. An empty
-    history gives an empty frame.
-    """
-    end = as_of or history_day(trades)
-    window_start = end - timedelta(days=lookback_days - 1)
-    empty = DailyReturns(pd.DataFrame(columns=list(STRATEGIES), dtype=float), {s: 0 for s in STRATEGIES},
-                         window_start, end)
-    if trades.empty:
-        return empty
-    day = trades["closed_at"].dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
-    inside = trades[(day >= pd.Timestamp(window_start)) & (day <= pd.Timestamp(end))]
-    if inside.empty:
-        return empty
-    bounds = _trading_days(pd.DatetimeIndex([pd.Timestamp(window_start), pd.Timestamp(end), day.min()]), calendar)
-    start = max(bounds[0], bounds[2])
-    index = pd.date_range(start, bounds[1], freq="B" if calendar == "equity" else "D")
-    inside_day = _trading_days(day[inside.index], calendar)
-    sums = inside.assign(day=inside_day).groupby(["day", "strategy"])["pnl_pct"].sum().unstack(fill_value=0.0)
-    returns = sums.reindex(index=index, columns=list(STRATEGIES), fill_value=0.0).astype(float)
-    counts = inside["strategy"].value_counts()
-    return DailyReturns(returns, {s: int(counts.get(s, 0)) for s in STRATEGIES}, window_start, end)
-
-
-def load_daily_returns(cfg: Config, lookback_days: int, as_of: date | None = None) -> DailyReturns:
-    """:func:`daily_strategy_returns` of ``state/pnl_history.csv`` with the configured calendar."""
-    trades, skipped = load_strategy_trades(cfg)
-    daily = daily_strategy_returns(trades, lookback_days, as_of, cfg.market.calendar)
-    return DailyReturns(daily.returns, daily.trades, daily.window_start, daily.end, skipped)
 
 
 def eligible_strategies(daily: DailyReturns, min_days: int, min_trades: int, min_strategies: int,
@@ -288,11 +195,12 @@ def _fill_ineligible(core_w: Mapping[str, float]) -> dict[str, float]:
 
 
 def output_path(cfg: Config) -> Path:
-    return cfg.runtime_dir / OUTPUT_NAME
+    """Where this source publishes (the weights contract's path)."""
+    return optimizer_weights_path(cfg)
 
 
 def publish(cfg: Config, payload: Mapping[str, Any]) -> Path:
-    """Write ``payload`` (from :func:`compute_weights`) as ``runtime/portfolio_optimizer_weights.json``."""
+    """Write ``payload`` (from :func:`compute_weights`) as this source's weight file."""
     return publish_payload(output_path(cfg), PRODUCER, payload)
 
 
@@ -318,8 +226,8 @@ def parse_date(text: str) -> date:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="portfolio_optimizer",
-        description="Risk-parity strategy weights from state/pnl_history.csv, written to "
-                    "runtime/portfolio_optimizer_weights.json. Exit codes: 0 written, 2 bad config or input, "
+        description=f"Risk-parity strategy weights from state/{HISTORY_NAME}, written to "
+                    f"runtime/{OPTIMIZER_WEIGHTS_NAME}. Exit codes: 0 written, 2 bad config or input, "
                     "3 not enough history.")
     parser.add_argument("--method", choices=METHODS, help="inverse_vol or erc (default: from the config)")
     parser.add_argument("--lookback-days", type=int, metavar="N", help="days of history used (default: config)")
@@ -345,15 +253,15 @@ def run_weights_command(prog: str, section: str, changes: Mapping[str, Any], con
         path = publish_fn(cfg, payload)
     except InsufficientHistoryError as exc:
         print(f"{prog}: not enough history, nothing written: {exc}", file=sys.stderr)
-        return EXIT_NOT_ENOUGH_HISTORY
+        return ExitCode.NOT_READY
     except FatalError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     except (OSError, ValueError) as exc:  # an unwritable runtime/ folder, or a value publishing refused
         print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.FAILURE
     print(f"wrote {path} {describe(payload)}")
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

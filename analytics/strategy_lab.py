@@ -2,12 +2,11 @@
 
     python analytics/strategy_lab.py [--window-days N] [--temperature T] [--config PATH]
 
-Writes ``runtime/strategy_lab_weights.json`` (weights, scores, ranks) and exits 0, or exits 3 with a one-line
+Writes its weight file (:func:`core.contracts.weights.lab_weights_path`: weights, scores, ranks) and exits 0, or exits 3 with a one-line
 reason when the recent history is too short. A scheduler calls :func:`run_once` instead.
 
 Window. It ends on ``--as-of``, by default the UTC day of the newest trade in the history (the history's own
-clock: today for a live trader, the simulated day of a replay; see :func:`analytics.portfolio_optimizer.
-history_day`).
+clock: today for a live trader, the simulated day of a replay; see :func:`analytics.returns.history_day`).
 
 Score. The annualized Sharpe ratio (:func:`analytics.metrics.sharpe_ratio`) of each strategy's daily returns
 over the last ``window_days`` days, built exactly as the portfolio optimizer builds them (sum of ``pnl_pct`` of
@@ -39,23 +38,20 @@ import pandas as pd
 
 from analytics.metrics import sharpe_ratio
 from analytics.portfolio_optimizer import (
-    AGGREGATION,
     InsufficientHistoryError,
-    daily_strategy_returns,
     eligible_strategies,
-    load_strategy_trades,
     parse_date,
-    periods_per_year,
     run_weights_command,
 )
+from analytics.returns import AGGREGATION, daily_strategy_returns, load_strategy_trades, periods_per_year
 from core.config import STRATEGIES, Config
-from core.contracts.weights import publish_payload
+from core.contracts.pnl_history import HISTORY_NAME
+from core.contracts.weights import LAB_WEIGHTS_NAME, lab_weights_path, publish_payload
 from core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 PRODUCER = "strategy_lab"
-OUTPUT_NAME = "strategy_lab_weights.json"
 METHOD = "softmax_sharpe"
 
 
@@ -149,11 +145,12 @@ def payload_from_trades(cfg: Config, trades: pd.DataFrame, as_of: date | None = 
 
 
 def output_path(cfg: Config) -> Path:
-    return cfg.runtime_dir / OUTPUT_NAME
+    """Where this source publishes (the weights contract's path)."""
+    return lab_weights_path(cfg)
 
 
 def publish(cfg: Config, payload: Mapping[str, Any]) -> Path:
-    """Write ``payload`` (from :func:`compute_weights`) as ``runtime/strategy_lab_weights.json``."""
+    """Write ``payload`` (from :func:`compute_weights`) as this source's weight file."""
     return publish_payload(output_path(cfg), PRODUCER, payload)
 
 
@@ -172,8 +169,8 @@ def run_once(cfg: Config, as_of: date | None = None) -> Path | None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strategy_lab",
-        description="Rank strategies by the Sharpe ratio of their recent daily returns (state/pnl_history.csv) "
-                    "and write softmax weights with a floor to runtime/strategy_lab_weights.json. "
+        description=f"Rank strategies by the Sharpe ratio of their recent daily returns (state/{HISTORY_NAME}) "
+                    f"and write softmax weights with a floor to runtime/{LAB_WEIGHTS_NAME}. "
                     "Exit codes: 0 written, 2 bad config or input, 3 not enough history.")
     parser.add_argument("--window-days", type=int, metavar="N", help="days of recent history scored (default: config)")
     parser.add_argument("--temperature", type=float, metavar="T", help="softmax temperature (default: config)")

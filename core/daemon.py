@@ -19,6 +19,7 @@ from typing import Any
 
 from core.atomic import publish_json, read_json
 from core.config import Config
+from core.errors import ExitCode
 from core.logging_setup import setup_logging
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def daemon_context(name: str, cfg: Config) -> Iterator[DaemonContext]:
 
 def run_daemon_main(name: str, cfg: Config, body: Callable[[DaemonContext], None]) -> int:
     """The daemon mode of a command: its log file (effective configuration first), pid file and heartbeat, and
-    ``body(ctx)`` until SIGTERM or SIGINT sets ``ctx.stop``; returns the exit code 0."""
+    ``body(ctx)`` until SIGTERM or SIGINT sets ``ctx.stop``; returns :attr:`ExitCode.OK`."""
     setup_logging(cfg, daemon=name)
     if logging.getLogger().level > logging.DEBUG:
         # APScheduler logs every run of every job at INFO; the jobs' own log lines say what matters.
@@ -105,4 +106,4 @@ def run_daemon_main(name: str, cfg: Config, body: Callable[[DaemonContext], None
     with daemon_context(name, cfg) as ctx:
         body(ctx)
     logging.getLogger(name).info("stopped")
-    return 0
+    return ExitCode.OK

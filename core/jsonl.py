@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.atomic import _finite_float, _no_constants, _reject_nan, atomic_write_bytes
-from core.contracts.pnl_history import locked
+from core.locks import locked
 
 
 def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any], max_lines: int = 10_000) -> None:

@@ -22,18 +22,31 @@ def cron_trigger(expression: str, key: str) -> CronTrigger:
     a restricted day of month or a restricted weekday matches, APScheduler only when both do; an expression
     restricting both is refused rather than run on other days than the user expects.
     """
+    parsed = _parse(expression)
+    if isinstance(parsed, str):
+        raise ConfigError(f"`{key}` = {expression!r}: {parsed}")
+    return parsed
+
+
+def cron_problem(expression: str) -> str | None:
+    """What is wrong with a cron expression (the configuration checks it at load), or None when it is valid."""
+    parsed = _parse(expression)
+    return parsed if isinstance(parsed, str) else None
+
+
+def _parse(expression: str) -> CronTrigger | str:
+    """The trigger of ``expression``, or the reason it is refused and how to fix it."""
     fields = expression.split()
     if len(fields) != 5:
-        raise ConfigError(f"`{key}` = {expression!r}: expected five fields (minute hour day month weekday), "
-                          "e.g. \"0 3 * * 0\"")
+        return "expected five fields (minute hour day month weekday), e.g. \"0 3 * * 0\""
     if fields[2] != "*" and fields[4] != "*":
-        raise ConfigError(f"`{key}` = {expression!r}: restricts both the day of month and the weekday, which "
-                          "crontab reads as either-or; use `*` in one of the two fields")
+        return ("restricts both the day of month and the weekday, which crontab reads as either-or; use `*` in "
+                "one of the two fields")
     try:
         fields[4] = weekday_names(fields[4])
         return CronTrigger.from_crontab(" ".join(fields), timezone=timezone.utc)
     except ValueError as exc:
-        raise ConfigError(f"`{key}` = {expression!r} is not a cron expression ({exc}); {_EXAMPLE}") from exc
+        return f"not a cron expression ({exc}); {_EXAMPLE}"
 
 
 def weekday_names(field: str) -> str:

@@ -12,6 +12,7 @@ that rejects the request (unknown symbol, bad parameter) is fatal at once.
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -25,19 +26,10 @@ import pandas as pd
 
 from core.config import Config, ExchangeConfig
 from core.errors import ConfigError, FatalError, RetryableError
-from market.candles import (
-    COLUMNS,
-    Gap,
-    cache_path,
-    describe_gaps,
-    find_gaps,
-    ms_to_iso,
-    read_cached_candles,
-    timeframe_to_ms,
-    validate_candles,
-    write_candles_atomic,
-    write_candles_meta,
-)
+from core.timeframes import ms_to_iso, timeframe_to_ms
+from market.cache import cache_path, read_cached_candles, write_candles_atomic, write_candles_meta
+from market.frames import COLUMNS, validate_candles
+from market.gaps import Gap, describe_gaps, find_gaps
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +75,7 @@ class RetryPolicy:
 
     def delay(self, retry: int) -> float:
         """Pause before retry number ``retry`` (0-based): ``backoff_s * 2**retry``."""
-        return self.backoff_s * (2 ** retry)
+        return self.backoff_s * 2.0 ** retry
 
 
 @dataclass(frozen=True)
@@ -240,7 +232,7 @@ def fetch_candles(
     what = f"{client.id}: candles {symbol} {timeframe}"
     while since < until_ms and since + tf_ms <= now_ms:  # a candle opening at `since` is wanted and closed
         page = call_with_retries(
-            lambda since=since: client.fetch_ohlcv(symbol, timeframe, since=since, limit=page_limit),
+            functools.partial(client.fetch_ohlcv, symbol, timeframe, since=since, limit=page_limit),
             f"{what} from {ms_to_iso(since)}", policy,
         )
         requests += 1

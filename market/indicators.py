@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
-from market.candles import COLUMNS
+from market.frames import COLUMNS
 
 Values = TypeVar("Values", pd.Series, np.ndarray)
 

@@ -159,7 +159,8 @@ def classify_regime(frame: pd.DataFrame, params: RegimeParams | None = None) -> 
 def regime_one_hot(labels: pd.Series | np.ndarray | list[str]) -> np.ndarray:
     """``(n, 4)`` float array, one column per label of :data:`REGIMES`, in that order."""
     arr = np.asarray(labels, dtype=object)
-    return np.stack([(arr == name).astype(np.float64) for name in REGIMES], axis=1).reshape(len(arr), len(REGIMES))
+    columns: list[np.ndarray] = [(arr == name).astype(np.float64) for name in REGIMES]
+    return np.stack(columns, axis=1).reshape(len(arr), len(REGIMES))
 
 
 def _recent_squeeze(width: np.ndarray, p: RegimeParams) -> np.ndarray:
@@ -167,26 +168,30 @@ def _recent_squeeze(width: np.ndarray, p: RegimeParams) -> np.ndarray:
     ranks = pd.Series(width).rolling(p.squeeze_lookback, min_periods=p.squeeze_lookback).rank(pct=True)
     squeezed = (ranks <= p.squeeze_quantile).astype(np.float64)
     recent = squeezed.shift(1).rolling(p.squeeze_memory, min_periods=1).max()
-    return recent.fillna(0.0).to_numpy() > 0
+    armed: np.ndarray = recent.fillna(0.0).to_numpy() > 0
+    return armed
 
 
 def _expansion(width: np.ndarray, memory: int) -> np.ndarray:
     """Width now over the narrowest width of the ``memory`` candles before this one."""
     narrowest = pd.Series(width).shift(1).rolling(memory, min_periods=1).min().to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        return width / narrowest
+        ratio: np.ndarray = width / narrowest
+    return ratio
 
 
 def _rolling_range(values: np.ndarray, window: int) -> np.ndarray:
     roll = pd.Series(values).rolling(window, min_periods=window)
-    return (roll.max() - roll.min()).to_numpy()
+    spread: np.ndarray = (roll.max() - roll.min()).to_numpy()
+    return spread
 
 
 def _lag1_autocorr(close: np.ndarray, window: int) -> np.ndarray:
     """Rolling correlation of each log return with the one before it, over the last ``window`` pairs."""
     rets = pd.Series(ind.as_array(ind.log_returns(close)))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return rets.rolling(window, min_periods=window).corr(rets.shift(1)).to_numpy()
+        autocorr: np.ndarray = rets.rolling(window, min_periods=window).corr(rets.shift(1)).to_numpy()
+    return autocorr
 
 
 def _apply_rules(t: pd.DataFrame, p: RegimeParams) -> np.ndarray:

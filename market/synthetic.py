@@ -29,7 +29,8 @@ import pandas as pd
 from core.atomic import parse_iso
 from core.config import Config
 from core.errors import ConfigError
-from market.candles import COLUMNS, timeframe_to_ms, validate_candles
+from core.timeframes import timeframe_to_ms
+from market.frames import COLUMNS, validate_candles
 
 REGIMES: tuple[str, ...] = ("trending", "ranging", "breakout", "mean_reverting")
 """Regime labels, in the order of :attr:`SyntheticMarket.regime_codes`."""
@@ -72,7 +73,7 @@ class SyntheticMarket:
     @property
     def regimes(self) -> np.ndarray:
         """The regime label of every candle."""
-        return np.asarray(REGIMES, dtype=object)[self.regime_codes]
+        return np.take(np.asarray(REGIMES, dtype=object), self.regime_codes)
 
 
 @dataclass(frozen=True)
@@ -235,11 +236,12 @@ def _symbol_noise(seed: int, k: int, n_blocks: int) -> dict[str, np.ndarray]:
 
 def _symbol_log_path(k: int, factor: _Factor, noise: dict[str, np.ndarray], rho: float) -> np.ndarray:
     """Cumulative log return of symbol ``k`` (0 at the start)."""
-    x0 = np.cumsum(factor.log_returns)
+    x0: np.ndarray = np.cumsum(factor.log_returns)
     if k == 0:
         return x0
     if k == 1:
-        return x0 + _spread(factor.sigma, noise["z"], rho)
+        paired: np.ndarray = x0 + _spread(factor.sigma, noise["z"], rho)
+        return paired
     # The factor's drift and volatility, its shock mixed with the symbol's own to correlation rho.
     factor_shock = factor.log_returns - factor.drift
     own_shock = factor.sigma * noise["z"]

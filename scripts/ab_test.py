@@ -10,7 +10,8 @@ Prints the metric table (A, B, B's difference in percent, which is better; a low
 winner, a confidence figure and a recommendation. From figures the confidence is the share of metrics that
 favour the winner; from two trade histories it comes from a seeded bootstrap of the difference in mean
 per-trade ``pnl_pct`` (see :mod:`analytics.ab_test`). Every comparison is appended to
-``state/ab_test_history.jsonl`` (bounded by ``logging.jsonl_max_lines``) unless ``--no-record`` is given.
+the comparison history in ``state/`` (:data:`AB_HISTORY_NAME`, private to this command; bounded by
+``logging.jsonl_max_lines``) unless ``--no-record`` is given.
 Exit codes: 0 done, 2 bad input (arguments, config, an unreadable trade file).
 """
 
@@ -42,11 +43,15 @@ from analytics.ab_test import (
 from core.atomic import utc_now_iso
 from core.config import Config, load_config
 from core.contracts.pnl_history import read_history
-from core.errors import FatalError
+from core.errors import ExitCode, FatalError
 from core.jsonl import append_jsonl, read_jsonl
 
 FIGURES = (("pnl", "total_pnl", "total P&L in currency"), ("winrate", "win_rate", "win rate as a fraction, 0.55"),
            ("sharpe", "sharpe", "Sharpe ratio"), ("drawdown", "max_drawdown", "maximum drawdown as a positive size"))
+
+
+AB_HISTORY_NAME = "ab_test_history.jsonl"
+"""The recorded comparisons inside ``state/``. Private to this command: nothing else reads or writes it."""
 
 
 class BadInput(ValueError):
@@ -54,7 +59,8 @@ class BadInput(ValueError):
 
 
 def history_path(cfg: Config) -> Path:
-    return cfg.state_dir / "ab_test_history.jsonl"
+    """The comparison history in ``state/``: one recorded comparison a line, bounded."""
+    return cfg.state_dir / AB_HISTORY_NAME
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,7 +98,8 @@ def figures_from_args(args: argparse.Namespace, side: str) -> SystemFigures:
             raise BadInput(f"--{side}-{flag} {value:g}: give the drawdown as a positive size "
                            f"(e.g. {abs(value):g})")
         values[key] = value
-    return SystemFigures(name=getattr(args, f"{side}_name"), **values)
+    return SystemFigures(name=getattr(args, f"{side}_name"), total_pnl=values["total_pnl"],
+                         win_rate=values["win_rate"], sharpe=values["sharpe"], max_drawdown=values["max_drawdown"])
 
 
 def read_trades(path_text: str, flag: str) -> pd.DataFrame:
@@ -139,15 +146,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         if args.history:
             sys.stdout.write(render_history(read_jsonl(history_path(cfg))))
-            return 0
+            return ExitCode.OK
         result = run_comparison(args, cfg)
     except (BadInput, FatalError, ValueError) as exc:
         print(f"ab_test: error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     sys.stdout.write(render_result(result))
     if not args.no_record:
         append_jsonl(history_path(cfg), history_record(result, utc_now_iso()), max_lines=cfg.logging.jsonl_max_lines)
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

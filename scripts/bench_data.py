@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from agents.strategies import compute_signals
 from core.config import Config
+from core.errors import ExitCode
 from market.regime import classify_regime
 from market.synthetic import generate_market
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for key, value in results.items():
             print(f"{key:<26} {value:.4f}" if isinstance(value, float) else f"{key:<26} {value}")
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

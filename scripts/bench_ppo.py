@@ -1,6 +1,6 @@
 """Benchmark the suite's PPO against Stable-Baselines3's PPO at equal settings.
 
-Both train on the same environment with the same hyperparameters (the validation preset of ``ai.ppo.algorithm``: vector
+Both train on the same environment with the same hyperparameters (the validation preset of ``python -m ai.ppo``: vector
 size, rollout length, epochs, minibatch, annealed step size, gamma, lambda, clip, coefficients, 64x64 tanh
 networks with orthogonal init, Adam epsilon), then both are evaluated by the same function on the same
 evaluation seeds. Prints a table (steps/s, wall time, evaluation return) and, with ``--out``, writes the
@@ -28,10 +28,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ai.ppo.algorithm import PPO, build_config, evaluate, make_vec_env, parse_overrides, resolve_device
+from ai.ppo import PPO, build_config, evaluate, make_vec_env, parse_overrides, resolve_device
 from core.atomic import publish_json
 from core.config import PPOConfig
-from core.errors import ConfigError
+from core.errors import ConfigError, ExitCode
 
 INSTALL_HINT = ("stable-baselines3 is not installed; install it with `.venv/bin/pip install stable-baselines3` "
                 "and run the benchmark again")
@@ -42,7 +42,7 @@ SB3 = "stable-baselines3"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scripts/bench_ppo.py",
-        description="Train ai.ppo.algorithm and Stable-Baselines3 PPO at equal settings; compare steps/s, wall time and "
+        description="Train ai.ppo and Stable-Baselines3 PPO at equal settings; compare steps/s, wall time and "
                     "deterministic evaluation return.",
     )
     parser.add_argument("--env", default="CartPole-v1", help="Gymnasium environment id (default: CartPole-v1)")
@@ -65,7 +65,7 @@ def sb3_kwargs(cfg: PPOConfig) -> dict[str, Any]:
     from torch import nn
 
     start = cfg.learning_rate
-    # SB3 passes the remaining progress (1 -> 0); a linear schedule anneals like ai.ppo.algorithm's anneal_lr.
+    # SB3 passes the remaining progress (1 -> 0); a linear schedule anneals like ai.ppo's anneal_lr.
     learning_rate: Any = (lambda remaining: start * remaining) if cfg.anneal_lr else start
     return {
         "learning_rate": learning_rate,
@@ -93,12 +93,13 @@ def sb3_kwargs(cfg: PPOConfig) -> dict[str, Any]:
 
 def run_ours(env_id: str, cfg: PPOConfig, num_envs: int, total_steps: int, eval_episodes: int) -> dict[str, Any]:
     started = time.perf_counter()
-    agent = PPO(make_vec_env(env_id, num_envs), cfg)
+    env = make_vec_env(env_id, num_envs)
+    agent = PPO(env, cfg)
     train_start = time.perf_counter()
     agent.learn(total_steps)
     train_s = time.perf_counter() - train_start
     returns = evaluate(agent.predict, lambda: gym.make(env_id), eval_episodes, seed=cfg.seed + 10_000)
-    agent.env.close()
+    env.close()
     return _record(OURS, cfg.seed, agent.num_timesteps, train_s, time.perf_counter() - started, returns)
 
 
@@ -108,7 +109,8 @@ def run_sb3(env_id: str, cfg: PPOConfig, num_envs: int, total_steps: int, eval_e
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
     started = time.perf_counter()
-    model = SB3PPO("MlpPolicy", sb3_make_vec_env(env_id, n_envs=num_envs, seed=cfg.seed), seed=cfg.seed,
+    env = sb3_make_vec_env(env_id, n_envs=num_envs, seed=cfg.seed)
+    model = SB3PPO("MlpPolicy", env, seed=cfg.seed,
                    device=device, verbose=0, **sb3_kwargs(cfg))
     train_start = time.perf_counter()
     model.learn(total_steps)
@@ -118,7 +120,7 @@ def run_sb3(env_id: str, cfg: PPOConfig, num_envs: int, total_steps: int, eval_e
         return model.predict(obs, deterministic=True)[0]
 
     returns = evaluate(predict, lambda: gym.make(env_id), eval_episodes, seed=cfg.seed + 10_000)
-    model.get_env().close()
+    env.close()
     return _record(SB3, cfg.seed, int(model.num_timesteps), train_s, time.perf_counter() - started, returns)
 
 
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         import stable_baselines3
     except ImportError:
         print(INSTALL_HINT, file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     try:
         if args.total_steps < 1 or args.eval_episodes < 1:
             raise ConfigError("--total-steps and --eval-episodes must be >= 1")
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_sb3(args.env, cfg, num_envs, args.total_steps, args.eval_episodes, device))
     except (ConfigError, ValueError, gym.error.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     print(format_table(results))
     summary = summarize(results)
     speedup = summary[OURS]["steps_per_s"] / summary[SB3]["steps_per_s"]
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             "sb3_version": stable_baselines3.__version__, "ppo_config": dataclasses.asdict(cfg),
             "results": results, "summary": summary, "throughput_ratio": speedup,
         })
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

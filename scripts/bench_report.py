@@ -3,7 +3,7 @@
     python scripts/bench_report.py [--days 365] [--repeat 3] [--no-plots] [--goal-s 20] [--json]
 
 Writes, in a temporary home folder, one closed trade per strategy and hour for ``--days`` days and a weight
-record every 4 hours, then times :func:`analytics.performance.tracker.write_report` (replay of the four portfolios,
+record every 4 hours, then times :func:`analytics.performance.report.write_report` (replay of the four portfolios,
 every window, the plots) and prints the best-of-N wall time. Speed goals live here, not in timed tests: the exit
 code is 1 when the best time is over ``--goal-s`` ("a year of hourly trades in seconds"), else 0.
 """
@@ -24,12 +24,15 @@ import tempfile
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from analytics.performance import tracker as perf
+from analytics.performance.report import write_report
 from core.config import STRATEGIES, Config, config_from_dict
+from core.contracts.performance import weight_history_path
 from core.contracts.pnl_history import append_trades
+from core.errors import ExitCode
 
 AS_OF = date(2024, 12, 31)
 RECORD_EVERY_H = 4
@@ -55,17 +58,17 @@ def synthetic_year(cfg: Config, days: int, seed: int = 11) -> int:
     lines = [json.dumps({"at": (first + timedelta(hours=RECORD_EVERY_H * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                          "weights": dict(zip(STRATEGIES, w.tolist(), strict=True)), "source": "rl"})
              for i, w in enumerate(weights)]
-    perf.weight_history_path(cfg).write_text("\n".join(lines) + "\n")
+    weight_history_path(cfg).write_text("\n".join(lines) + "\n")
     return len(rows)
 
 
-def time_report(cfg: Config, repeat: int, plots: bool) -> tuple[float, dict[str, object]]:
+def time_report(cfg: Config, repeat: int, plots: bool) -> tuple[float, dict[str, Any]]:
     """Best wall time of ``repeat`` reports and the last report's document."""
     now = datetime.combine(AS_OF + timedelta(days=1), datetime.min.time(), timezone.utc)
     best, document = float("inf"), {}
     for _ in range(repeat):
         started = time.perf_counter()
-        document = perf.write_report(cfg, AS_OF, now=now, with_plots=plots).document
+        document = dict(write_report(cfg, AS_OF, now=now, with_plots=plots).document)
         best = min(best, time.perf_counter() - started)
     return best, document
 
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for key, value in results.items():
             print(f"{key:<12} {value}")
-    return 0 if best <= args.goal_s else 1
+    return ExitCode.OK if best <= args.goal_s else ExitCode.FAILURE
 
 
 if __name__ == "__main__":

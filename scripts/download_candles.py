@@ -27,23 +27,16 @@ from tqdm import tqdm
 
 from core.atomic import parse_iso
 from core.config import Config, load_config, replace_section
-from core.errors import ConfigError, DataError, FatalError, RetryableError
+from core.errors import ConfigError, DataError, ExitCode, FatalError, RetryableError
 from core.logging_setup import setup_logging
-from market.candles import (
-    cache_path,
-    describe_gaps,
-    find_gaps,
-    timeframe_to_ms,
-    write_candles_atomic,
-    write_candles_meta,
-)
+from core.timeframes import timeframe_to_ms
+from market.cache import cache_path, write_candles_atomic, write_candles_meta
 from market.exchange import ExchangeRejectedError, UnknownSymbolError, open_exchange, update_cache
+from market.gaps import describe_gaps, find_gaps
 from market.synthetic import synthetic_candles
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_EXCHANGE, EXIT_BAD_INPUT = 0, 1, 2
-EXIT_INTERRUPTED = 130
 DAY_MS = 86_400_000
 
 
@@ -97,19 +90,19 @@ def main(argv: list[str] | None = None) -> int:
             print(line, flush=True)
     except (BadArgument, ConfigError, DataError, UnknownSymbolError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     except (RetryableError, ExchangeRejectedError, FatalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_EXCHANGE
+        return ExitCode.FAILURE
     except OSError as exc:
         # Disk full, a read-only or missing state folder: the cache file is replaced atomically, so it is intact.
         print(f"error: cannot write the candle cache ({exc}); check the free space and permissions of "
               f"{exc.filename or 'the state folder'}", file=sys.stderr)
-        return EXIT_EXCHANGE
+        return ExitCode.FAILURE
     except KeyboardInterrupt:
         print("interrupted; the cache files keep their last complete version", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return EXIT_OK
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK
 
 
 def time_span(days: float | None, since: str | None, until: str | None, *, now_ms: int) -> tuple[int | None, int | None]:

@@ -5,12 +5,13 @@
     python scripts/monitor_qlearning.py --continuous --interval 30
     python scripts/monitor_qlearning.py --json                       # the snapshot as JSON, for machines
 
-Per agent (``state/qlearning/meta_agent.json``, ``state/qlearning/sizing_agent.json``): states learned,
+Per agent (its Q-table in ``state/qlearning/``, see :mod:`core.contracts.qtables`): states learned,
 state-action pairs, average actions per state, total updates (trades learned), exploration rate (epsilon),
 the range and mean of the Q-values and the table's size on disk; whether the learning daemon
 (``python ai/qlearning.py --loop``) is running, from its heartbeat (``runtime/heartbeats/qlearning.json``,
 refreshed after every pass, so fresh within three recheck intervals). Each snapshot is compared with the previous
-one, kept in ``state/qlearning/monitor_last.json``, to show what was learned in between.
+one, kept beside the Q-tables (:data:`LAST_SNAPSHOT_NAME`, private to this command), to show what was learned
+in between.
 
 Health checks:
 
@@ -43,12 +44,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ai.tabular.agent import AGENT_NAMES, agent_dir, agent_path, learning_stage
-from ai.tabular.learner import DAEMON_NAME, load_agent
+from ai.tabular.agent import learning_stage
+from ai.tabular.daemon import DAEMON_NAME
+from ai.tabular.store import load_agent
 from core.atomic import parse_iso, publish_json, read_json
 from core.config import Config, load_config
+from core.contracts.qtables import AGENT_NAMES, QTABLE_DIR_NAME, agent_dir, agent_path
 from core.daemon import heartbeat_path
-from core.errors import FatalError
+from core.errors import ExitCode, FatalError
 
 PRODUCER = "monitor_qlearning"
 RULE = "=" * 80
@@ -60,10 +63,12 @@ HEARTBEAT_INTERVALS = 3.0
 MIN_HEARTBEAT_AGE_S = 60.0
 TITLES = {"meta": "📊 META STRATEGY AGENT", "sizing": "📈 POSITION SIZING AGENT"}
 NAMES = {"meta": "Meta Agent", "sizing": "Sizing Agent"}
+LAST_SNAPSHOT_NAME = "monitor_last.json"
+"""The previous snapshot, beside the Q-tables. Private to this command: nothing else reads or writes it."""
 
 
 def last_snapshot_path(cfg: Config) -> Path:
-    return agent_dir(cfg) / "monitor_last.json"
+    return agent_dir(cfg) / LAST_SNAPSHOT_NAME
 
 
 # ------------------------------------------------------------------------------------------- snapshot
@@ -275,9 +280,10 @@ def render_report(report: Mapping[str, Any], as_json: bool) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="monitor_qlearning.py",
-        description="Dashboard of the Q-learning agents (state/qlearning/): states, state-action pairs, updates, "
-                    "epsilon, Q-values, table sizes, the change since the last snapshot and health checks.",
-        epilog="The last snapshot is kept in state/qlearning/monitor_last.json. Exit codes: 0 done, 2 bad input.")
+        description=f"Dashboard of the Q-learning agents (state/{QTABLE_DIR_NAME}/): states, state-action pairs, "
+                    "updates, epsilon, Q-values, table sizes, the change since the last snapshot and health checks.",
+        epilog=f"The last snapshot is kept in state/{QTABLE_DIR_NAME}/{LAST_SNAPSHOT_NAME}. "
+               "Exit codes: 0 done, 2 bad input.")
     parser.add_argument("--continuous", action="store_true", help="print a snapshot every --interval seconds "
                         "until Ctrl-C or SIGTERM")
     parser.add_argument("--interval", type=float, default=60.0, metavar="SECONDS",
@@ -300,12 +306,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
     except FatalError as exc:
         print(f"monitor_qlearning: error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="replace")  # the dashboard's symbols on a terminal that cannot show them
     if not args.continuous:
         sys.stdout.write(render_report(snapshot_round(cfg), args.json))
-        return 0
+        return ExitCode.OK
     return run_continuous(cfg, args.interval, args.count, args.json)
 
 
@@ -325,7 +331,7 @@ def run_continuous(cfg: Config, interval: float, count: int, as_json: bool) -> i
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -30,8 +30,13 @@ from typing import Any
 
 from core.atomic import read_json
 from core.config import REPO_ROOT, Config, load_config
+from core.contracts.allocation_model import MODEL_DIR_NAME, model_config_version
+from core.contracts.qlearning_policy import POLICY_NAME, policy_path
+from core.contracts.rollout import rollout_path
+from core.contracts.trader_status import read_trader_status
+from core.contracts.weights import ALLOCATIONS_NAME, RL_WEIGHTS_NAME, allocations_path
 from core.daemon import heartbeat_path, pid_path, read_heartbeat
-from core.errors import ConfigError
+from core.errors import ConfigError, ExitCode
 
 
 @dataclass(frozen=True)
@@ -46,17 +51,17 @@ class DaemonSpec:
 
 DAEMONS: tuple[DaemonSpec, ...] = (
     DaemonSpec("weights_bridge", "agents.weights_bridge", ("--watch",),
-               "merges weight sources by priority into runtime/allocations_override.json"),
+               f"merges weight sources by priority into runtime/{ALLOCATIONS_NAME}"),
     DaemonSpec("paper_trader", "agents.paper_trader", ("--replay",),
                "runs the 8 strategies on candles, appends closed trades to state/pnl_history.csv"),
-    DaemonSpec("performance_tracker", "analytics.performance.tracker", ("--loop",),
+    DaemonSpec("performance_tracker", "analytics.performance.daemon", ("--loop",),
                "weight history, performance report and plots; runs the portfolio optimizer and strategy lab"),
-    DaemonSpec("qlearning", "ai.tabular.learner", ("--loop",),
-               "tabular strategy and sizing agents learn from each new trade; publishes runtime/qlearning_policy.json"),
+    DaemonSpec("qlearning", "ai.tabular.cli", ("--loop",),
+               f"tabular strategy and sizing agents learn from each new trade; publishes runtime/{POLICY_NAME}"),
     DaemonSpec("rl_trainer", "ai.allocation.trainer", ("--loop",),
-               "retrains the strategy-weight PPO agent weekly or after 50 new trades; state/rl_model/"),
+               f"retrains the strategy-weight PPO agent weekly or after 50 new trades; state/{MODEL_DIR_NAME}/"),
     DaemonSpec("rl_inference", "ai.allocation.inference", ("--loop",),
-               "publishes runtime/rl_strategy_weights.json from the latest model every 5 min and on change"),
+               f"publishes runtime/{RL_WEIGHTS_NAME} from the latest model every 5 min and on change"),
     DaemonSpec("shadow_ppo", "ai.trading.cli", ("run",),
                "trading PPO in shadow mode: a decision per closed candle, experiences, monthly retraining"),
 )
@@ -219,17 +224,18 @@ def loop_summary(cfg: Config) -> dict[str, object]:
         result = read_json(path)
         return result.data if result.ok and result.data is not None else {}
 
-    trader = doc(cfg.runtime_dir / "trader_status.json")
-    allocation = doc(cfg.runtime_dir / "allocations_override.json")
+    status = read_trader_status(cfg)
+    trader = dict(status.doc) if status is not None else {}
+    allocation = doc(allocations_path(cfg))
     last = trader.get("last_candle") or {}
     return {
         "trader": {"mode": trader.get("mode"), "equity": trader.get("equity"),
                    "trades_written": trader.get("trades_written"), "last_candle": last.get("time")} if trader else None,
         "allocation_source": allocation.get("source"),
         "sources_passed_over": sorted(allocation.get("fallback_reasons") or {}),
-        "strategy_model_version": doc(cfg.state_dir / "rl_model" / "config.json").get("model_version"),
-        "qlearning_sizing_multiplier": doc(cfg.runtime_dir / "qlearning_policy.json").get("sizing_multiplier"),
-        "ppo_rollout_stage": doc(cfg.runtime_dir / "rl_v3_rollout.json").get("stage"),
+        "strategy_model_version": model_config_version(cfg),
+        "qlearning_sizing_multiplier": doc(policy_path(cfg)).get("sizing_multiplier"),
+        "ppo_rollout_stage": doc(rollout_path(cfg)).get("stage"),
     }
 
 
@@ -258,16 +264,16 @@ def cmd_start(cfg: Config, args: argparse.Namespace) -> int:
     print(f"state: {cfg.state_dir}   runtime: {cfg.runtime_dir}   logs: {cfg.runtime_dir / 'logs'}")
     if not args.foreground:
         print("stop with: bash scripts/stop_rl_system.sh   status: python scripts/rl_system.py status")
-        return 1 if failed else 0
+        return ExitCode.FAILURE if failed else ExitCode.OK
     print("running in the foreground; Ctrl-C stops every daemon")
     try:
         while any(running_pid(cfg, s.name) for s in specs):
             time.sleep(1.0)
         print("every daemon has exited")
-        return 1
+        return ExitCode.FAILURE
     except KeyboardInterrupt:
         _print_outcomes(stop_daemons(cfg, [s.name for s in reversed(specs)]))
-        return 0
+        return ExitCode.OK
 
 
 def early_exits(cfg: Config, started: dict[str, subprocess.Popen], watch_s: float) -> list[str]:
@@ -309,14 +315,14 @@ def _print_outcomes(outcomes: dict[str, str]) -> None:
 
 def cmd_stop(cfg: Config, args: argparse.Namespace) -> int:
     _print_outcomes(stop_daemons(cfg, [s.name for s in reversed(_select(args.only))]))
-    return 0
+    return ExitCode.OK
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     rows, loop = status_rows(cfg), loop_summary(cfg)
     if args.json:
         print(json.dumps({"daemons": rows, "loop": loop}, indent=2))
-        return 0
+        return ExitCode.OK
     for row in rows:
         state = f"running (pid {row['pid']})" if row["running"] else "stopped"
         stale = "  STALE heartbeat: hung? see runtime/logs/" if row["heartbeat_stale"] else ""
@@ -331,7 +337,7 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
           f"strategy model {loop['strategy_model_version'] or 'not trained yet'}; "
           f"sizing x{loop['qlearning_sizing_multiplier'] or '-'}; "
           f"trading PPO {loop['ppo_rollout_stage'] or 'Stage 0: Shadow Mode (no rollout configured)'}")
-    return 0
+    return ExitCode.OK
 
 
 def _number(value: object) -> str:
@@ -360,11 +366,11 @@ def main(argv: list[str] | None = None) -> int:
         return handler(cfg, args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     except OSError as exc:
         print(f"error: {exc.filename or 'runtime folder'}: {exc.strerror or exc}; check that the state and "
               "runtime folders are writable (RL_SYSTEM_HOME)", file=sys.stderr)
-        return 1
+        return ExitCode.FAILURE
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import sys
 from typing import Any
 
 from core.config import Config, load_config
-from core.errors import ConfigError
+from core.errors import ConfigError, ExitCode
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -85,13 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     names = [f.name for f in dataclasses.fields(cfg)]
     if args.section and args.section not in names:
         print(f"error: unknown section {args.section!r}; sections: {', '.join(names)}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     print(render(cfg, args.section))
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

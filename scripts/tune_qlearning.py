@@ -50,19 +50,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ai.tabular.agent import (
-    AGENT_NAMES,
-    EARLY_UPDATES,
-    TUNABLE,
-    QAgent,
-    agent_path,
-    learning_stage,
-    save_agent_file,
-    validate_hyperparameter,
-)
-from ai.tabular.learner import agents_locked, load_agent
+from ai.tabular.agent import EARLY_UPDATES, TUNABLE, QAgent, learning_stage, validate_hyperparameter
+from ai.tabular.store import agents_locked, load_agent, save_agent_file
 from core.config import Config, load_config
-from core.errors import FatalError
+from core.contracts.qtables import AGENT_NAMES, agent_path
+from core.errors import ExitCode, FatalError
 
 RULE = "=" * 80
 LINE = "-" * 80
@@ -303,18 +295,18 @@ def main(argv: list[str] | None = None) -> int:
         problem = validate_changes(changes, cfg.qlearning.epsilon_min)
         if problem:
             print(f"tune_qlearning: error: {problem}", file=sys.stderr)
-            return 2
+            return ExitCode.BAD_INPUT
         if args.apply:
             print("Applied:\n" + "\n".join(apply_changes(cfg, changes)))
-            return 0
+            return ExitCode.OK
         if args.history:
             sys.stdout.write(render_history(cfg))
-            return 0
+            return ExitCode.OK
         sys.stdout.write(render_recommendations(recommendations_for(cfg)))
     except FatalError as exc:
         print(f"tune_qlearning: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return ExitCode.BAD_INPUT
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -1,19 +1,16 @@
 """The strategy-weight agent: a PPO policy with a Dirichlet head over the 8 strategy weights, its checkpoints.
 
-    agent = load_agent(cfg)                       # state/rl_model/checkpoint_latest.pt, None when none exists
+    agent = load_agent(cfg)                       # the latest checkpoint, None when none exists
     weights = agent.weights(observation)          # {strategy: weight}, deterministic (the Dirichlet mean)
 
-Files in ``state/rl_model/``:
+Its files (the model folder of :mod:`core.contracts.allocation_model`): the latest checkpoint in use, the
+previous one as a backup, a candidate waiting for validation, and ``config.json`` describing the latest model
+for people and tools (the checkpoint's own metadata holds the same and is what loading relies on).
 
-- ``checkpoint_latest.pt``: the model in use; ``checkpoint_previous.pt``: the one it replaced (a backup);
-  ``checkpoint_candidate.pt``: a freshly trained model waiting for validation (promoted or left aside).
-- ``config.json``: what the latest model is (features, hyperparameters, model version, training data range),
-  for people and tools; the checkpoint's own metadata holds the same and is what loading relies on.
-
-Checkpoints are written by :meth:`ai.ppo.algorithm.PPO.save` (tensors and plain data, atomically) and read with
+Checkpoints are written by :meth:`ai.ppo.PPO.save` (tensors and plain data, atomically) and read with
 ``torch.load(..., weights_only=True)``: no code is ever unpickled. Promotion copies the latest checkpoint to the
-backup atomically, then renames the candidate over the latest one, so whenever a process is killed
-``checkpoint_latest.pt`` is a complete checkpoint (the old or the new one).
+backup atomically, then renames the candidate over the latest one, so whenever a process is killed the
+latest checkpoint is a complete one (the old or the new one).
 """
 
 from __future__ import annotations
@@ -30,42 +27,28 @@ import numpy as np
 import torch
 
 from ai.allocation.features import FEATURE_NAMES, N_FEATURES, N_STRATEGIES
-from ai.ppo.algorithm import PPO, CheckpointError, load_policy
-from ai.ppo.networks import ActorCritic
-from core.atomic import atomic_write_bytes, fsync_dir, publish_json, read_json
+from ai.ppo import PPO, ActorCritic, CheckpointError, load_policy
+from core.atomic import atomic_write_bytes, fsync_dir
 from core.config import STRATEGIES, Config, StrategyAgentConfig
+from core.contracts.allocation_model import (
+    PREVIOUS_NAME,
+    ModelConfig,
+    candidate_path,
+    latest_path,
+    model_config_version,
+    previous_path,
+    write_model_config,
+)
 from core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 MODEL_KIND = "strategy_weights"
 """``meta.extra.kind`` of a strategy-weight checkpoint (the trading agent's checkpoints say otherwise)."""
-LATEST_NAME = "checkpoint_latest.pt"
-PREVIOUS_NAME = "checkpoint_previous.pt"
-CANDIDATE_NAME = "checkpoint_candidate.pt"
-CONFIG_NAME = "config.json"
-PRODUCER = "rl_trainer"
 FEATURE_PARAMS: tuple[str, ...] = (
     "rebalance_period", "window_periods", "market_window_candles", "sharpe_scale", "pnl_scale", "drawdown_scale",
 )
 """Config fields the features depend on: inference uses the values the model was trained with."""
-
-
-def model_dir(cfg: Config) -> Path:
-    """``state/rl_model/``."""
-    return cfg.state_dir / "rl_model"
-
-
-def latest_path(cfg: Config) -> Path:
-    return model_dir(cfg) / LATEST_NAME
-
-
-def previous_path(cfg: Config) -> Path:
-    return model_dir(cfg) / PREVIOUS_NAME
-
-
-def candidate_path(cfg: Config) -> Path:
-    return model_dir(cfg) / CANDIDATE_NAME
 
 
 def feature_params(acfg: StrategyAgentConfig) -> dict[str, Any]:
@@ -189,9 +172,8 @@ def current_model_version(cfg: Config) -> int:
 
 
 def _config_json_version(cfg: Config) -> int:
-    result = read_json(model_dir(cfg) / CONFIG_NAME)
-    version = result.data.get("model_version") if result.ok and result.data else None
-    return version if isinstance(version, int) and not isinstance(version, bool) else 0
+    version = model_config_version(cfg)
+    return version if version is not None else 0
 
 
 def checkpoint_extra(acfg: StrategyAgentConfig, model_version: int, training_data: dict[str, Any],
@@ -211,15 +193,15 @@ def checkpoint_extra(acfg: StrategyAgentConfig, model_version: int, training_dat
 
 
 def save_candidate(ppo: PPO, cfg: Config, extra: dict[str, Any]) -> Path:
-    """Write the trained model as ``checkpoint_candidate.pt`` (atomically); the latest model is untouched."""
+    """Write the trained model as the candidate checkpoint (atomically); the latest model is untouched."""
     return ppo.save(candidate_path(cfg), extra_meta=extra)
 
 
 def promote_candidate(cfg: Config) -> Path:
-    """Make the candidate the latest model, keeping the replaced one as ``checkpoint_previous.pt``.
+    """Make the candidate the latest model, keeping the replaced one as the previous (backup) checkpoint.
 
     Order matters for crash safety: the backup is written atomically first, then the candidate is renamed
-    over the latest one (one atomic step), then ``config.json`` is refreshed from the new model's metadata.
+    over the latest one (one atomic step), then the folder's ``config.json`` is refreshed from the new model.
     """
     candidate, latest = candidate_path(cfg), latest_path(cfg)
     if not candidate.is_file():
@@ -234,12 +216,11 @@ def promote_candidate(cfg: Config) -> Path:
 
 
 def write_config_json(cfg: Config, agent: StrategyAgent) -> Path:
-    """``state/rl_model/config.json``: features, hyperparameters, model version, training data range."""
+    """The model folder's ``config.json``: features, hyperparameters, model version, training data range."""
     extra = agent.extra
-    path = model_dir(cfg) / CONFIG_NAME
-    publish_json(path, PRODUCER, {
+    payload: ModelConfig = {
         "model_version": agent.model_version,
-        "checkpoint": LATEST_NAME,
+        "checkpoint": latest_path(cfg).name,
         "saved_at": agent.meta.get("saved_at"),
         "features": list(FEATURE_NAMES),
         "n_features": N_FEATURES,
@@ -252,8 +233,8 @@ def write_config_json(cfg: Config, agent: StrategyAgent) -> Path:
         "training": {k: extra[k] for k in ("episodes", "total_steps", "seed", "trained_at") if k in extra},
         "num_timesteps": agent.meta.get("num_timesteps"),
         "torch_version": agent.meta.get("torch_version"),
-    })
-    return path
+    }
+    return write_model_config(cfg, payload)
 
 
 def finite_or_none(value: float) -> float | None:

@@ -49,10 +49,10 @@ from ai.allocation.features import (
     window,
 )
 from analytics.metrics import drawdown_series, sharpe_ratio
-from analytics.portfolio_optimizer import load_strategy_trades
+from analytics.returns import load_strategy_trades
 from core.config import STRATEGIES, Config, StrategyAgentConfig
 from core.errors import DataError, RetryableError
-from market.candles import load_candles
+from market.sources import load_candles
 
 log = logging.getLogger(__name__)
 

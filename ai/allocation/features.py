@@ -61,9 +61,9 @@ import pandas as pd
 
 from analytics.metrics import drawdown_series, max_drawdown, periods_per_year_for, sharpe_ratio
 from core.config import STRATEGIES, StrategyAgentConfig
+from core.timeframes import timeframe_to_ms
 from market import indicators as ind
 from market import regime
-from market.candles import timeframe_to_ms
 
 FEATURE_NAMES: tuple[str, ...] = (
     "mkt_volatility", "mkt_trend", "mkt_momentum", "mkt_volume",

@@ -1,16 +1,17 @@
 """Publishes the strategy-weight agent's current weights for the weights bridge.
 
-    python ai/rl_inference.py --update                   # write runtime/rl_strategy_weights.json once
+    python ai/rl_inference.py --update                   # write the RL weights file once
     python ai/rl_inference.py --loop --interval 300      # daemon `rl_inference`
 
-The decision time is the paper trader's clock (the close of the last candle it processed, from
-``runtime/trader_status.json``), which is the market's "now" in replay mode too. Without a trader status it
+The decision time is the paper trader's clock (the close of the last candle it processed, from its status,
+:mod:`core.contracts.trader_status`), which is the market's "now" in replay mode too. Without a trader status it
 is now, or the newest data's time when the data is older: the later of the last trade's close and the last
 candle's close. It is never after now, and no trade or candle after it is used. The state is built
 the way the training environment builds it, with the feature settings the model was trained with: the
 agent's sleeve is replayed over the last ``window_periods`` rebalancing periods (starting from equal
 weights) so the portfolio features describe its own recent allocation, then the deterministic weights (the
-Dirichlet mean) for the decision time are published through :func:`core.contracts.weights.publish_weights` with the
+Dirichlet mean) for the decision time are published through :func:`core.contracts.weights.publish_weights` (to
+:func:`core.contracts.weights.rl_weights_path`) with the
 model version, the decision time and the 34 features it saw (``generated_at`` is in the envelope).
 
 With no model yet nothing is written (``--update`` exits 3; the daemon keeps waiting) and the bridge falls
@@ -38,28 +39,26 @@ import numpy as np
 import pandas as pd
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from ai.allocation.agent import LATEST_NAME, StrategyAgent, load_agent, model_dir, with_feature_params
+from ai.allocation.agent import StrategyAgent, load_agent, with_feature_params
 from ai.allocation.env import StrategyWeightEnv, history_from_frames, load_primary_candles, load_trades
 from ai.allocation.features import FEATURE_NAMES, ms_to_iso, to_ms
-from ai.ppo.algorithm import CheckpointError
-from core.atomic import read_json
+from ai.ppo import CheckpointError
 from core.config import Config, load_config, replace_section
+from core.contracts.allocation_model import LATEST_NAME, model_dir
 from core.contracts.pnl_history import HISTORY_NAME
-from core.contracts.weights import publish_weights
+from core.contracts.trader_status import read_trader_status
+from core.contracts.weights import RL_WEIGHTS_NAME, publish_weights, rl_weights_path
 from core.daemon import DaemonContext, run_daemon_main
-from core.errors import ConfigError, FatalError
+from core.errors import ConfigError, ExitCode, FatalError
 from core.logging_setup import setup_logging
+from core.timeframes import timeframe_to_ms
 from core.watch import SourceFileHandler, make_observer, schedule_once_soon
-from market.candles import timeframe_to_ms
 
 log = logging.getLogger(__name__)
 
 DAEMON_NAME = "rl_inference"
 PRODUCER = "rl_inference"
-OUTPUT_NAME = "rl_strategy_weights.json"
-TRADER_STATUS_NAME = "trader_status.json"
-"""Published by the paper trader; its ``last_candle`` is the market time the trader has reached."""
-EXIT_OK, EXIT_WRITE_FAILED, EXIT_BAD_INPUT, EXIT_NO_MODEL = 0, 1, 2, 3
+OUTPUT_NAME = RL_WEIGHTS_NAME
 HEARTBEAT_S = 30.0
 """Longest time between two heartbeats of the daemon."""
 
@@ -69,24 +68,22 @@ class NoModelError(FatalError):
 
 
 def output_path(cfg: Config) -> Path:
-    return cfg.runtime_dir / OUTPUT_NAME
+    """Where the weights are published (the weights contract's path)."""
+    return rl_weights_path(cfg)
 
 
 def trader_clock_ms(cfg: Config) -> int | None:
-    """Close time of the last candle the paper trader processed (``runtime/trader_status.json``), or None.
+    """Close time of the last candle the paper trader processed (from its status), or None.
 
     In replay mode the trader's clock, not the wall clock, is "now" for its trades and candles.
     """
-    result = read_json(cfg.runtime_dir / TRADER_STATUS_NAME)
-    if not result.ok or result.data is None:
+    status = read_trader_status(cfg)
+    stamp = status.last_candle_ts if status is not None else None
+    if stamp is None:
         return None
-    last = result.data.get("last_candle")
-    stamp = last.get("timestamp") if isinstance(last, dict) else None
-    if not isinstance(stamp, int) or isinstance(stamp, bool):
-        return None
-    timeframe = result.data.get("timeframe")
+    timeframe = status.timeframe if status is not None else None
     try:
-        return stamp + timeframe_to_ms(timeframe if isinstance(timeframe, str) else cfg.market.timeframe)
+        return stamp + timeframe_to_ms(timeframe or cfg.market.timeframe)
     except ConfigError:
         return None
 
@@ -237,7 +234,7 @@ class InferenceDaemon:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rl_inference",
-        description="Write the strategy-weight agent's weights to runtime/rl_strategy_weights.json for the weights "
+        description=f"Write the strategy-weight agent's weights to runtime/{RL_WEIGHTS_NAME} for the weights "
                     "bridge. Exit codes: 0 written (or daemon stopped), 1 cannot write, 2 bad config or unusable "
                     "model, 3 no model yet.")
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -263,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg = replace_section(cfg, "strategy_agent", polling=True)
     except FatalError as exc:
         print(f"rl_inference: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     if args.update:
         return run_update_command(cfg)
     return run_daemon_main(DAEMON_NAME, cfg,
@@ -278,17 +275,17 @@ def run_update_command(cfg: Config) -> int:
         doc = update_once(cfg)
     except NoModelError as exc:
         print(f"rl_inference: nothing written: {exc}", file=sys.stderr)
-        return EXIT_NO_MODEL
+        return ExitCode.NOT_READY
     except (CheckpointError, FatalError) as exc:
         print(f"rl_inference: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     except (OSError, ValueError) as exc:
         print(f"rl_inference: error: cannot write {output_path(cfg)}: {exc}", file=sys.stderr)
-        return EXIT_WRITE_FAILED
+        return ExitCode.FAILURE
     weights = ", ".join(f"{s}={w:.3f}" for s, w in doc["weights"].items())
     print(f"wrote {output_path(cfg)} (model version {doc['model_version']}, decision time {doc['decision_time']}, "
           f"{time.monotonic() - started:.1f}s): {weights}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -2,6 +2,6 @@
 
 import sys
 
-from ai.ppo.algorithm import main
+from ai.ppo.cli import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""Rollout storage of PPO over vectorized environments, and Generalized Advantage Estimation.
+"""Rollout storage of PPO over vectorized environments.
 
 The buffer is preallocated numpy storage of shape ``(n_steps, num_envs, ...)``, filled one vector step at a
 time, turned into flattened tensors on the training device once per update, and served as shuffled
@@ -7,7 +7,7 @@ minibatches (:class:`RolloutBatch`, Stable-Baselines3 style).
 Episode ends are kept apart: ``terminated`` means the episode really ended (the future is worth 0);
 ``truncated`` means it was cut short (a time limit, the end of the data), so its last step bootstraps with the
 value of the final observation, which the vector environment reports separately because it has already
-reset that environment.
+reset that environment. The advantages are computed by :func:`ai.ppo.losses.compute_gae`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from ai.ppo.losses import compute_gae
 
 
 class BufferNotFullError(RuntimeError):
@@ -32,44 +34,6 @@ class RolloutBatch(NamedTuple):
     old_log_probs: torch.Tensor
     advantages: torch.Tensor
     returns: torch.Tensor
-
-
-def compute_gae(
-    rewards: np.ndarray,
-    values: np.ndarray,
-    terminated: np.ndarray,
-    truncated: np.ndarray,
-    final_values: np.ndarray,
-    last_values: np.ndarray,
-    gamma: float,
-    gae_lambda: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Advantages and returns (``advantages + values``) of a rollout, arrays of shape ``(n_steps, num_envs)``.
-
-    For step ``t`` the next state's value is ``0`` when the episode terminated at ``t``, ``final_values[t]``
-    (the value of the final observation) when it was truncated at ``t``, ``values[t + 1]`` otherwise, and
-    ``last_values`` (the value of the observation after the rollout) for the last step. Any episode end stops
-    the advantage recursion: ``A_t = delta_t + gamma * lambda * (1 - done_t) * A_{t+1}`` with
-    ``delta_t = r_t + gamma * V_next - V(s_t)``. Terminated wins when both flags are set.
-    """
-    rewards = np.asarray(rewards, dtype=np.float64)
-    values = np.asarray(values, dtype=np.float64)
-    terminated = np.asarray(terminated, dtype=bool)
-    truncated = np.asarray(truncated, dtype=bool)
-    final_values = np.asarray(final_values, dtype=np.float64)
-    next_values = np.empty_like(values)
-    next_values[:-1] = values[1:]
-    next_values[-1] = np.asarray(last_values, dtype=np.float64)
-    next_values = np.where(truncated, final_values, next_values)
-    next_values = np.where(terminated, 0.0, next_values)
-    deltas = rewards + gamma * next_values - values
-    continues = gamma * gae_lambda * (~(terminated | truncated))
-    advantages = np.empty_like(values)
-    running = np.zeros(values.shape[1:], dtype=np.float64)
-    for t in range(values.shape[0] - 1, -1, -1):
-        running = deltas[t] + continues[t] * running
-        advantages[t] = running
-    return advantages, advantages + values
 
 
 class RolloutBuffer:

@@ -39,6 +39,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.config import STRATEGIES
+from core.contracts.qlearning_policy import SIZE_MULTIPLIERS
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "trend_group": ("turtle_trading", "momentum_sma_crossover", "breakout_trading", "macd_momentum"),
@@ -49,7 +50,7 @@ STAND_ASIDE = "stand_aside"
 META_CHOICES: tuple[str, ...] = (*STRATEGIES, *GROUPS, STAND_ASIDE)
 AGGRESSIVENESS: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0)
 AGGRESSIVENESS_NAMES: tuple[str, ...] = ("minimal", "low", "normal", "high", "maximal")
-SIZE_MULTIPLIERS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+# SIZE_MULTIPLIERS comes from the policy contract: a published multiplier is one of the sizing agent's choices.
 STOP_ATR: tuple[float | None, ...] = (1.0, 1.5, 2.0, 3.0, None)
 """Stop distances in ATRs; None is no stop (the strategy's own exit)."""
 

@@ -16,30 +16,25 @@ Greedy choice: the action with the highest Q-value among those learned in the st
 agent's neutral default action, then the lowest index; a state with nothing learned gives the default.
 Epsilon-greedy: with probability epsilon a uniformly random action, else the greedy one.
 
-The file (``state/qlearning/<name>_agent.json``, compact JSON written atomically) holds the envelope, the
-hyperparameters in force, the tuning overrides and their history, epsilon, the counters, running reward and
-TD-error statistics, the learning progress (which trades were learned, see :class:`Progress`) and the table
-``{state_key: {"visits": n, "q": {action: [q_value, updates]}}}``.
+:meth:`QAgent.to_document` and :meth:`QAgent.load_document` convert the agent to and from its file's content
+(:mod:`core.contracts.qtables` owns the file: path, schema and reading); :mod:`ai.tabular.store` reads and
+writes the files.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from core.atomic import atomic_write_text, envelope, utc_now_iso
-from core.config import Config
-from core.errors import DataError
+from core.atomic import utc_now_iso
+from core.contracts.qtables import QTableDocument, RewardStats, qtable_document
 
 PRODUCER = "ai.tabular.learner"
-AGENT_NAMES: tuple[str, ...] = ("meta", "sizing")
+"""The ``producer`` of the Q-table and policy files (the learning daemon's historical module name)."""
 TUNABLE: tuple[str, ...] = ("alpha", "gamma", "epsilon")
 TUNING_HISTORY_MAX = 100
 TD_EMA_WEIGHT = 0.01
@@ -295,9 +290,9 @@ class QAgent:
 
     # ------------------------------------------------------------------------------ persistence
 
-    def to_document(self) -> dict[str, Any]:
+    def to_document(self) -> QTableDocument:
         """The agent's file content (inside the envelope)."""
-        return envelope(PRODUCER, {
+        return qtable_document(PRODUCER, {
             "agent": self.name,
             "n_actions": self.n_actions,
             "default_action": self.default_action,
@@ -307,7 +302,7 @@ class QAgent:
             "epsilon": self.epsilon,
             "updates": self.updates,
             "q_updates": self.q_updates,
-            "reward_stats": asdict(self.rewards),
+            "reward_stats": cast(RewardStats, asdict(self.rewards)),
             "td_error_ema": self.td_error_ema,
             "progress": self.progress.to_dict(),
             "tuning_history": list(self.tuning_history),
@@ -340,52 +335,3 @@ class QAgent:
             if any(not math.isfinite(float(e[0])) for e in q.values()):
                 raise ValueError(f"state {state!r} has a non-finite Q-value")
             self.table[str(state)] = StateRow(int(raw.get("visits", 0)), q)
-
-
-# ---------------------------------------------------------------------------------------------- files
-
-def agent_dir(cfg: Config) -> Path:
-    return cfg.state_dir / "qlearning"
-
-
-def agent_path(cfg: Config, name: str) -> Path:
-    """``state/qlearning/<name>_agent.json``."""
-    if name not in AGENT_NAMES:
-        raise ValueError(f"unknown agent {name!r}; agents: {', '.join(AGENT_NAMES)}")
-    return agent_dir(cfg) / f"{name}_agent.json"
-
-
-def read_agent_document(path: Path) -> dict[str, Any] | None:
-    """The agent file as a mapping; None when absent; :class:`DataError` naming the file when unreadable."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read the Q-table ({exc}); fix its permissions or move it aside") from exc
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc}); move it aside to start the agent afresh") from exc
-    if not isinstance(doc, dict):
-        raise DataError(f"{path}: expected a JSON object; move it aside to start the agent afresh")
-    return doc
-
-
-def load_agent_file(agent: QAgent, path: Path) -> QAgent:
-    """Fill ``agent`` (built from the config) from its file when there is one."""
-    doc = read_agent_document(path)
-    if doc is None:
-        return agent
-    try:
-        agent.load_document(doc)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise DataError(f"{path}: not a valid {agent.name} Q-table ({exc}); move it aside to start afresh") from exc
-    return agent
-
-
-def save_agent_file(agent: QAgent, path: Path) -> int:
-    """Write the agent atomically as compact JSON; returns the file size in bytes."""
-    text = json.dumps(agent.to_document(), allow_nan=False, separators=(",", ":"))
-    atomic_write_text(path, text + "\n")
-    return os.path.getsize(path)

@@ -47,9 +47,10 @@ import pandas as pd
 
 from core.config import Config
 from core.errors import FatalError
+from core.timeframes import timeframe_to_ms
 from market import indicators as ind
-from market.candles import load_candles, timeframe_to_ms
 from market.regime import REGIMES, classify_regime, trend_strength, volatility_regime
+from market.sources import load_candles
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ ATR_PERIOD = 14
 
 State = tuple[str, ...]
 CandleLoader = Callable[..., dict[str, pd.DataFrame]]
-"""Signature of :func:`market.candles.load_candles` (``(cfg, symbols, limit=...)``), replaceable in tests."""
+"""Signature of :func:`market.sources.load_candles` (``(cfg, symbols, limit=...)``), replaceable in tests."""
 
 
 def state_key(state: Sequence[str]) -> str:
@@ -242,7 +243,7 @@ class SymbolMarket:
 
 
 class MarketStates:
-    """Candles and market bins per symbol, loaded through :func:`market.candles.load_candles` and extended when a
+    """Candles and market bins per symbol, loaded through :func:`market.sources.load_candles` and extended when a
     time beyond the last candle is asked for (the synthetic market is prefix-stable, so extending it leaves
     the candles already seen unchanged; a ccxt source updates its cache)."""
 
@@ -266,7 +267,7 @@ class MarketStates:
             if isinstance(loaded, str):
                 return loaded
             current = loaded
-        if not current.covers(t_ms, self.tf_ms):
+        if current is None or not current.covers(t_ms, self.tf_ms):
             return f"no {symbol} candle covers {pd.Timestamp(t_ms, unit='ms', tz='UTC').isoformat()}"
         return current
 

@@ -20,25 +20,17 @@ from __future__ import annotations
 import io
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-from ai.trading.common import (
-    PRODUCER,
-    CandleSet,
-    TradingModel,
-    benchmark_path,
-    file_sha256,
-    finite_or_none,
-    load_model,
-    model_path,
-    window_info,
-)
-from ai.trading.env import N_ACTIONS, TradingEnv, options_from_config
-from ai.trading.features import MarketFeatures, compute_market_features
+from ai.trading.account import N_ACTIONS
+from ai.trading.common import CandleSet, TradingModel, file_sha256, finite_or_none, load_model, window_info
+from ai.trading.env import TradingEnv
+from ai.trading.market_features import MarketFeatures, compute_market_features
+from ai.trading.options import TradingEnvOptions, options_from_config
 from ai.trading.training import install_model, model_meta, reported_training, train_agent
 from analytics.baselines import (
     METRIC_KEYS,
@@ -52,8 +44,14 @@ from analytics.baselines import (
     strategy_metrics,
 )
 from analytics.metrics import periods_per_year_for
-from core.atomic import atomic_write_bytes, publish_json, read_json
 from core.config import Config
+from core.contracts.trading_model import MODEL_DISPLAY, TrainRange, model_path
+from core.contracts.trading_reports import (
+    BenchmarkDoc,
+    publish_benchmark,
+    read_benchmark,
+    write_benchmark_plot,
+)
 from core.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -95,10 +93,10 @@ def resolve_periods_per_year(cfg: Config, timeframe: str, explicit: float | None
         raise DataError(f"{exc}; pass --periods-per-year") from exc
 
 
-def policy_run(model: TradingModel, features: MarketFeatures, split: int, options: dict[str, Any]
+def policy_run(model: TradingModel, features: MarketFeatures, split: int, options: TradingEnvOptions
                ) -> tuple[np.ndarray, np.ndarray]:
     """Exposures and step returns of the deterministic policy over the test window."""
-    env = TradingEnv(features=features, **{**options, "start_index": split, "episode_length": None})
+    env = TradingEnv(features=features, options=options, start_index=split, episode_length=None)
     steps = len(features) - 1 - split
     return env_exposures(env, lambda obs: int(model.act(obs[None, :])[0]), steps=steps)
 
@@ -121,7 +119,7 @@ def evaluate_window(cfg: Config, features: MarketFeatures, split: int, model: Tr
     metrics = {name: strategy_metrics(closes, exposures[name], fee, periods_per_year, returns[name])
                for name in exposures}
     curves = {name: equity_from_returns(returns[name]) for name in returns}
-    env = TradingEnv(features=features, **{**options, "start_index": split, "episode_length": None})
+    env = TradingEnv(features=features, options=options, start_index=split, episode_length=None)
     runs, random_curves = [], []
     for i in range(episodes):
         chooser = random_action_chooser(N_ACTIONS, seed + i)
@@ -160,7 +158,7 @@ def benchmark_gate(cfg: Config, rl: dict[str, float], buy_hold: dict[str, float]
     return {**criteria, "passed": all(c["passed"] for c in criteria.values())}
 
 
-def ranges_overlap(train_range: dict[str, Any] | None, test: dict[str, Any]) -> bool:
+def ranges_overlap(train_range: TrainRange | dict[str, Any] | None, test: TrainRange) -> bool:
     """True when a model's training range shares candles with the test window (or its range is unknown)."""
     if not train_range or "start" not in train_range or "end" not in train_range:
         return True
@@ -169,7 +167,8 @@ def ranges_overlap(train_range: dict[str, Any] | None, test: dict[str, Any]) -> 
 
 def benchmark_document(cfg: Config, candle_set: CandleSet, split: int, result: WindowResult, *, fee: float,
                        periods_per_year: float, episodes: int, ma: tuple[int, int], train_frac: float,
-                       train_window: dict[str, Any], in_sample: bool, model_info: dict[str, Any]) -> dict[str, Any]:
+                       train_window: TrainRange | dict[str, Any], in_sample: bool, model_info: dict[str, Any]
+                       ) -> BenchmarkDoc:
     """The benchmark JSON (without the envelope)."""
     test_window = window_info(candle_set.frame, split, len(candle_set.frame))
     metrics = {name: {key: result.metrics[name][key] for key in METRIC_KEYS} for name in STRATEGY_NAMES}
@@ -193,25 +192,24 @@ def benchmark_document(cfg: Config, candle_set: CandleSet, split: int, result: W
     return finite_or_none(doc)
 
 
-def write_benchmark(cfg: Config, doc: dict[str, Any], result: WindowResult) -> dict[str, Any]:
-    """Publish ``runtime/rl_v3_benchmark.json`` and the PNG of the equity curves beside it."""
-    png = benchmark_path(cfg).with_suffix(".png")
-    written = publish_json(benchmark_path(cfg), PRODUCER, {**doc, "plot": png.name})
+def write_benchmark(cfg: Config, doc: BenchmarkDoc, result: WindowResult) -> dict[str, Any]:
+    """Publish the benchmark document and the PNG of the equity curves beside it."""
+    written = publish_benchmark(cfg, doc)
     try:
-        atomic_write_bytes(png, equity_plot(result, doc))
+        write_benchmark_plot(cfg, equity_plot(result, doc))
     except (OSError, ValueError, RuntimeError) as exc:  # a plotting failure must not lose the figures
-        log.warning("could not draw %s: %s", png.name, exc)
+        log.warning("could not draw the benchmark plot %s: %s", written.get("plot"), exc)
     return written
 
 
-def equity_plot(result: WindowResult, doc: dict[str, Any]) -> bytes:
+def equity_plot(result: WindowResult, doc: Mapping[str, Any]) -> bytes:
     """PNG bytes of the four equity curves over the test window."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    times = [datetime.fromtimestamp(t / 1000, tz=timezone.utc) for t in result.timestamps]
+    times = np.asarray(result.timestamps, dtype=np.int64).astype("datetime64[ms]")  # UTC, matplotlib's default
     fig, ax = plt.subplots(figsize=(10, 5))
     try:
         for name, label in STRATEGY_NAMES.items():
@@ -233,13 +231,14 @@ def equity_plot(result: WindowResult, doc: dict[str, Any]) -> bytes:
 
 def rollout_blockers(cfg: Config) -> list[str]:
     """Why the latest benchmark does not allow a rollout above 0 % (empty when it does)."""
-    result = read_json(benchmark_path(cfg))
+    result = read_benchmark(cfg)
     if not result.ok or result.data is None:
         return [f"no usable benchmark ({result.reason}); run `python ai/shadow_ppo.py benchmark "
                 "--train-episodes N --save-model` first"]
     doc = result.data
     problems = []
-    gate = doc.get("gate") if isinstance(doc.get("gate"), dict) else {}
+    raw_gate = doc.get("gate")
+    gate: dict[str, Any] = raw_gate if isinstance(raw_gate, dict) else {}
     if gate.get("passed") is not True:
         failed = [k for k, v in gate.items() if isinstance(v, dict) and not v.get("passed")]
         problems.append("the latest benchmark did not pass its gate" + (f" (failed: {', '.join(failed)})" if failed else ""))
@@ -252,9 +251,9 @@ def rollout_blockers(cfg: Config) -> list[str]:
     current = file_sha256(model_path(cfg))
     benchmarked = (doc.get("model") or {}).get("sha256")
     if current is None:
-        problems.append("there is no model in state/rl_v3/ppo_model.pt")
+        problems.append(f"there is no model in {MODEL_DISPLAY}")
     elif benchmarked != current:
-        problems.append("the latest benchmark evaluated another model than the one in state/rl_v3/ppo_model.pt "
+        problems.append(f"the latest benchmark evaluated another model than the one in {MODEL_DISPLAY} "
                         "(benchmark it, or use --save-model when benchmarking with --train-episodes)")
     return problems
 
@@ -295,7 +294,7 @@ def fresh_model(cfg: Config, candle_set: CandleSet, split: int, request: Benchma
         path = install_model(cfg, result.agent, meta) if request.save_model else None
         reporter.finish(f"Training complete: {request.train_episodes} episodes"
                         + (f", model saved to {path.name}" if path else " (benchmark only, not saved)"))
-    checkpoint = result.agent.checkpoint_meta(meta)
+    checkpoint = result.agent.checkpoint_meta(dict(meta))
     model = TradingModel(result.agent.policy.eval(), checkpoint, path or model_path(cfg),
                          file_sha256(path) if path else None)
     info = {"source": "fresh", "saved": path is not None, "path": str(path) if path else None,
@@ -317,6 +316,7 @@ def run_benchmark(cfg: Config, candle_set: CandleSet, request: BenchmarkRequest)
     split = split_index(len(frame), request.train_frac)
     periods = resolve_periods_per_year(cfg, candle_set.timeframe, request.periods_per_year)
     test_window = window_info(frame, split, len(frame))
+    train_window: TrainRange | dict[str, Any]
     if request.train_episodes:
         model, model_info = fresh_model(cfg, candle_set, split, request)
         train_window, in_sample = window_info(frame, 0, split), False

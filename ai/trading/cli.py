@@ -14,11 +14,12 @@
     python ai/shadow_ppo.py shadow --enable
     python ai/shadow_ppo.py run                      # the shadow_ppo daemon
 
-Exit codes: 0 done, 2 bad input (file, option, configuration), 3 not possible now (no model yet, a training
-already running, a rollout refused by the benchmark gate). Files are listed in :mod:`ai.trading.common`;
-the environment, features and accounting in :mod:`ai.trading.env`, :mod:`ai.trading.features` and
-:mod:`analytics.baselines`; the daemon in :mod:`ai.trading.shadow_daemon`; the trader's side in
-:mod:`agents.ppo_book`.
+Exit codes (:class:`core.errors.ExitCode`): 0 done, 2 bad input (file, option, configuration), 3 not possible
+now (no model yet, a training already running, a rollout refused by the benchmark gate). The files and their
+contracts are listed in :mod:`ai.trading.common`; the environment, features and accounting in
+:mod:`ai.trading.env`, :mod:`ai.trading.features`, :mod:`ai.trading.account` and
+:mod:`analytics.baselines`; the daemon in :mod:`ai.trading.shadow_daemon`; the rollout and shadow
+switch in :mod:`core.contracts.rollout`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from agents.ppo_book import (
+from ai.ppo import CheckpointError
+from ai.trading.account import Account
+from ai.trading.benchmark import BenchmarkRequest, rollout_blockers, run_benchmark
+from ai.trading.common import DAEMON_NAME, load_candle_set, load_model, trading_symbol
+from ai.trading.features import assemble
+from ai.trading.market_features import compute_market_features
+from ai.trading.observation_dict import observation_from_dict
+from ai.trading.options import options_from_config
+from ai.trading.shadow_daemon import run_daemon
+from ai.trading.status import publish_status
+from ai.trading.training import TrainingBusyError, read_progress, train_and_install
+from core.atomic import read_json
+from core.config import Config, load_config
+from core.contracts.rollout import (
     read_rollout,
     rollout_path,
     set_shadow_mode,
@@ -41,33 +55,14 @@ from agents.ppo_book import (
     stage_for,
     write_rollout,
 )
-from ai.ppo.algorithm import CheckpointError
-from ai.trading.benchmark import BenchmarkRequest, rollout_blockers, run_benchmark
-from ai.trading.common import (
-    DAEMON_NAME,
-    benchmark_path,
-    experiences_path,
-    load_candle_set,
-    load_model,
-    model_path,
-    shadow_state_path,
-    trading_symbol,
-)
-from ai.trading.env import Account, TradingEnvOptions, options_from_config
-from ai.trading.features import assemble, compute_market_features, observation_from_dict
-from ai.trading.shadow_daemon import publish_status, run_daemon
-from ai.trading.training import TrainingBusyError, read_progress, train_and_install
-from core.atomic import read_json
-from core.config import Config, load_config
-from core.errors import FatalError, RLSystemError
-from core.jsonl import read_jsonl
+from core.contracts.shadow_status import read_experiences, saved_account
+from core.contracts.trading_model import MODEL_DISPLAY, model_path
+from core.contracts.trading_reports import PROGRESS_DISPLAY, read_benchmark
+from core.errors import ExitCode, FatalError, RLSystemError
 from core.logging_setup import setup_logging
-from market.candles import ms_to_iso, timeframe_to_ms
+from core.timeframes import ms_to_iso, timeframe_to_ms
 
 log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_BAD_INPUT, EXIT_NOT_NOW = 0, 2, 3
-
 
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, allow_nan=False))
@@ -86,7 +81,7 @@ def cmd_train(cfg: Config, args: argparse.Namespace) -> int:
     meta = train_and_install(cfg, candle_set, episodes, show_bar=not args.quiet)
     _print_json({"model_path": str(model_path(cfg)), "train_range": meta["train_range"], "symbol": meta["symbol"],
                  "timeframe": meta["timeframe"], "data_source": meta["data_source"], "metrics": meta["metrics"]})
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_progress(cfg: Config, args: argparse.Namespace) -> int:
@@ -94,7 +89,7 @@ def cmd_progress(cfg: Config, args: argparse.Namespace) -> int:
         doc = read_progress(cfg)
         _print_json(doc)
         if not args.watch or not doc.get("active"):
-            return EXIT_OK
+            return ExitCode.OK
         time.sleep(args.interval)
 
 
@@ -112,7 +107,7 @@ def cmd_predict(cfg: Config, args: argparse.Namespace) -> int:
     else:
         answer = {**_predict_latest(cfg, model), "defaulted": [], "ignored": []}
     _print_json({**answer, "model_path": str(model.path)})
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _predict_latest(cfg: Config, model: Any) -> dict[str, Any]:
@@ -120,11 +115,10 @@ def _predict_latest(cfg: Config, model: Any) -> dict[str, Any]:
     candle_set = load_candle_set(cfg, lookback_hours=cfg.trading_agent.feature_history
                                  * _timeframe_hours(cfg.market.timeframe), min_candles=2)
     options = options_from_config(cfg)
-    features = compute_market_features(candle_set.frame, options["high_volatility_percentile"])
-    account = _shadow_account(cfg) or Account.flat(1, options["initial_equity"])
-    opts = TradingEnvOptions(**options)
+    features = compute_market_features(candle_set.frame, options.high_volatility_percentile)
+    account = _shadow_account(cfg) or Account.flat(1, options.initial_equity)
     last = len(features) - 1
-    obs = assemble(features.values[last:], account.raw_features(features.direction[last:], opts))[0]
+    obs = assemble(features.values[last:], account.raw_features(features.direction[last:], options))[0]
     return {**model.predict(obs).as_dict(), "symbol": candle_set.symbol, "timeframe": candle_set.timeframe,
             "candle_time": ms_to_iso(int(features.timestamps[last])), "close": float(features.closes[last]),
             "position_exposure": float(account.exposure[0])}
@@ -135,12 +129,11 @@ def _timeframe_hours(timeframe: str) -> float:
 
 
 def _shadow_account(cfg: Config) -> Account | None:
-    result = read_json(shadow_state_path(cfg))
-    doc = result.data if result.ok else None
-    if not doc or doc.get("symbol") != trading_symbol(cfg) or not isinstance(doc.get("account"), dict):
+    row = saved_account(cfg, trading_symbol(cfg))
+    if row is None:
         return None
     try:
-        return Account.from_row(doc["account"])
+        return Account.from_row(row)
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -160,7 +153,7 @@ def cmd_benchmark(cfg: Config, args: argparse.Namespace) -> int:
         _print_json(doc)
     else:
         _print_benchmark(doc)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _print_benchmark(doc: dict[str, Any]) -> None:
@@ -197,11 +190,11 @@ def cmd_rollout(cfg: Config, args: argparse.Namespace) -> int:
         if blockers and not args.force:
             print("rollout refused: " + "; ".join(blockers) + ". Pass --force to override (it is recorded).",
                   file=sys.stderr)
-            return EXIT_NOT_NOW
+            return ExitCode.NOT_READY
         if blockers:
             log.warning("rollout forced despite: %s", "; ".join(blockers))
             extra["forced_despite"] = blockers
-        benchmark = read_json(benchmark_path(cfg))
+        benchmark = read_benchmark(cfg)
         if benchmark.ok and benchmark.data is not None:
             extra["benchmark"] = {"generated_at": benchmark.data.get("generated_at"),
                                   "gate_passed": (benchmark.data.get("gate") or {}).get("passed"),
@@ -212,7 +205,7 @@ def cmd_rollout(cfg: Config, args: argparse.Namespace) -> int:
                         message=message, **extra)
     log.info("%s; max position %g; risk guard %s", message, max_position, "off" if args.no_risk_guard else "on")
     _print_json({"status": "success", "message": message, "config": doc})
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_rollout_status(cfg: Config, args: argparse.Namespace) -> int:
@@ -220,30 +213,30 @@ def cmd_rollout_status(cfg: Config, args: argparse.Namespace) -> int:
     rollout = read_rollout(cfg)
     _print_json({"configured": rollout is not None, "config": result.data if rollout is not None else None,
                  **({} if rollout is not None else {"reason": result.reason})})
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     doc = publish_status(cfg)
     _print_json(doc)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_experiences(cfg: Config, args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise FatalError(f"--limit must be >= 1, got {args.limit}")
-    records = read_jsonl(experiences_path(cfg), limit=args.limit)
+    records = read_experiences(cfg, limit=args.limit)
     if not args.full:
         records = [{k: v for k, v in r.items() if k not in ("observation", "next_observation")} for r in records]
     _print_json({"count": len(records), "experiences": records})
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_shadow(cfg: Config, args: argparse.Namespace) -> int:
     if args.enable == args.disable:
         current = shadow_mode(cfg)
         _print_json({"shadow_mode": current})
-        return EXIT_OK
+        return ExitCode.OK
     set_shadow_mode(cfg, args.enable, reason="set by the shadow command")
     rollout = read_rollout(cfg)
     note = ""
@@ -253,7 +246,7 @@ def cmd_shadow(cfg: Config, args: argparse.Namespace) -> int:
         note = (f"the rollout at {rollout.capital_percentage:g}% ({rollout.stage}) is paused: the PPO book follows "
                 "no decision while shadow mode is on; `shadow --disable` resumes it")
     _print_json({"shadow_mode": args.enable, **({"note": note} if note else {})})
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
@@ -286,13 +279,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="TOML configuration file (default: $RL_SYSTEM_CONFIG or rl_system.toml)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = sub.add_parser("train", help="train a model and save it to state/rl_v3/ppo_model.pt")
+    train = sub.add_parser("train", help=f"train a model and save it to {MODEL_DISPLAY}")
     _add_candle_args(train)
     train.add_argument("--episodes", type=int, help="training episodes (default: trading_agent.train_episodes)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
-    progress = sub.add_parser("progress", help="print runtime/rl_v3_training_progress.json")
+    progress = sub.add_parser("progress", help=f"print {PROGRESS_DISPLAY}")
     progress.add_argument("--watch", action="store_true", help="print again every --interval s while active")
     progress.add_argument("--interval", type=float, default=2.0, help="seconds between prints with --watch")
     progress.set_defaults(func=cmd_progress)
@@ -300,7 +293,7 @@ def _parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="the model's action for an observation")
     what = predict.add_mutually_exclusive_group(required=True)
     what.add_argument("--obs", metavar="JSON", help="observation dictionary (feature names of "
-                      "ai/trading_features.py or the original keys); missing keys take defaults, listed")
+                      "ai/trading/features.py or the original keys); missing keys take defaults, listed")
     what.add_argument("--latest", action="store_true", help="observe the newest candle of the configured source")
     predict.set_defaults(func=cmd_predict)
 
@@ -355,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
     except RLSystemError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     setup_logging(cfg, daemon=DAEMON_NAME if args.command == "run" else None,
                   console=args.command in ("run", "train", "benchmark"))
     handler: Callable[[Config, argparse.Namespace], int] = args.func
@@ -363,18 +356,18 @@ def main(argv: list[str] | None = None) -> int:
         return handler(cfg, args)
     except (TrainingBusyError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_NOT_NOW
+        return ExitCode.NOT_READY
     except (RLSystemError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: stop quietly instead of a traceback at interpreter exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return ExitCode.FAILURE
 
 
 if __name__ == "__main__":

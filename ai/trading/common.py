@@ -1,14 +1,9 @@
-"""Shared pieces of the trading PPO manager (``ai/shadow_ppo.py``): file paths, candle selection, the model.
+"""Shared pieces of the trading PPO (``ai/shadow_ppo.py``): candle selection, plain data helpers, the model.
 
-Files (all under the home folder):
-
-- ``state/rl_v3/ppo_model.pt`` the model (weights-only checkpoint with the data range it was trained on),
-  ``state/rl_v3/ppo_model.prev.pt`` the one it replaced;
-- ``state/rl_v3/experiences.jsonl`` realized experiences (bounded), ``state/rl_v3/shadow_state.json`` the
-  daemon's cursor and shadow account, ``state/rl_v3/settings.json`` the shadow switch,
-  ``state/rl_v3/train.lock`` held while a training runs;
-- ``runtime/rl_v3_training_progress.json``, ``runtime/rl_v3_status.json``, ``runtime/rl_v3_decisions.jsonl``,
-  ``runtime/rl_v3_benchmark.json`` (+ ``.png``), ``runtime/rl_v3_rollout.json``, ``runtime/rl_v3_retrain.json``.
+The agent's files are owned by their contracts: the model, its backup and the training lock by
+:mod:`core.contracts.trading_model`; status, shadow state and experiences by :mod:`core.contracts.shadow_status`;
+training progress, benchmark and retraining outcome by :mod:`core.contracts.trading_reports`; the rollout and
+the shadow switch by :mod:`core.contracts.rollout`; the decisions by :mod:`core.contracts.shadow_decisions`.
 """
 
 from __future__ import annotations
@@ -23,59 +18,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ai.ppo.algorithm import CheckpointError, load_policy
-from ai.trading.env import ACTION_NAMES, N_ACTIONS
-from ai.trading.features import FEATURE_NAMES, N_FEATURES
+from ai.ppo import CheckpointError, load_policy
+from ai.trading.account import ACTION_NAMES, N_ACTIONS
+from ai.trading.features import FEATURE_NAMES
 from core.config import Config, replace_section
+from core.contracts.trading_model import TrainRange, validate_model_meta
 from core.errors import DataError
-from market.candles import load_candles, ms_to_iso, read_csv_candles, timeframe_to_ms
+from core.timeframes import ms_to_iso, timeframe_to_ms
+from market.csv_import import read_csv_candles
+from market.sources import load_candles
 
-PRODUCER = "shadow_ppo"
 DAEMON_NAME = "shadow_ppo"
-MODEL_KIND = "rl_v3_trading_ppo"
-
-
-# ------------------------------------------------------------------------------------------------------ paths
-
-
-def rl_v3_dir(cfg: Config) -> Path:
-    return cfg.state_dir / "rl_v3"
-
-
-def model_path(cfg: Config) -> Path:
-    return rl_v3_dir(cfg) / "ppo_model.pt"
-
-
-def backup_model_path(cfg: Config) -> Path:
-    return rl_v3_dir(cfg) / "ppo_model.prev.pt"
-
-
-def experiences_path(cfg: Config) -> Path:
-    return rl_v3_dir(cfg) / "experiences.jsonl"
-
-
-def shadow_state_path(cfg: Config) -> Path:
-    return rl_v3_dir(cfg) / "shadow_state.json"
-
-
-def lock_path(cfg: Config) -> Path:
-    return rl_v3_dir(cfg) / "train.lock"
-
-
-def progress_path(cfg: Config) -> Path:
-    return cfg.runtime_dir / "rl_v3_training_progress.json"
-
-
-def status_path(cfg: Config) -> Path:
-    return cfg.runtime_dir / "rl_v3_status.json"
-
-
-def benchmark_path(cfg: Config) -> Path:
-    return cfg.runtime_dir / "rl_v3_benchmark.json"
-
-
-def retrain_path(cfg: Config) -> Path:
-    return cfg.runtime_dir / "rl_v3_retrain.json"
 
 
 def trading_symbol(cfg: Config) -> str:
@@ -113,12 +66,12 @@ def file_sha256(path: Path) -> str | None:
         return None
 
 
-def window_info(frame: pd.DataFrame, start: int, stop: int) -> dict[str, Any]:
+def window_info(frame: pd.DataFrame, start: int, stop: int) -> TrainRange:
     """``{start, end, start_time, end_time, bars}`` of the candles ``start..stop-1`` (open times, ms and ISO)."""
     ts = frame["timestamp"].to_numpy(np.int64)
     first, last = int(ts[start]), int(ts[stop - 1])
-    return {"start": first, "end": last, "start_time": ms_to_iso(first), "end_time": ms_to_iso(last),
-            "bars": int(stop - start)}
+    return TrainRange(start=first, end=last, start_time=ms_to_iso(first), end_time=ms_to_iso(last),
+                      bars=int(stop - start))
 
 
 # ---------------------------------------------------------------------------------------------------- candles
@@ -159,7 +112,7 @@ def load_candle_set(cfg: Config, *, candles_file: str | None = None, symbol: str
                     source: str | None = None, min_candles: int = 0) -> CandleSet:
     """Candles for training, benchmarking or prediction.
 
-    ``candles_file`` (any CSV :func:`market.candles.read_csv_candles` reads, Binance kline exports included) wins;
+    ``candles_file`` (any CSV :func:`market.csv_import.read_csv_candles` reads, Binance kline exports included) wins;
     otherwise ``lookback_hours`` of ``timeframe`` candles of ``symbol`` from ``source`` (defaults: the
     configured symbol, timeframe and data source, ``trading_agent.lookback_hours``).
     """
@@ -248,12 +201,7 @@ def load_model(path: Path) -> TradingModel:
     if not path.is_file():
         raise CheckpointError(f"{path}: no trained model yet; run `python ai/shadow_ppo.py train` first")
     policy, meta = load_policy(path, device="cpu")
-    extra = meta.get("extra", {})
-    if extra.get("kind") != MODEL_KIND:
-        raise CheckpointError(f"{path}: not a trading PPO model (kind {extra.get('kind')!r}); train one with "
-                              "`python ai/shadow_ppo.py train`")
-    if int(meta.get("obs_dim", -1)) != N_FEATURES or meta.get("action_spec", {}).get("n") != N_ACTIONS \
-            or list(extra.get("features", [])) != list(FEATURE_NAMES):
-        raise CheckpointError(f"{path}: model built for other features or actions than this version's "
-                              f"{N_FEATURES} features and {N_ACTIONS} actions; retrain it")
+    problem = validate_model_meta(meta, FEATURE_NAMES, N_ACTIONS)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     return TradingModel(policy, meta, path, file_sha256(path))

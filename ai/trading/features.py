@@ -1,5 +1,9 @@
 """The 64 observation features of the trading PPO agent: 56 market features and 8 account features.
 
+This module owns the observation layout: the table below (names, scaling, defaults), scaling and the
+assembly of observations; :mod:`ai.trading.market_features` computes the market features and
+:mod:`ai.trading.observation_dict` builds an observation from a dictionary.
+
 Market features are computed once for a whole candle frame, vectorized and causal (the value at candle ``k``
 uses candles ``0..k`` only, so appending candles never changes a past value); account features describe the
 agent's own simulated position and are computed at every step. Each feature is stored scaled,
@@ -78,35 +82,17 @@ TREND follows the sign of ``trend_strength``, BREAKOUT the side of the middle Bo
 to, MEAN_REVERSION fades the sign of ``zscore_20`` (expects a return to the mean); RANGE is 0.
 
 Defaults marked ``now`` are taken from the current UTC time when an observation is built from a dictionary
-without a ``timestamp`` or ``time_of_day`` (see :func:`observation_from_dict`).
+without a ``timestamp`` or ``time_of_day`` (see :func:`ai.trading.observation_dict.observation_from_dict`).
 """
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import pandas as pd
-
-from core.errors import DataError
-from market import indicators as ind
-from market.regime import (
-    BREAKOUT,
-    MEAN_REVERSION,
-    REGIMES,
-    TREND,
-    regime_table,
-    trend_strength,
-    volatility_percentile,
-)
 
 OBS_CLIP = 10.0
 """Scaled features are clipped to ``[-OBS_CLIP, OBS_CLIP]``."""
-MS_PER_DAY = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -212,45 +198,6 @@ ALIASES: dict[str, str] = {
 """Keys of the original observation dictionary that name a feature differently."""
 
 
-@dataclass(frozen=True)
-class MarketFeatures:
-    """Market features of a candle frame, computed once: scaled values and what the reward needs."""
-
-    timestamps: np.ndarray
-    """Open times (int64 ms), one per candle."""
-    closes: np.ndarray
-    """Closes (float64)."""
-    values: np.ndarray
-    """Scaled market features, ``(n, len(MARKET_FEATURES))`` float32."""
-    high_volatility: np.ndarray
-    """True where volatility_percentile is above the threshold (the reward's position penalty applies)."""
-    direction: np.ndarray
-    """Regime direction in {-1, 0, +1} (see the module docstring)."""
-    regimes: np.ndarray
-    """Regime label per candle (object array of :data:`market.regime.REGIMES`)."""
-    segment: np.ndarray | None = None
-    """Segment number per candle when the features join separate stretches of candles (None: one stretch);
-    an episode never crosses from one segment to the next."""
-
-    def __len__(self) -> int:
-        return len(self.timestamps)
-
-
-def concat_features(parts: list[MarketFeatures]) -> MarketFeatures:
-    """Features of separate stretches of candles (each computed on its own), joined with segment numbers."""
-    if not parts:
-        raise DataError("no candle stretches to join")
-    return MarketFeatures(
-        timestamps=np.concatenate([p.timestamps for p in parts]),
-        closes=np.concatenate([p.closes for p in parts]),
-        values=np.concatenate([p.values for p in parts]),
-        high_volatility=np.concatenate([p.high_volatility for p in parts]),
-        direction=np.concatenate([p.direction for p in parts]),
-        regimes=np.concatenate([p.regimes for p in parts]),
-        segment=np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(parts)]),
-    )
-
-
 def scale_raw(raw: np.ndarray, specs: tuple[FeatureSpec, ...]) -> np.ndarray:
     """``(raw - center) / scale`` per column, undefined values replaced by the default, clipped; float32."""
     values = np.array(raw, dtype=np.float64, copy=True)
@@ -263,135 +210,10 @@ def scale_raw(raw: np.ndarray, specs: tuple[FeatureSpec, ...]) -> np.ndarray:
     return np.clip((values - centers) / scales, -OBS_CLIP, OBS_CLIP).astype(np.float32)
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` where ``den`` is not 0, NaN (undefined, so the feature's default) where it is."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den != 0, num / np.where(den != 0, den, 1.0), np.nan)
-
-
-def _change(close: np.ndarray, periods: int) -> np.ndarray:
-    return _ratio(close, np.asarray(ind.shift(close, periods))) - 1.0
-
-
-def _channel_position(close: np.ndarray, high: np.ndarray, low: np.ndarray, period: int) -> np.ndarray:
-    upper, lower = (np.asarray(x) for x in ind.donchian_channel(high, low, period))
-    width = upper - lower
-    position = _ratio(close - lower, width)
-    return np.where(width == 0, 0.5, position)  # a flat channel: the close sits in its middle
-
-
-def time_features(timestamps_ms: np.ndarray) -> dict[str, np.ndarray]:
-    """Hour of day and weekday (Monday = 0, UTC) as sine/cosine pairs."""
-    ts = np.asarray(timestamps_ms, dtype=np.int64)
-    hour_angle = 2 * np.pi * (ts % MS_PER_DAY) / MS_PER_DAY
-    weekday = ((ts // MS_PER_DAY) + 3) % 7  # 1970-01-01 was a Thursday
-    day_angle = 2 * np.pi * weekday / 7
-    return {"time_of_day_sin": np.sin(hour_angle), "time_of_day_cos": np.cos(hour_angle),
-            "day_of_week_sin": np.sin(day_angle), "day_of_week_cos": np.cos(day_angle)}
-
-
-def regime_direction(regimes: np.ndarray, trend: np.ndarray, close: np.ndarray, middle: np.ndarray,
-                     zscore: np.ndarray) -> np.ndarray:
-    """+1/-1 for the side each candle's regime favours, 0 for RANGE or when undefined."""
-    sign_trend = np.sign(np.nan_to_num(trend))
-    sign_break = np.sign(np.nan_to_num(close - middle))
-    sign_fade = -np.sign(np.nan_to_num(zscore))
-    return np.select([regimes == TREND, regimes == BREAKOUT, regimes == MEAN_REVERSION],
-                     [sign_trend, sign_break, sign_fade], default=0.0).astype(np.float64)
-
-
-def raw_market_features(candles: pd.DataFrame, high_volatility_percentile: float = 0.8) -> pd.DataFrame:
-    """Unscaled market features, one column per entry of :data:`MARKET_FEATURES` (NaN in warm-ups), plus
-    the helper columns ``_direction`` and ``_regime``."""
-    ind.check_candle_frame(candles, "trading features input")
-    o, h, lo, c, v = (candles[col].to_numpy(np.float64) for col in ("open", "high", "low", "close", "volume"))
-    ts = candles["timestamp"].to_numpy(np.int64)
-    table = regime_table(candles.reset_index(drop=True))
-    regimes = table["regime"].to_numpy(dtype=object)
-    log_ret = np.asarray(ind.log_returns(c))
-    ret1 = _change(c, 1)
-    vol24 = np.asarray(ind.realized_volatility(c, 24))
-    line, signal, hist = (np.asarray(x) for x in ind.macd(c))
-    bands = ind.bollinger_bands(c, 20, 2.0)
-    dm = ind.directional_movement(h, lo, c, 14)
-    vol_pct = np.asarray(volatility_percentile(c, 24, 240))
-    sma20, sma50, sma100 = (np.asarray(ind.sma(c, p)) for p in (20, 50, 100))
-    volume_sma20 = np.asarray(ind.sma(v, 20))
-    zscore20 = np.asarray(ind.rolling_zscore(c, 20))
-    up = np.where(np.isnan(ret1), np.nan, (ret1 > 0).astype(np.float64))
-    flow = np.nan_to_num(np.sign(ret1)) * v
-    raw: dict[str, np.ndarray] = {
-        "price_change_1": ret1,
-        "price_change_5": _change(c, 5),
-        "price_change_15": _change(c, 15),
-        "volatility": vol24,
-        "rsi": np.asarray(ind.rsi(c, 14)),
-        "macd": _ratio(line, c),
-        **{f"regime_{name.lower()}": (regimes == name).astype(np.float64) for name in REGIMES},
-        "trend_strength": table["trend_strength"].to_numpy(np.float64),
-        "volume_ratio": _ratio(v, volume_sma20),
-        "spread": _ratio(h - lo, c),
-        **time_features(ts),
-        "price_change_30": _change(c, 30),
-        "price_change_60": _change(c, 60),
-        "price_change_prev_1": np.asarray(ind.shift(ret1, 1)),
-        "price_change_prev_2": np.asarray(ind.shift(ret1, 2)),
-        "ewma_volatility": np.asarray(ind.ewma_volatility(c, 24)),
-        "volatility_ratio": _ratio(np.asarray(ind.realized_volatility(c, 12)), np.asarray(ind.realized_volatility(c, 48))),
-        "volatility_percentile": vol_pct,
-        "atr_ratio": _ratio(np.asarray(ind.atr(h, lo, c, 14)), c),
-        "adx": np.asarray(dm.adx),
-        "di_spread": np.asarray(dm.plus_di) - np.asarray(dm.minus_di),
-        "rsi_7": np.asarray(ind.rsi(c, 7)),
-        "rsi_28": np.asarray(ind.rsi(c, 28)),
-        "macd_signal": _ratio(signal, c),
-        "macd_histogram": _ratio(hist, c),
-        "bollinger_percent_b": np.asarray(bands.percent_b),
-        "bollinger_width": np.asarray(bands.width),
-        "close_sma20": _ratio(c, sma20) - 1.0,
-        "close_sma50": _ratio(c, sma50) - 1.0,
-        "close_sma100": _ratio(c, sma100) - 1.0,
-        "sma20_sma50": _ratio(sma20, sma50) - 1.0,
-        "zscore_20": zscore20,
-        "donchian_20": _channel_position(c, h, lo, 20),
-        "donchian_55": _channel_position(c, h, lo, 55),
-        "distance_high_50": _ratio(c, np.asarray(ind.donchian_channel(h, lo, 50)[0])) - 1.0,
-        "distance_low_50": _ratio(c, np.asarray(ind.donchian_channel(h, lo, 50)[1])) - 1.0,
-        "candle_body": _ratio(c - o, o),
-        "upper_wick": _ratio(h - np.maximum(o, c), c),
-        "lower_wick": _ratio(np.minimum(o, c) - lo, c),
-        "volume_zscore_50": np.asarray(ind.rolling_zscore(v, 50)),
-        "volume_trend": _ratio(np.asarray(ind.sma(v, 5)), volume_sma20),
-        "return_autocorr_30": table["autocorr"].to_numpy(np.float64),
-        "rsi_swing_30": table["rsi_swing"].to_numpy(np.float64),
-        "bollinger_squeeze": table["squeeze"].to_numpy(np.float64),
-        "bollinger_expansion": table["expansion"].to_numpy(np.float64),
-        "return_skew_30": pd.Series(log_ret).rolling(30, min_periods=30).skew().to_numpy(),
-        "up_share_14": pd.Series(up).rolling(14, min_periods=14).mean().to_numpy(),
-        "high_volatility": np.where(np.isnan(vol_pct), np.nan, (vol_pct > high_volatility_percentile) * 1.0),
-        "money_flow_20": _ratio(pd.Series(flow).rolling(20, min_periods=20).sum().to_numpy(),
-                                pd.Series(v).rolling(20, min_periods=20).sum().to_numpy()),
-        "efficiency_60": np.asarray(trend_strength(c, 60)),
-    }
-    frame = pd.DataFrame({spec.name: raw[spec.name] for spec in MARKET_FEATURES}, index=candles.index)
-    frame["_direction"] = regime_direction(regimes, raw["trend_strength"], c, np.asarray(bands.middle), zscore20)
-    frame["_regime"] = regimes
-    return frame
-
-
-def compute_market_features(candles: pd.DataFrame, high_volatility_percentile: float = 0.8) -> MarketFeatures:
-    """All market features of a candle frame, scaled, in one vectorized pass (see the module docstring)."""
-    if len(candles) < 2:
-        raise DataError(f"trading features need at least 2 candles, got {len(candles)}")
-    raw = raw_market_features(candles, high_volatility_percentile)
-    names = [spec.name for spec in MARKET_FEATURES]
-    return MarketFeatures(
-        timestamps=candles["timestamp"].to_numpy(np.int64),
-        closes=candles["close"].to_numpy(np.float64),
-        values=scale_raw(raw[names].to_numpy(np.float64), MARKET_FEATURES),
-        high_volatility=raw["high_volatility"].fillna(0.0).to_numpy() > 0,
-        direction=raw["_direction"].to_numpy(np.float64),
-        regimes=raw["_regime"].to_numpy(dtype=object),
-    )
 
 
 def account_raw(
@@ -401,8 +223,8 @@ def account_raw(
     """Unscaled account features, ``(n, 8)`` in :data:`ACCOUNT_FEATURES` order."""
     exposure = np.asarray(exposure, dtype=np.float64)
     in_position = exposure != 0
-    pnl = np.where(in_position, _ratio(np.asarray(equity, np.float64), np.asarray(open_equity, np.float64)) - 1.0, 0.0)
-    drawdown = 1.0 - _ratio(np.asarray(equity, np.float64), np.asarray(peak, np.float64))
+    pnl = np.where(in_position, safe_ratio(np.asarray(equity, np.float64), np.asarray(open_equity, np.float64)) - 1.0, 0.0)
+    drawdown = 1.0 - safe_ratio(np.asarray(equity, np.float64), np.asarray(peak, np.float64))
     columns = {
         "position_size": np.abs(exposure),
         "position_side": np.sign(exposure),
@@ -423,98 +245,3 @@ def assemble(market: np.ndarray, account: np.ndarray) -> np.ndarray:
     obs[:, ACCOUNT_INDEX] = scale_raw(account, ACCOUNT_FEATURES)
     return obs
 
-
-# ------------------------------------------------------------------------------------ observation from a dict
-
-
-@dataclass(frozen=True)
-class DictObservation:
-    """An observation built from a dictionary, with the keys that took defaults and those not understood."""
-
-    vector: np.ndarray
-    defaulted: list[str]
-    ignored: list[str]
-
-
-_SIDES = {"long": 1.0, "buy": 1.0, "short": -1.0, "sell": -1.0, "flat": 0.0, "none": 0.0}
-_SPECIAL_KEYS = ("regime", "balance", "equity", "timestamp", "time_of_day", "side")
-
-
-def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DataError(f"observation key `{key}` must be a number, got {type(value).__name__} {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise DataError(f"observation key `{key}` must be finite, got {value!r}")
-    return number
-
-
-def _regime_values(value: Any) -> dict[str, float]:
-    label = str(value).strip().upper().replace(" ", "_").replace("-", "_")
-    if label not in REGIMES:
-        raise DataError(f"observation key `regime` = {value!r} is not one of {', '.join(REGIMES)}")
-    return {f"regime_{name.lower()}": float(name == label) for name in REGIMES}
-
-
-def _side_value(value: Any) -> float:
-    if isinstance(value, str):
-        key = value.strip().lower()
-        if key not in _SIDES:
-            raise DataError(f"observation key `position_side` = {value!r}: use long, short or flat (or +1, -1, 0)")
-        return _SIDES[key]
-    return float(np.sign(_number("position_side", value)))
-
-
-def _time_values(data: Mapping[str, Any], now_ms: int) -> tuple[dict[str, float], list[str]]:
-    """Time features from ``timestamp`` (ms), else ``time_of_day`` (hours) and now; returns the defaulted ones."""
-    if "timestamp" in data:
-        ts = int(_number("timestamp", data["timestamp"]))
-        return {k: float(v[0]) for k, v in time_features(np.array([ts])).items()}, []
-    values = {k: float(v[0]) for k, v in time_features(np.array([now_ms])).items()}
-    defaulted = ["day_of_week_sin", "day_of_week_cos"]
-    if "time_of_day" in data:
-        angle = 2 * np.pi * (_number("time_of_day", data["time_of_day"]) % 24.0) / 24.0
-        values["time_of_day_sin"], values["time_of_day_cos"] = float(np.sin(angle)), float(np.cos(angle))
-    else:
-        defaulted += ["time_of_day_sin", "time_of_day_cos"]
-    return values, defaulted
-
-
-def observation_from_dict(data: Mapping[str, Any], now_ms: int | None = None) -> DictObservation:
-    """The 64-feature observation of a dictionary of raw values (the original ``predict`` input).
-
-    Keys are feature names in raw units (see the table) or the original aliases ``price_change_1m``,
-    ``price_change_5m``, ``price_change_15m``. Special keys: ``regime`` (TREND, RANGE, BREAKOUT or
-    MEAN_REVERSION) sets the one-hot; ``equity`` with ``balance`` gives ``equity_ratio = equity / balance - 1``;
-    ``position_side`` (or ``side``) accepts long/short/flat or a signed number; ``timestamp`` (ms) or
-    ``time_of_day`` (hours, 0..24) set the time features, which otherwise come from ``now_ms`` (default: the
-    current time). Every feature left unset takes its default and is listed in ``defaulted``; keys that are not
-    understood are listed in ``ignored``. A non-numeric value is a :class:`DataError` naming the key.
-    """
-    now = int(time.time() * 1000) if now_ms is None else int(now_ms)
-    values: dict[str, float] = {}
-    ignored: list[str] = []
-    for key, value in data.items():
-        name = ALIASES.get(key, key)
-        if name == "position_side":
-            values[name] = _side_value(value)
-        elif name in FEATURE_NAMES and name not in TIME_FEATURES:
-            values[name] = _number(key, value)
-        elif key not in _SPECIAL_KEYS:
-            ignored.append(key)
-    if "regime" in data:
-        values.update(_regime_values(data["regime"]))
-    if "side" in data and "position_side" not in values:
-        values["position_side"] = _side_value(data["side"])
-    if "position_size" in values:
-        values["position_size"] = abs(values["position_size"])
-    if "equity_ratio" not in values and "equity" in data and "balance" in data:
-        balance = _number("balance", data["balance"])
-        if balance <= 0:
-            raise DataError(f"observation key `balance` must be > 0, got {data['balance']!r}")
-        values["equity_ratio"] = _number("equity", data["equity"]) / balance - 1.0
-    times, time_defaulted = _time_values(data, now)
-    values.update(times)
-    defaulted = [spec.name for spec in FEATURES if spec.name not in values or spec.name in time_defaulted]
-    raw = np.array([values.get(spec.name, spec.default) for spec in FEATURES], dtype=np.float64)
-    return DictObservation(scale_raw(raw[None, :], FEATURES)[0], defaulted, ignored)

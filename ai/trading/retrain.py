@@ -8,7 +8,7 @@ original design's replay-buffer data provider, :func:`replay_buffer_candles`); s
 candles stay separate, so no episode trades across a hole. The candidate and the current model are evaluated
 on the test window; the candidate replaces the current model only when its Sharpe ratio is at least as good
 (and, while a rollout is live, when it passes the benchmark gate), and its benchmark becomes the latest one.
-The outcome goes to ``runtime/rl_v3_retrain.json``.
+The outcome is published as the retraining record of :mod:`core.contracts.trading_reports`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from agents.ppo_book import read_rollout
-from ai.ppo.algorithm import CheckpointError
+from ai.ppo import CheckpointError
 from ai.trading.benchmark import (
     benchmark_document,
     evaluate_window,
@@ -35,19 +34,15 @@ from ai.trading.benchmark import (
     write_benchmark,
 )
 from ai.trading.common import (
-    PRODUCER,
     CandleSet,
     TradingModel,
-    experiences_path,
     file_sha256,
     finite_or_none,
     load_model,
-    model_path,
-    retrain_path,
     trading_symbol,
 )
-from ai.trading.env import options_from_config
-from ai.trading.features import MarketFeatures
+from ai.trading.market_features import MarketFeatures
+from ai.trading.options import options_from_config
 from ai.trading.training import (
     TrainingBusyError,
     TrainResult,
@@ -57,12 +52,17 @@ from ai.trading.training import (
     train_agent,
 )
 from analytics.baselines import strategy_metrics
-from core.atomic import publish_json, utc_now_iso
+from core.atomic import utc_now_iso
 from core.config import Config
+from core.contracts.rollout import read_rollout
+from core.contracts.shadow_status import EXPERIENCES_NAME, iter_experiences
+from core.contracts.trading_model import model_path
+from core.contracts.trading_reports import BenchmarkDoc, RetrainRecord, publish_retrain
 from core.errors import DataError, FatalError, RetryableError
-from core.jsonl import iter_jsonl
 from core.schedule import cron_trigger
-from market.candles import COLUMNS, load_candles, timeframe_to_ms, validate_candles
+from core.timeframes import timeframe_to_ms
+from market.frames import COLUMNS, validate_candles
+from market.sources import load_candles
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def replay_buffer_candles(cfg: Config, symbol: str, timeframe: str) -> pd.DataFr
     which a retraining adds to the newest candles of the source.
     """
     rows: list[dict[str, Any]] = []
-    for record in iter_jsonl(experiences_path(cfg)):
+    for record in iter_experiences(cfg):
         if record.get("symbol") != symbol or record.get("timeframe") != timeframe:
             continue
         for key in ("candle", "next_candle"):
@@ -90,7 +90,7 @@ def replay_buffer_candles(cfg: Config, symbol: str, timeframe: str) -> pd.DataFr
         return pd.DataFrame({c: pd.Series(dtype="int64" if c == "timestamp" else "float64") for c in COLUMNS})
     # Consecutive experiences share a candle (one's next candle is the next one's candle): not a repair.
     unique = pd.DataFrame(rows).drop_duplicates("timestamp", keep="last")
-    frame, _ = validate_candles(unique, f"{experiences_path(cfg).name} candles")
+    frame, _ = validate_candles(unique, f"{EXPERIENCES_NAME} candles")
     return frame
 
 
@@ -122,8 +122,8 @@ def _score(value: float | None) -> float:
     return value if value is not None and math.isfinite(value) else -math.inf
 
 
-def retrain(cfg: Config, stop: threading.Event | None = None) -> dict[str, Any]:
-    """One retraining (see the module docstring); returns the record written to ``runtime/rl_v3_retrain.json``.
+def retrain(cfg: Config, stop: threading.Event | None = None) -> RetrainRecord:
+    """One retraining (see the module docstring); returns the record it publishes.
 
     :class:`TrainingBusyError` when another training holds the lock.
     """
@@ -139,13 +139,13 @@ def retrain(cfg: Config, stop: threading.Event | None = None) -> dict[str, Any]:
             return {"accepted": False, "reason": "stopped before the end"}
         accepted, reason, doc = _judge_candidate(cfg, data, result, features, periods)
         reporter.finish(f"Retraining complete: {'new model installed' if accepted else 'current model kept'}")
-    record = finite_or_none({
+    record: RetrainRecord = finite_or_none({
         "at": utc_now_iso(), "accepted": accepted, "reason": reason,
         "candidate_sharpe": doc["rl_v3_metrics"]["sharpe_ratio"], "current_sharpe": doc["current_sharpe"],
         "gate_passed": doc["gate"]["passed"], "train_window": doc["train_window"], "test_window": doc["test_window"],
         "segments": len(data.segments), "experience_candles": data.experience_candles,
     })
-    publish_json(retrain_path(cfg), PRODUCER, record)
+    publish_retrain(cfg, record)
     log.info("retrain: %s (%s)", "new model installed" if accepted else "current model kept", reason)
     return record
 
@@ -190,9 +190,11 @@ def _judge_candidate(cfg: Config, data: RetrainData, result: TrainResult, featur
     ta = cfg.trading_agent
     evaluation, split = data.evaluation, data.split
     trained_on = pd.concat(data.segments, ignore_index=True)
-    meta = {**model_meta(CandleSet(trained_on, evaluation.symbol, evaluation.timeframe, evaluation.data_source),
-                         len(trained_on), result), "segments": len(data.segments)}
-    candidate = TradingModel(result.agent.policy.eval(), result.agent.checkpoint_meta(meta), model_path(cfg), None)
+    meta = model_meta(CandleSet(trained_on, evaluation.symbol, evaluation.timeframe, evaluation.data_source),
+                      len(trained_on), result)
+    meta["segments"] = len(data.segments)
+    candidate = TradingModel(result.agent.policy.eval(), result.agent.checkpoint_meta(dict(meta)), model_path(cfg),
+                             None)
     window = evaluate_window(cfg, features, split, candidate, cfg.costs.fee, ta.benchmark_episodes, periods, 10, 20)
     current_sharpe = _current_sharpe(cfg, features, split, periods)
     doc = benchmark_document(cfg, evaluation, split, window, fee=cfg.costs.fee, periods_per_year=periods,
@@ -219,7 +221,7 @@ def _current_sharpe(cfg: Config, features: MarketFeatures, split: int, periods: 
     return metrics["sharpe_ratio"] if math.isfinite(metrics["sharpe_ratio"]) else None
 
 
-def _accept(cfg: Config, doc: dict[str, Any], current_sharpe: float | None) -> tuple[bool, str]:
+def _accept(cfg: Config, doc: BenchmarkDoc, current_sharpe: float | None) -> tuple[bool, str]:
     candidate = doc["rl_v3_metrics"]["sharpe_ratio"]
     if _score(candidate) < _score(current_sharpe):
         return False, f"candidate Sharpe {candidate} below the current model's {current_sharpe}"

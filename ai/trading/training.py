@@ -1,8 +1,8 @@
 """Training of the trading PPO: the single-training lock, the progress file, the run itself and model install.
 
-A training holds an exclusive ``fcntl`` lock on ``state/rl_v3/train.lock`` for its whole run, so a second
+A training holds an exclusive ``fcntl`` lock (:func:`core.contracts.trading_model.lock_path`) for its whole run, so a second
 ``train`` (or the daemon's retrain, or a benchmark that trains) is refused at once with the holder's pid
-instead of racing it. Progress is published to ``runtime/rl_v3_training_progress.json`` as episodes finish:
+instead of racing it. Progress is published (:mod:`core.contracts.trading_reports`) as episodes finish:
 ``active``, ``progress`` (%), ``message`` ("Episode 45/100"), ``started_at`` and ``metrics``
 (``current_reward``, ``avg_reward``, ``policy_loss``, ``value_loss``).
 """
@@ -26,22 +26,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ai.ppo.algorithm import PPO, UpdateStats
-from ai.trading.common import (
-    MODEL_KIND,
-    PRODUCER,
-    CandleSet,
-    backup_model_path,
-    finite_or_none,
-    lock_path,
-    model_path,
-    progress_path,
-    window_info,
-)
-from ai.trading.env import ACTION_NAMES, TradingEnvOptions, TradingVectorEnv, options_from_config
-from ai.trading.features import FEATURE_NAMES, MarketFeatures, compute_market_features, concat_features
-from core.atomic import atomic_write_bytes, publish_json, read_json, utc_now_iso
+from ai.ppo import PPO, UpdateStats
+from ai.trading.account import ACTION_NAMES
+from ai.trading.common import CandleSet, finite_or_none, window_info
+from ai.trading.features import FEATURE_NAMES
+from ai.trading.market_features import MarketFeatures, compute_market_features, concat_features
+from ai.trading.options import TradingEnvOptions, options_from_config
+from ai.trading.vector_env import TradingVectorEnv
+from core.atomic import utc_now_iso
 from core.config import Config
+from core.contracts.trading_model import MODEL_KIND, TradingModelMeta, install_checkpoint, lock_path
+from core.contracts.trading_reports import TrainingProgress, publish_progress, read_progress_doc
 from core.errors import RetryableError
 
 log = logging.getLogger(__name__)
@@ -152,7 +147,7 @@ class ProgressReporter:
         if not force and now - self._last_write < self.min_interval_s:
             return
         self._last_write = now
-        payload = {
+        payload: TrainingProgress = {
             "active": active,
             "progress": self.percent(),
             "message": message,
@@ -166,7 +161,7 @@ class ProgressReporter:
             "pid": os.getpid(),
             "metrics": finite_or_none(dict(self.metrics)),
         }
-        publish_json(progress_path(self.cfg), PRODUCER, payload)
+        publish_progress(self.cfg, payload)
 
 
 @contextmanager
@@ -192,7 +187,7 @@ def read_progress(cfg: Config) -> dict[str, Any]:
     A document left ``active`` by a training process that no longer exists (killed) is reported inactive, so
     ``progress --watch`` does not wait forever.
     """
-    result = read_json(progress_path(cfg))
+    result = read_progress_doc(cfg)
     if not result.ok or result.data is None:
         return {"active": False, "progress": 0.0, "message": f"no training has run yet ({result.reason})"}
     doc = result.data
@@ -263,8 +258,8 @@ def train_agent(cfg: Config, frames: pd.DataFrame | list[pd.DataFrame], episodes
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     options = options_from_config(cfg, **option_overrides)
-    features = training_features(frames, options["high_volatility_percentile"])
-    venv = TradingVectorEnv(num_envs=cfg.trading_agent.num_envs, features=features, **options)
+    features = training_features(frames, options.high_volatility_percentile)
+    venv = TradingVectorEnv(num_envs=cfg.trading_agent.num_envs, features=features, options=options)
     total_steps = episodes * venv.episode_steps
     agent = PPO(venv, trading_ppo_config(cfg, total_steps))
     last: dict[str, Any] = {}
@@ -296,7 +291,7 @@ def train_agent(cfg: Config, frames: pd.DataFrame | list[pd.DataFrame], episodes
                        stopped=bool(stop is not None and stop.is_set()))
 
 
-def model_meta(candle_set: CandleSet, stop: int, result: TrainResult) -> dict[str, Any]:
+def model_meta(candle_set: CandleSet, stop: int, result: TrainResult) -> TradingModelMeta:
     """Checkpoint metadata of a model trained on ``candle_set.frame[:stop]``."""
     return {
         "kind": MODEL_KIND,
@@ -314,19 +309,16 @@ def model_meta(candle_set: CandleSet, stop: int, result: TrainResult) -> dict[st
     }
 
 
-def install_model(cfg: Config, agent: PPO, meta: dict[str, Any]) -> Path:
-    """Save ``agent`` as the model in force, keeping the previous one as ``ppo_model.prev.pt``."""
-    target = model_path(cfg)
-    if target.exists():
-        atomic_write_bytes(backup_model_path(cfg), target.read_bytes())
-    agent.save(target, extra_meta=meta)
+def install_model(cfg: Config, agent: PPO, meta: TradingModelMeta) -> Path:
+    """Save ``agent`` as the model in force, keeping the previous one as the backup."""
+    target = install_checkpoint(cfg, lambda path: agent.save(path, extra_meta=dict(meta)))
     log.info("model saved to %s (trained on %s .. %s, %d candles)", target, meta["train_range"]["start_time"],
              meta["train_range"]["end_time"], meta["train_range"]["bars"])
     return target
 
 
 def train_and_install(cfg: Config, candle_set: CandleSet, episodes: int, show_bar: bool = False,
-                      stop: threading.Event | None = None) -> dict[str, Any]:
+                      stop: threading.Event | None = None) -> TradingModelMeta:
     """The ``train`` command: lock, train on every candle of ``candle_set`` with progress, save the model.
 
     Returns the saved model's metadata. :class:`TrainingBusyError` when another training runs.

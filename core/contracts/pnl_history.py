@@ -9,14 +9,12 @@ column is a :class:`~core.errors.DataError` naming it.
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import logging
 import math
 import numbers
 import os
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import pandas as pd
 from core.atomic import parse_iso
 from core.config import STRATEGIES, Config
 from core.errors import DataError
+from core.locks import locked as locked  # re-exported: the history's appenders lock through it
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +58,6 @@ class HistoryRead:
     path: Path | None = None
 
 
-@contextmanager
-def locked(path: str | os.PathLike[str], exclusive: bool = True) -> Iterator[None]:
-    """Hold a lock on ``<path>.lock`` (a separate file, so the data file can be replaced or read freely)."""
-    lock_path = Path(f"{os.fspath(path)}.lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 def _format(value: Any) -> str:
     # numbers.Real catches numpy scalars too: numpy 2's repr(np.float64(1.5)) is "np.float64(1.5)", not a number.
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
@@ -80,7 +66,7 @@ def _format(value: Any) -> str:
             raise ValueError(f"non-finite value {value!r} in a trade row")
         return repr(number)
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return str(value.isoformat())
     return str(value)
 
 

@@ -1,9 +1,18 @@
-"""Strategy-weight documents: validation, normalization, caps, publishing and tolerant reading.
+"""The four strategy-weight files: their names, payloads, validation, normalization, caps, writing and reading.
 
 A weight document is a published JSON object (see :mod:`core.atomic`) whose ``"weights"`` maps each of the
 8 strategies of :data:`core.config.STRATEGIES` to a finite, non-negative number, summing to 1 within 1e-9.
 Every producer (RL inference, portfolio optimizer, strategy lab) and the weights bridge go through
 :func:`publish_weights`, and every reader through :func:`read_weights`, so the contract is enforced in one place.
+
+The files, all in ``runtime/`` (writer -> readers):
+
+- ``rl_strategy_weights.json`` (:func:`rl_weights_path`): the strategy-weight agent's inference -> the weights
+  bridge, the performance tracker;
+- ``portfolio_optimizer_weights.json`` (:func:`optimizer_weights_path`): the portfolio optimizer -> the bridge;
+- ``strategy_lab_weights.json`` (:func:`lab_weights_path`): the strategy lab -> the bridge;
+- ``allocations_override.json`` (:func:`allocations_path`): the weights bridge, merging the three by priority
+  -> the paper trader, the performance tracker, ``scripts/rl_system.py status``.
 """
 
 from __future__ import annotations
@@ -12,11 +21,100 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from core.atomic import ReadResult, publish_json, read_json
-from core.config import STRATEGIES
+from core.config import STRATEGIES, Config
 from core.errors import ConfigError
+
+RL_WEIGHTS_NAME = "rl_strategy_weights.json"
+OPTIMIZER_WEIGHTS_NAME = "portfolio_optimizer_weights.json"
+LAB_WEIGHTS_NAME = "strategy_lab_weights.json"
+ALLOCATIONS_NAME = "allocations_override.json"
+SOURCE_NAMES: tuple[str, ...] = (RL_WEIGHTS_NAME, OPTIMIZER_WEIGHTS_NAME, LAB_WEIGHTS_NAME)
+"""The weights bridge's sources, highest priority first."""
+
+
+def rl_weights_path(cfg: Config) -> Path:
+    """``runtime/rl_strategy_weights.json``: the strategy-weight agent's weights."""
+    return cfg.runtime_dir / RL_WEIGHTS_NAME
+
+
+def optimizer_weights_path(cfg: Config) -> Path:
+    """``runtime/portfolio_optimizer_weights.json``: the portfolio optimizer's fallback weights."""
+    return cfg.runtime_dir / OPTIMIZER_WEIGHTS_NAME
+
+
+def lab_weights_path(cfg: Config) -> Path:
+    """``runtime/strategy_lab_weights.json``: the strategy lab's fallback weights."""
+    return cfg.runtime_dir / LAB_WEIGHTS_NAME
+
+
+def allocations_path(cfg: Config) -> Path:
+    """``runtime/allocations_override.json``: the merged allocation the trader sizes its books by."""
+    return cfg.runtime_dir / ALLOCATIONS_NAME
+
+
+class WeightsPayload(TypedDict):
+    """What every weight file holds besides the envelope: one weight per strategy, summing to 1."""
+
+    weights: dict[str, float]
+
+
+class RLWeightsPayload(WeightsPayload, total=False):
+    """``rl_strategy_weights.json``: the weights and what the agent computed them from."""
+
+    model_version: str
+    decision_time: str
+    state: dict[str, float]
+    data_range: dict[str, Any]
+    model_trained_on: dict[str, Any]
+    deterministic: bool
+
+
+class OptimizerWeightsPayload(WeightsPayload, total=False):
+    """``portfolio_optimizer_weights.json``: inverse-volatility or equal-risk-contribution weights."""
+
+    method: str
+    lookback_days: int
+    aggregation: str
+    data_range: dict[str, Any]
+    volatility_daily: dict[str, float]
+    volatility_annualized: dict[str, float | None]
+    periods_per_year: float
+    trades: dict[str, int]
+    eligible: list[str]
+    insufficient_history: list[str]
+    risk_contributions: dict[str, float]
+    solver: dict[str, Any] | None
+    history_rows_skipped: int
+
+
+class LabWeightsPayload(WeightsPayload, total=False):
+    """``strategy_lab_weights.json``: softmax-with-floor weights of recent Sharpe ratios."""
+
+    method: str
+    window_days: int
+    temperature: float
+    floor: float
+    scores: dict[str, float | None]
+    ranks: dict[str, int | None]
+    unscored: list[str]
+    mean_daily_return: dict[str, float]
+    trades: dict[str, int]
+    aggregation: str
+    data_range: dict[str, Any]
+    periods_per_year: float
+    history_rows_skipped: int
+
+
+class AllocationsPayload(WeightsPayload):
+    """``allocations_override.json``: the winning source's capped weights, and why higher sources lost."""
+
+    source: str
+    fallback_reasons: dict[str, str]
+    input_ages_s: dict[str, float | None]
+    caps: dict[str, dict[str, float]]
 
 SUM_TOLERANCE = 1e-9
 """How far from 1 the weights of a published document may sum."""

@@ -1,4 +1,4 @@
-"""Portfolio optimizer: daily returns from the history, inverse volatility and ERC against independent
+"""Portfolio optimizer: inverse volatility and ERC against independent
 computations, the minimum-history rules and the command's exit codes."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from analytics import portfolio_optimizer as po
+from analytics import returns
 from core.config import STRATEGIES, Config, replace_section
 from core.contracts.pnl_history import append_trades
 
@@ -98,30 +99,7 @@ def test_the_window_ends_on_the_newest_trade_by_default(cfg: Config) -> None:
     assert doc["data_range"]["end"] == AS_OF.isoformat() and doc["data_range"]["days"] == 20
     inverse = {s: 1 / statistics.stdev(series[s]) for s in STRATEGIES}
     assert doc["weights"] == pytest.approx({s: v / sum(inverse.values()) for s, v in inverse.items()}, rel=1e-9)
-    assert po.history_day(po.load_strategy_trades(cfg)[0].iloc[:0]) == datetime.now(timezone.utc).date()
-
-
-def test_daily_returns_sum_the_trades_of_a_day_and_fill_empty_days_with_zero(cfg: Config) -> None:
-    append_trades(cfg.state_dir / "pnl_history.csv", [
-        trade(AS_OF - timedelta(days=2), STRATEGIES[0], 0.01, hour=1),
-        trade(AS_OF - timedelta(days=2), STRATEGIES[0], 0.02, hour=23),
-        trade(AS_OF, STRATEGIES[0], -0.005),
-    ])
-    daily = po.load_daily_returns(cfg, lookback_days=10, as_of=AS_OF)
-    assert daily.returns[STRATEGIES[0]].tolist() == pytest.approx([0.03, 0.0, -0.005])
-    assert daily.returns[STRATEGIES[1]].tolist() == [0.0, 0.0, 0.0]
-    assert daily.trades[STRATEGIES[0]] == 3
-
-
-def test_equity_calendar_folds_weekend_trades_into_friday(cfg: Config) -> None:
-    cfg = replace_section(cfg, "market", calendar="equity")
-    saturday, friday, monday = date(2024, 3, 30), date(2024, 3, 29), date(2024, 4, 1)
-    append_trades(cfg.state_dir / "pnl_history.csv", [
-        trade(friday, STRATEGIES[0], 0.01), trade(saturday, STRATEGIES[0], 0.02), trade(monday, STRATEGIES[0], 0.04),
-    ])
-    daily = po.load_daily_returns(cfg, lookback_days=10, as_of=monday)
-    assert [d.date() for d in daily.returns.index] == [friday, monday]
-    assert daily.returns[STRATEGIES[0]].tolist() == pytest.approx([0.03, 0.04])
+    assert returns.history_day(returns.load_strategy_trades(cfg)[0].iloc[:0]) == datetime.now(timezone.utc).date()
 
 
 def correlated_returns(n_days: int, seed: int) -> np.ndarray:

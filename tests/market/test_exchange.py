@@ -14,7 +14,7 @@ import pytest
 
 from core.config import Config, ExchangeConfig, replace_section
 from core.errors import ConfigError, FatalError, RetryableError
-from market.candles import Gap, cache_path, load_candles, meta_path, read_cached_candles
+from market.cache import cache_path, meta_path, read_cached_candles
 from market.exchange import (
     ExchangeRejectedError,
     ExchangeUnavailableError,
@@ -23,6 +23,8 @@ from market.exchange import (
     override_api_urls,
     update_cache,
 )
+from market.gaps import Gap
+from market.sources import load_candles
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_binance import (  # noqa: E402 - the helper sits next to this file, outside any package

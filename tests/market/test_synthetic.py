@@ -12,7 +12,8 @@ import pytest
 
 from core.config import Config, replace_section
 from core.errors import ConfigError
-from market.candles import COLUMNS, cache_path, meta_path, read_cached_candles
+from market.cache import cache_path, meta_path, read_cached_candles
+from market.frames import COLUMNS
 from market.synthetic import REGIMES, generate_market, market_from_config
 
 PAIR = ["BTC/USDT", "ETH/USDT"]
@@ -142,15 +143,29 @@ def test_config_drives_the_market(cfg: Config) -> None:
 
 
 @pytest.mark.parametrize(("changes", "message"), [
+    ({"n_candles": 0}, r"synthetic\.n_candles = 0: must be >= 1"),
+    ({"correlation": 1.0}, r"synthetic\.correlation = 1\.0: must be strictly between 0 and 1"),
+    ({"start_prices": [1.0, -2.0]}, r"synthetic\.start_prices = \[1\.0, -2\.0\]: must be a non-empty list of positive"),
+    ({"annual_volatility": 0.0}, r"synthetic\.annual_volatility = 0\.0: must be > 0"),
+    ({"start": "yesterday"}, r"synthetic\.start = 'yesterday': must be an ISO-8601 time"),
+])
+def test_bad_settings_are_rejected_when_the_config_is_built(cfg: Config, changes: dict[str, object],
+                                                            message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        replace_section(cfg, "synthetic", **changes)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
     ({"n_candles": 0}, "n_candles must be positive"),
     ({"correlation": 1.0}, "correlation must be strictly between 0 and 1"),
     ({"start_prices": [1.0, -2.0]}, "start_prices must be positive"),
     ({"annual_volatility": 0.0}, "annual_volatility must be positive"),
-    ({"start": "yesterday"}, "synthetic.start `yesterday` is not ISO-8601"),
 ])
-def test_bad_settings_are_rejected(cfg: Config, changes: dict[str, object], message: str) -> None:
+def test_bad_arguments_are_rejected_without_a_config(changes: dict[str, object], message: str) -> None:
+    args: dict[str, object] = {"n_candles": 100, **changes}
+    n_candles = args.pop("n_candles")
     with pytest.raises(ConfigError, match=message):
-        market_from_config(replace_section(cfg, "synthetic", **changes))
+        generate_market(PAIR, n_candles, **args)  # type: ignore[arg-type]
 
 
 def test_download_script_writes_synthetic_files_with_provenance(cfg: Config,

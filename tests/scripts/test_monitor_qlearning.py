@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ai.tabular import learner as ql
-from ai.tabular.agent import StateRow, agent_path, save_agent_file
+from ai.tabular import store as ql
+from ai.tabular.agent import StateRow
+from ai.tabular.store import save_agent_file
 from core.config import REPO_ROOT, Config
+from core.contracts.qtables import agent_path
 from scripts import monitor_qlearning as mon
 
 NOW = datetime(2025, 12, 2, 15, 30, tzinfo=timezone.utc)

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ai.tabular import learner as ql
-from ai.tabular.agent import QAgent, RunningStats, StateRow, agent_path, save_agent_file
+from ai.tabular import store as ql
+from ai.tabular.agent import QAgent, RunningStats, StateRow
+from ai.tabular.store import save_agent_file
 from core.config import REPO_ROOT, Config
+from core.contracts.qtables import agent_path
 from scripts import tune_qlearning as tune
 
 

@@ -21,19 +21,17 @@ import torch.nn.functional as F
 
 import ai.allocation.agent as agent_module
 from ai.allocation.agent import (
-    candidate_path,
     checkpoint_extra,
-    latest_path,
     load_agent,
     load_checkpoint,
-    previous_path,
     promote_candidate,
     save_candidate,
 )
 from ai.allocation.env import StrategyWeightEnv, history_from_frames
 from ai.allocation.features import FEATURE_NAMES
-from ai.ppo.algorithm import PPO, CheckpointError
+from ai.ppo import PPO, CheckpointError
 from core.config import STRATEGIES, Config, PPOConfig
+from core.contracts.allocation_model import candidate_path, latest_path, previous_path
 
 REPO = Path(__file__).resolve().parents[3]
 TINY = PPOConfig(n_steps=16, batch_size=16, n_epochs=1, hidden_sizes=[8, 8], device="cpu", threads=1)
@@ -221,7 +219,7 @@ def test_sigkill_at_any_moment_leaves_a_loadable_latest_checkpoint(cfg: Config, 
     """))
     (tmp_path / "tests_helper.py").write_text(textwrap.dedent(f"""
         import numpy as np, pandas as pd
-        from ai.ppo.algorithm import PPO
+        from ai.ppo import PPO
         from ai.allocation.env import StrategyWeightEnv, history_from_frames
         from core.config import STRATEGIES, PPOConfig
         def make_ppo(cfg):

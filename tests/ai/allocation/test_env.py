@@ -1,5 +1,5 @@
-"""The strategy-weight environment and its 34 features: Gymnasium's checker, no look-ahead, the reward against a
-hand computation, action normalization, episode windows and ends, the period returns' aggregation."""
+"""The strategy-weight environment: Gymnasium's checker, no look-ahead through the environment, the reward
+against a hand computation, episode windows and ends, the period returns' aggregation."""
 
 from __future__ import annotations
 
@@ -14,16 +14,14 @@ import pandas as pd
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import ai.allocation.features as features_module
 from ai.allocation.env import StrategyWeightEnv, history_from_frames, reward_parts
 from ai.allocation.features import (
     FEATURE_NAMES,
     N_FEATURES,
     TradeArrays,
     build_history,
-    sanitize_weights,
 )
-from analytics.portfolio_optimizer import daily_strategy_returns
+from analytics.returns import daily_strategy_returns
 from core.config import STRATEGIES, Config, StrategyAgentConfig, replace_section
 
 DAY = pd.Timedelta(days=1)
@@ -80,15 +78,6 @@ def test_spaces_are_the_simplex_action_and_34_bounded_features(history_env: Stra
     assert float(history_env.observation_space.low.min()) == -5.0
 
 
-def test_every_feature_is_documented_in_the_table() -> None:
-    doc = features_module.__doc__ or ""
-    for name in FEATURE_NAMES:
-        if name.startswith(("sharpe_", "drawdown_")):
-            continue  # documented as sharpe_<strategy> / drawdown_<strategy>
-        assert f" {name} " in doc, f"{name} missing from the feature table"
-    assert "sharpe_<strategy>" in doc and "drawdown_<strategy>" in doc
-
-
 def test_same_seed_same_episode_and_seeds_pick_different_windows(history_env: StrategyWeightEnv) -> None:
     obs_a, info_a = history_env.reset(seed=7)
     obs_b, info_b = history_env.reset(seed=7)
@@ -123,18 +112,6 @@ def test_a_total_loss_terminates_the_episode() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- actions
-
-
-@pytest.mark.parametrize("action, expected", [
-    ([2, 0, 0, 0, 0, 0, 0, 2], [0.5, 0, 0, 0, 0, 0, 0, 0.5]),
-    ([np.nan, 1, -3, 0, 0, 0, 0, 1], [0, 0.5, 0, 0, 0, 0, 0, 0.5]),
-    ([0] * 8, [0.125] * 8),
-    ([np.inf] * 8, [0.125] * 8),
-    ([-1] * 8, [0.125] * 8),
-])
-def test_any_action_becomes_weights_on_the_simplex(action: list[float], expected: list[float]) -> None:
-    weights = sanitize_weights(np.array(action, dtype=np.float64))
-    assert weights == pytest.approx(expected) and math.isclose(weights.sum(), 1.0)
 
 
 def test_observations_stay_finite_and_bounded_on_extreme_data() -> None:

@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ai.allocation.agent import latest_path, load_agent
+from ai.allocation.agent import load_agent
 from ai.allocation.inference import InferenceDaemon, main, output_path, update_once
-from ai.allocation.trainer import train_once
+from ai.allocation.training import train_once
 from core.atomic import publish_json
 from core.config import STRATEGIES, Config, PPOConfig, replace_section
+from core.contracts.allocation_model import latest_path
 from core.contracts.pnl_history import append_trades
 from core.contracts.weights import read_weights
 from core.daemon import DaemonContext

@@ -1,0 +1,177 @@
+"""The ``rl_trainer`` daemon: retrains the strategy-weight agent on a schedule and after new trades.
+
+It retrains on the cron schedule ``strategy_agent.retrain_cron`` (standard cron, UTC: ``0 3 * * 0`` is Sundays
+at 03:00) and as soon as ``retrain_after_new_trades`` trades have closed since the last completed training (the
+first training happens once ``min_trades`` trades exist). It watches the history's folder (debounced; atomic
+replacements arrive as moves) and re-checks every ``check_interval_s``. SIGTERM stops a training in progress
+without promoting it and exits 0. Scheduler jobs and file events only *request* work (one-line calls); the
+trainings run one at a time in the daemon's own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timezone
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from ai.allocation.training import last_completed_training, train_once
+from ai.allocation.training_data import NotEnoughDataError, count_trades
+from core.config import Config
+from core.contracts.pnl_history import HISTORY_NAME, history_path
+from core.daemon import DaemonContext
+from core.errors import FatalError
+from core.schedule import cron_trigger
+from core.watch import SourceFileHandler, make_observer, schedule_once_soon
+
+log = logging.getLogger(__name__)
+
+DAEMON_NAME = "rl_trainer"
+HEARTBEAT_S = 30.0
+"""Longest time between two heartbeats of the daemon, training included."""
+CRON_KEY = "strategy_agent.retrain_cron"
+
+
+def trades_since_last_training(cfg: Config) -> tuple[int, int | None]:
+    """(trades now, trades at the last completed training or None when there was none)."""
+    now = count_trades(cfg)
+    last = last_completed_training(cfg)
+    seen = last.get("trades") if last else None
+    return now, seen if isinstance(seen, int) and not isinstance(seen, bool) else None
+
+
+def retrain_due(cfg: Config) -> str | None:
+    """Why training is due because of new trades, or None."""
+    acfg = cfg.strategy_agent
+    now, seen = trades_since_last_training(cfg)
+    if seen is None:
+        return f"first training: {now} trades" if now >= acfg.min_trades else None
+    new = now - seen if now >= seen else now  # a shorter history was replaced: all of it is new
+    if new >= acfg.retrain_after_new_trades and now >= acfg.min_trades:
+        return f"{new} new trades since the last training"
+    return None
+
+
+class TrainerDaemon:
+    """Schedules trainings and runs them one at a time in the calling thread.
+
+    Scheduler jobs and file events only *request* a training or a check (one-line calls), so a training never
+    overlaps another and SIGTERM can stop it between two PPO updates.
+    """
+
+    def __init__(self, cfg: Config, ctx: DaemonContext) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+        self.acfg = cfg.strategy_agent
+        self.wake = threading.Event()
+        self._lock = threading.Lock()
+        self._requests: list[str] = []
+        self._check_requested = True  # look at the history once at start
+        self.scheduler = BackgroundScheduler(timezone=timezone.utc)
+        self.observer = make_observer(self.acfg.polling, self.acfg.poll_interval_s)
+        self._last_beat = 0.0
+        self.trainings = 0
+
+    # -- triggers (called from scheduler and watchdog threads) ------------------------------------------
+
+    def request_training(self, reason: str) -> None:
+        with self._lock:
+            self._requests.append(reason)
+        self.wake.set()
+
+    def request_check(self) -> None:
+        with self._lock:
+            self._check_requested = True
+        self.wake.set()
+
+    def on_history_event(self) -> None:
+        schedule_once_soon(self.scheduler, self.request_check, "history_changed", self.acfg.debounce_s,
+                           self.acfg.misfire_grace_s)
+
+    # -- main loop --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        grace = self.acfg.misfire_grace_s
+        weekly = cron_trigger(self.acfg.retrain_cron, CRON_KEY)
+        self.scheduler.add_job(self.request_training, weekly, args=["scheduled retraining"], id="scheduled_retrain",
+                               coalesce=True, max_instances=1, misfire_grace_time=grace)
+        self.scheduler.add_job(self.request_check, "interval", seconds=self.acfg.check_interval_s,
+                               id="new_trades_check", coalesce=True, max_instances=1, misfire_grace_time=grace)
+        self.scheduler.start()
+        folder = history_path(self.cfg).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        self.observer.schedule(SourceFileHandler(frozenset({HISTORY_NAME}), self.on_history_event), str(folder),
+                               recursive=False)
+        self.observer.start()
+        # SIGTERM only sets ctx.stop; relaying it to `wake` ends the wait at once.
+        threading.Thread(target=self._relay_stop, name="stop-relay", daemon=True).start()
+        log.info("watching %s (%s); retraining on cron %r (UTC) or after %d new trades", folder,
+                 "polling" if self.acfg.polling else "OS events", self.acfg.retrain_cron,
+                 self.acfg.retrain_after_new_trades)
+
+    def _relay_stop(self) -> None:
+        self.ctx.stop.wait()
+        self.wake.set()
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(timeout=5)
+        self.scheduler.shutdown(wait=False)
+
+    def run(self) -> None:
+        """Until SIGTERM: wait for a request, check or train, refresh the heartbeat."""
+        self.start()
+        self.wake.set()  # the check requested at construction runs now, not a heartbeat period later
+        try:
+            self.beat("idle")
+            while not self.ctx.stop.is_set():
+                self.wake.wait(HEARTBEAT_S)
+                self.wake.clear()
+                if self.ctx.stop.is_set():
+                    break
+                self.handle_requests()
+                self.beat("idle")
+        finally:
+            self.stop()
+
+    def handle_requests(self) -> None:
+        with self._lock:
+            requests, check = self._requests, self._check_requested
+            self._requests, self._check_requested = [], False
+        reason = "; ".join(dict.fromkeys(requests))
+        if check and not reason:
+            try:
+                reason = retrain_due(self.cfg) or ""
+            except FatalError as exc:
+                log.error("cannot read the history: %s", exc)
+                return
+        if reason:
+            self.train(reason)
+
+    def train(self, reason: str) -> None:
+        self.beat("training", trigger=reason)
+        try:
+            record = train_once(self.cfg, stop=self.ctx.stop, trigger=reason, on_update=lambda _s: self.beat_now())
+        except NotEnoughDataError as exc:
+            log.info("not training (%s): %s", reason, exc)
+            return
+        except (FatalError, OSError, ValueError, RuntimeError) as exc:
+            # One failed training must not end the daemon; the next trigger tries again.
+            log.error("training failed (%s): %s", reason, exc)
+            self.beat("error", error=str(exc))
+            return
+        self.trainings += 1
+        self.ctx.extra.update(last_training_at=record["finished_at"], last_model_version=record["model_version"],
+                              last_promoted=record["promoted"], trainings=self.trainings)
+
+    def beat(self, state: str, **fields: Any) -> None:
+        self.ctx.beat(state=state, **fields)
+        self._last_beat = time.monotonic()
+
+    def beat_now(self) -> None:
+        """Refresh the heartbeat during a training, at most every :data:`HEARTBEAT_S`."""
+        if time.monotonic() - self._last_beat >= HEARTBEAT_S:
+            self.beat("training")

@@ -1,0 +1,65 @@
+"""The Q-learning command (``python ai/qlearning.py``, ``python -m ai.tabular.cli``): one pass or the daemon.
+
+    python ai/qlearning.py --once             # learn from the trades not learned yet, publish the policy, exit
+    python ai/qlearning.py --loop             # daemon: the same on every change of state/pnl_history.csv
+    python ai/qlearning.py --loop --polling   # the same on a network filesystem
+
+Exit codes: 0 done, 1 a failure outside the configuration (a bad history or Q-table file, the disk),
+2 bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ai.tabular.daemon import DAEMON_NAME, loop
+from ai.tabular.learner import run_pass, summary_line
+from core.config import load_config, replace_section
+from core.contracts.pnl_history import HISTORY_NAME
+from core.contracts.qlearning_policy import POLICY_NAME
+from core.contracts.qtables import QTABLE_DIR_NAME
+from core.daemon import run_daemon_main
+from core.errors import ExitCode, FatalError
+from core.logging_setup import setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qlearning",
+        description="Tabular Q-learning strategy (meta) and position-sizing agents: learn from the closed trades "
+                    f"of state/{HISTORY_NAME} (each exactly once), keep the Q-tables in state/{QTABLE_DIR_NAME}/ "
+                    f"and publish the greedy choices for the current state to runtime/{POLICY_NAME}.")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--once", action="store_true", help="learn from the new trades, publish the policy, exit")
+    mode.add_argument("--loop", action="store_true",
+                      help="run as a daemon: learn on every change of the history and every recheck interval")
+    parser.add_argument("--polling", action="store_true",
+                        help="with --loop, poll the state/ folder instead of OS file events (network filesystems)")
+    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        if args.polling:
+            cfg = replace_section(cfg, "qlearning", polling=True)
+    except FatalError as exc:
+        print(f"qlearning: error: {exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    if args.once:
+        setup_logging(cfg)
+        try:
+            result = run_pass(cfg)
+        except (FatalError, OSError) as exc:
+            print(f"qlearning: error: {exc}", file=sys.stderr)
+            return ExitCode.FAILURE
+        print(summary_line(result))
+        return ExitCode.OK
+    return run_daemon_main(DAEMON_NAME, cfg, lambda ctx: loop(cfg, ctx))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

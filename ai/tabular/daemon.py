@@ -1,0 +1,103 @@
+"""The Q-learning daemon: learn and publish on every change of the trade history and on a timer.
+
+``--loop`` watches the history's folder (created, modified, and moved-into-place events of the history file;
+debounced by ``qlearning.debounce_s``), also learns and publishes every ``qlearning.recheck_interval_s``,
+refreshes its heartbeat after each pass, and exits 0 on SIGTERM after the current pass. Agent files are
+locked (``<file>.lock``) while a pass or a tuning writes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+
+from ai.tabular.learner import run_pass, summary_line
+from ai.tabular.state import CandleLoader
+from core.atomic import utc_now_iso
+from core.config import Config
+from core.contracts.pnl_history import HISTORY_NAME, history_path
+from core.daemon import DaemonContext
+from core.errors import FatalError
+from core.watch import MAX_DELAY_FACTOR, Debouncer, make_observer
+from market.sources import load_candles
+
+log = logging.getLogger(__name__)
+
+DAEMON_NAME = "qlearning"
+"""The daemon's name: its heartbeat, pid and log files are named after it."""
+WATCHED_EVENTS = frozenset({"created", "modified", "moved"})
+
+
+class HistoryFileHandler(FileSystemEventHandler):
+    """Calls ``notify`` for created, modified and moved-into-place events of the history file."""
+
+    def __init__(self, name: str, notify: Callable[[], None]) -> None:
+        super().__init__()
+        self.name = name
+        self.notify = notify
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory or event.event_type not in WATCHED_EVENTS:
+            return
+        paths = (event.src_path, getattr(event, "dest_path", "") or "")
+        if any(os.path.basename(os.fsdecode(p)) == self.name for p in paths if p):
+            self.notify()
+
+
+def loop(cfg: Config, ctx: DaemonContext, loader: CandleLoader = load_candles) -> None:
+    """Learn and publish now, then on every debounced history change and every recheck interval, until stopped."""
+
+    q = cfg.qlearning
+    debouncer = Debouncer(q.debounce_s, q.debounce_s * MAX_DELAY_FACTOR)
+    folder = history_path(cfg).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    observer = make_observer(q.polling, q.poll_interval_s)
+    observer.schedule(HistoryFileHandler(HISTORY_NAME, debouncer.notify), str(folder), recursive=False)
+    observer.start()
+    def relay_stop() -> None:
+        # SIGTERM only sets ctx.stop; this relays it to the debouncer's wait so shutdown is immediate.
+        ctx.stop.wait()
+        debouncer.wake()
+
+    threading.Thread(target=relay_stop, name="stop-relay", daemon=True).start()
+    log.info("watching %s (%s)", folder, "polling" if q.polling else "OS events")
+    try:
+        _pass_and_beat(cfg, ctx, loader, "start")
+        next_check = time.monotonic() + q.recheck_interval_s
+        while not ctx.stop.is_set():
+            pending = debouncer.seconds_until_due()
+            debouncer.wait(min(math.inf if pending is None else pending, max(0.0, next_check - time.monotonic())))
+            if ctx.stop.is_set():
+                break
+            if debouncer.take_if_due():
+                _pass_and_beat(cfg, ctx, loader, "change")
+            elif time.monotonic() >= next_check:
+                _pass_and_beat(cfg, ctx, loader, "timer")
+            else:
+                continue
+            next_check = time.monotonic() + q.recheck_interval_s
+    finally:
+        observer.stop()
+        observer.join(timeout=5)
+
+
+def _pass_and_beat(cfg: Config, ctx: DaemonContext, loader: CandleLoader, trigger: str) -> None:
+    try:
+        result = run_pass(cfg, loader)
+    except (FatalError, OSError, ValueError) as exc:
+        # A bad history or agent file, a full disk: keep the files as they are and try again next time.
+        log.error("pass on %s failed: %s", trigger, exc)
+        ctx.beat(state="error", error=str(exc), last_pass_at=utc_now_iso())
+        return
+    if result.report.new_trades:
+        log.info("%s", summary_line(result))
+    ctx.beat(state="running", last_pass_at=utc_now_iso(), trigger=trigger,
+             updates={n: a.updates for n, a in result.agents.items()},
+             trades_learned={n: a.progress.trades_learned for n, a in result.agents.items()},
+             sizing_multiplier=result.policy["sizing_multiplier"])

@@ -1,0 +1,125 @@
+"""The inputs of one learning pass: the trade history, a stable key per trade, and the states around it.
+
+A trade is learned from exactly once, also across restarts: its key is the ``trade_id`` column when the file
+has one, else a hash of (closed_at, opened_at, symbol, strategy, side, entry_price, exit_price).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ai.tabular.state import AccountStates, CandleLoader, MarketStates, account_states
+from core.atomic import parse_iso
+from core.config import Config
+from core.contracts.pnl_history import history_path, locked, read_history
+from market.sources import load_candles
+
+log = logging.getLogger(__name__)
+
+KEY_COLUMN = "trade_id"
+
+
+# ------------------------------------------------------------------------------------------------ trade keys
+
+
+def _material(closed: pd.Timestamp, opened: pd.Timestamp, symbol: str, strategy: str, side: str,
+              entry: float, exit_: float) -> str:
+    return "|".join((closed.isoformat(), opened.isoformat(), symbol, strategy, side, repr(float(entry)),
+                     repr(float(exit_))))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def trade_keys(path: Path, trades: pd.DataFrame) -> list[str]:
+    """A stable key per trade of ``trades`` (as read by :func:`core.contracts.pnl_history.read_history` from ``path``).
+
+    The ``trade_id`` column when the file has one (read from the raw rows, since the parsed frame keeps only the
+    contract's columns), else a hash of (closed_at, opened_at, symbol, strategy, side, entry_price, exit_price).
+    """
+    ids = _trade_ids_by_material(path)
+    keys = []
+    for row in trades.itertuples(index=False):
+        material = _material(row.closed_at, row.opened_at, row.symbol, row.strategy, row.side,
+                             row.entry_price, row.exit_price)
+        queue = ids.get(material)
+        keys.append(_digest("id:" + queue.pop(0)) if queue else _digest("row:" + material))
+    return keys
+
+
+def _trade_ids_by_material(path: Path) -> dict[str, list[str]]:
+    """``trade_id`` values of the raw file keyed by their row's material (in file order); empty without one."""
+    try:
+        with locked(path, exclusive=False):
+            text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except FileNotFoundError:
+        return {}
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip() for h in next(reader, [])]
+    if KEY_COLUMN not in header:
+        return {}
+    cols = ("closed_at", "opened_at", "symbol", "strategy", "side", "entry_price", "exit_price", KEY_COLUMN)
+    if any(c not in header for c in cols):
+        return {}
+    index = [header.index(c) for c in cols]
+    found: dict[str, list[str]] = {}
+    for row in reader:
+        if len(row) < len(header):
+            continue
+        closed, opened, symbol, strategy, side, entry, exit_, tid = (row[i].strip() for i in index)
+        try:
+            material = _material(pd.Timestamp(parse_iso(closed)), pd.Timestamp(parse_iso(opened)), symbol, strategy,
+                                 side, float(entry), float(exit_))
+        except ValueError:
+            continue  # read_history skips (and reports) the same malformed row
+        if tid:
+            found.setdefault(material, []).append(tid)
+    return found
+
+
+# ------------------------------------------------------------------------------------------------ snapshot
+
+
+@dataclass
+class LearnReport:
+    """What one pass did: trades in the history, per agent the trades learned and skipped."""
+
+    trades: int = 0
+    history_skipped_rows: int = 0
+    learned: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def new_trades(self) -> int:
+        return max(self.learned.values(), default=0)
+
+
+@dataclass
+class Snapshot:
+    """The inputs of one pass, shared by learning and publishing."""
+
+    trades: pd.DataFrame
+    keys: list[str]
+    account: AccountStates
+    markets: MarketStates
+
+
+def read_snapshot(cfg: Config, loader: CandleLoader = load_candles) -> tuple[Snapshot, LearnReport]:
+    """Read the history (DataError when a column is missing), key its trades, prepare the states."""
+    path = history_path(cfg)
+    history = read_history(path)
+    for problem in history.problems:
+        log.warning("skipped a malformed history row: %s", problem)
+    trades = history.trades
+    snapshot = Snapshot(trades, trade_keys(path, trades), account_states(trades, cfg.qlearning.recent_trades),
+                        MarketStates(cfg, loader))
+    return snapshot, LearnReport(trades=len(trades), history_skipped_rows=history.skipped)

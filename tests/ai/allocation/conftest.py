@@ -1,0 +1,62 @@
+"""Helpers shared by the strategy-weight trainer's tests, given as fixtures: trade rows of the 8 strategies, a
+writer of them into the history, and a configuration that trains in seconds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.config import STRATEGIES, Config, PPOConfig, replace_section
+from core.contracts.pnl_history import append_trades, history_path
+
+START = pd.Timestamp("2024-01-02", tz="UTC")
+FAST_PPO = PPOConfig(n_steps=16, batch_size=32, n_epochs=2, hidden_sizes=[16, 16], threads=1, device="cpu")
+
+TradeRows = Callable[..., list[dict[str, Any]]]
+WriteTrades = Callable[..., None]
+Fast = Callable[..., Config]
+
+
+def _trade_rows(n: int, seed: int = 0, start: pd.Timestamp = START, days: float = 30) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for hours in np.sort(rng.uniform(0, days * 24, n)):
+        closed = start + pd.Timedelta(hours=float(hours))
+        pct = float(rng.normal(0.001, 0.01))
+        rows.append({"closed_at": closed.isoformat(), "opened_at": (closed - pd.Timedelta(hours=2)).isoformat(),
+                     "symbol": "BTC/USDT", "strategy": STRATEGIES[int(rng.integers(0, 8))], "side": "long",
+                     "qty": 0.01, "entry_price": 40_000.0, "exit_price": 40_000.0 * (1 + pct), "pnl": 400.0 * pct,
+                     "pnl_pct": pct, "fees": 0.4, "equity_after": 10_000.0})
+    return rows
+
+
+def _write_trades(cfg: Config, n: int, seed: int = 0, start: pd.Timestamp = START, days: float = 30) -> None:
+    append_trades(history_path(cfg), _trade_rows(n, seed, start, days))
+
+
+def _fast(cfg: Config, **changes: Any) -> Config:
+    agent = {"episodes": 2, "episode_length": 10, "window_periods": 5, "market_window_candles": 24, "num_envs": 2,
+             "ppo": FAST_PPO, **changes}
+    return replace_section(cfg, "strategy_agent", **agent)
+
+
+@pytest.fixture
+def trade_rows() -> TradeRows:
+    """``trade_rows(n, seed=0, start=2024-01-02, days=30)``: ``n`` random trades of the 8 strategies."""
+    return _trade_rows
+
+
+@pytest.fixture
+def write_trades() -> WriteTrades:
+    """``write_trades(cfg, n, seed=0, start=..., days=30)``: append ``n`` random trades to the history."""
+    return _write_trades
+
+
+@pytest.fixture
+def fast() -> Fast:
+    """``fast(cfg, **changes)``: ``cfg`` with a strategy agent that trains in seconds."""
+    return _fast

@@ -1,0 +1,154 @@
+"""The ``rl_trainer`` daemon: the retraining triggers (first at the minimum of trades, then after enough new
+ones), cron weekdays as crontab reads them, the scheduled job, and SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ai.allocation.trainer_daemon import TrainerDaemon, retrain_due
+from core.config import Config
+from core.contracts.allocation_model import latest_path
+from core.contracts.training_log import append_training_record, read_training_records
+from core.daemon import DaemonContext
+from core.errors import ConfigError
+from core.schedule import cron_trigger
+
+REPO = Path(__file__).resolve().parents[3]
+START = pd.Timestamp("2024-01-02", tz="UTC")
+DAY = pd.Timedelta(days=1)
+FAST_TOML = """
+[strategy_agent]
+min_trades = 20
+retrain_after_new_trades = 10
+episodes = 2
+episode_length = 10
+window_periods = 5
+market_window_candles = 24
+num_envs = 2
+debounce_s = 0.2
+check_interval_s = 1.0
+
+[strategy_agent.ppo]
+n_steps = 16
+batch_size = 32
+n_epochs = 2
+hidden_sizes = [16, 16]
+"""
+
+# Signatures of the helper fixtures of conftest.py.
+WriteTrades = Callable[..., None]
+Fast = Callable[..., Config]
+
+
+def test_retraining_is_due_first_at_the_minimum_then_after_enough_new_trades(fast: Fast,
+                                                                             write_trades: WriteTrades,
+                                                                             cfg: Config) -> None:
+    cfg = fast(cfg)
+    write_trades(cfg, 49)
+    assert retrain_due(cfg) is None
+    write_trades(cfg, 1, seed=1, start=START + 31 * DAY)
+    assert retrain_due(cfg) == "first training: 50 trades"
+    append_training_record(cfg, {"completed": True, "trades": 50, "model_version": 1})
+    assert retrain_due(cfg) is None
+    write_trades(cfg, 49, seed=2, start=START + 32 * DAY, days=5)
+    assert retrain_due(cfg) is None
+    append_training_record(cfg, {"completed": False, "trades": 99, "model_version": 2})  # interrupted: ignored
+    write_trades(cfg, 1, seed=3, start=START + 40 * DAY)
+    assert retrain_due(cfg) == "50 new trades since the last training"
+
+
+def test_cron_weekdays_follow_crontab_not_apscheduler_numbering() -> None:
+    monday = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    fire = cron_trigger("0 3 * * 0", "strategy_agent.retrain_cron").get_next_fire_time(None, monday)
+    assert fire == datetime(2024, 1, 7, 3, 0, tzinfo=timezone.utc)  # Sunday, as crontab(5) reads 0
+    saturday = datetime(2024, 1, 6, tzinfo=timezone.utc)
+    assert cron_trigger("30 1 * * 1-5", "strategy_agent.retrain_cron").get_next_fire_time(None, saturday) \
+        == datetime(2024, 1, 8, 1, 30, tzinfo=timezone.utc)  # the next Monday
+    assert cron_trigger("0 */6 * * *", "strategy_agent.retrain_cron").get_next_fire_time(None, monday) == monday
+    with pytest.raises(ConfigError, match="five fields"):
+        cron_trigger("0 3 * *", "strategy_agent.retrain_cron")
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout}s")
+
+
+def test_the_daemon_trains_then_retrains_after_new_trades_and_stops_on_sigterm(write_trades: WriteTrades,
+                                                                               cfg: Config, tmp_path: Path) -> None:
+    config = tmp_path / "fast.toml"
+    config.write_text(FAST_TOML)
+    write_trades(cfg, 30)
+    out = tmp_path / "trainer.out"
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "ai.allocation.trainer", "--loop", "--config", str(config)],
+                                cwd=REPO, env=os.environ.copy(), stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: len(read_training_records(cfg)) == 1, 40, "first training")
+        assert read_training_records(cfg)[0]["trigger"] == "first training: 30 trades"
+        assert latest_path(cfg).exists()
+        write_trades(cfg, 9, seed=1, start=START + 31 * DAY, days=2)
+        time.sleep(1.5)  # a check has run since: 9 new trades are not enough
+        assert len(read_training_records(cfg)) == 1
+        write_trades(cfg, 1, seed=2, start=START + 34 * DAY, days=1)
+        wait_for(lambda: len(read_training_records(cfg)) == 2, 30, "retraining after 10 new trades")
+        second = read_training_records(cfg)[1]
+        assert second["trigger"] == "10 new trades since the last training" and second["model_version"] == 2
+        beat = json.loads((cfg.runtime_dir / "heartbeats" / "rl_trainer.json").read_text())
+        assert beat["pid"] == proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert code == 0, out.read_text()
+    assert not (cfg.runtime_dir / "pids" / "rl_trainer.pid").exists()
+
+
+def test_the_daemons_cron_job_follows_the_config_and_retrains_when_it_fires(fast: Fast,
+                                                                            write_trades: WriteTrades,
+                                                                            cfg: Config) -> None:
+    cfg = fast(cfg, retrain_cron="0 3 * * 0", check_interval_s=3600.0)
+    write_trades(cfg, 300)
+    append_training_record(cfg, {"completed": True, "trades": 300, "model_version": 1})  # no new trades: not due
+    ctx = DaemonContext("rl_trainer", cfg)
+    daemon = TrainerDaemon(cfg, ctx)
+    thread = threading.Thread(target=daemon.run, name="trainer-under-test")
+    thread.start()
+    try:
+        wait_for(lambda: daemon.scheduler.running and daemon.scheduler.get_job("scheduled_retrain") is not None,
+                 10, "scheduler start")
+        job = daemon.scheduler.get_job("scheduled_retrain")
+        now = datetime.now(timezone.utc)
+        expected = cron_trigger("0 3 * * 0", "strategy_agent.retrain_cron").get_next_fire_time(None, now)
+        assert job.next_run_time == expected and job.next_run_time.weekday() == 6  # the coming Sunday, 03:00 UTC
+        grace = cfg.strategy_agent.misfire_grace_s
+        assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, grace)
+        # Were the start-up check to train without new trades, the next record's trigger would say so.
+        daemon.scheduler.modify_job("scheduled_retrain", next_run_time=datetime.now(timezone.utc))  # a week later
+        wait_for(lambda: len(read_training_records(cfg)) == 2, 30, "scheduled retraining")
+        record = read_training_records(cfg)[-1]
+        assert record["trigger"] == "scheduled retraining" and record["promoted"] and record["model_version"] == 2
+        assert daemon.scheduler.get_job("scheduled_retrain").next_run_time.weekday() == 6  # and again next week
+    finally:
+        ctx.stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()

@@ -1,0 +1,46 @@
+"""The agents' files: a round trip keeps everything, a corrupt file is a clear error and never a fresh start."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from ai.tabular.cli import main
+from ai.tabular.learner import run_pass
+from ai.tabular.store import load_agent
+from core.config import Config
+from core.contracts.pnl_history import append_trades, history_path
+from core.contracts.qtables import agent_path
+from core.errors import DataError
+
+# Signatures of the helper fixtures of conftest.py.
+TradeRows = Callable[..., list[dict[str, object]]]
+
+
+def test_agent_file_round_trip_keeps_everything(cfg: Config, trade_rows: TradeRows) -> None:
+    append_trades(history_path(cfg), trade_rows(cfg, [400, 420, 440], 3, lambda k, s: 0.005))
+    result = run_pass(cfg)
+    for name, learned in result.agents.items():
+        doc = json.loads(agent_path(cfg, name).read_text())
+        assert doc["schema_version"] == 1 and doc["producer"] == "ai.tabular.learner" and "generated_at" in doc
+        assert doc["hyperparameters"] == {"alpha": 0.02, "gamma": 0.95, "epsilon_decay": 0.9998, "epsilon_min": 0.01}
+        assert doc["progress"]["last_trade"]["closed_at"]
+        loaded = load_agent(cfg, name)
+        assert loaded.to_document()["table"] == learned.to_document()["table"]
+        assert (loaded.epsilon, loaded.updates, loaded.q_updates) == (learned.epsilon, learned.updates,
+                                                                     learned.q_updates)
+        assert loaded.epsilon == pytest.approx(0.1 * 0.9998**24)
+
+
+def test_a_corrupt_agent_file_is_a_clear_error_not_a_fresh_start(cfg: Config,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = agent_path(cfg, "meta")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(DataError, match="meta_agent.json: not valid JSON"):
+        run_pass(cfg)
+    assert path.read_text() == "{not json"
+    assert main(["--once"]) == 1
+    assert "move it aside" in capsys.readouterr().err

@@ -1,0 +1,49 @@
+"""Tests of the scheduled retraining: a better candidate replaces the model, a worse one does not; the job."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+import pytest
+
+from ai.trading.common import file_sha256
+from ai.trading.retrain import RETRAIN_JOB_ID, retrain, start_scheduler
+from core.atomic import read_json
+from core.config import Config
+from core.contracts.shadow_status import experiences_path
+from core.contracts.trading_model import model_path
+from core.contracts.trading_reports import benchmark_path, retrain_path
+from core.jsonl import append_jsonl
+from market.sources import load_candles
+
+
+def test_retrain_installs_a_better_candidate_and_keeps_the_model_otherwise(
+        tcfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = load_candles(tcfg, ["BTC/USDT"], limit=300)["BTC/USDT"]
+    older = load_candles(tcfg, ["BTC/USDT"])["BTC/USDT"].iloc[1000:1040]  # a separate, older stretch
+    for i in range(len(older) - 1):
+        rows = [older.iloc[j].to_dict() for j in (i, i + 1)]
+        append_jsonl(experiences_path(tcfg), {"symbol": "BTC/USDT", "timeframe": "1h", "candle": rows[0],
+                                              "next_candle": rows[1]})
+    record = retrain(tcfg)
+    assert record["accepted"] is True and record["segments"] == 2 and record["experience_candles"] == 40
+    assert record["test_window"]["end"] == int(frame["timestamp"].iloc[-1])
+    sha = file_sha256(model_path(tcfg))
+    assert read_json(benchmark_path(tcfg)).data["model"]["sha256"] == sha
+    monkeypatch.setattr("ai.trading.retrain._current_sharpe", lambda *args: 1e9)
+    record = retrain(tcfg)
+    assert record["accepted"] is False and "below the current model" in record["reason"]
+    assert file_sha256(model_path(tcfg)) == sha
+    assert read_json(retrain_path(tcfg)).data["accepted"] is False
+
+
+def test_the_retrain_job_is_scheduled_monthly_with_safe_settings(tcfg: Config) -> None:
+    scheduler = start_scheduler(tcfg, threading.Event())
+    try:
+        job = scheduler.get_job(RETRAIN_JOB_ID)
+        assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time == 600
+        run = job.next_run_time.astimezone(timezone.utc)
+        assert (run.day, run.hour, run.minute) == (1, 3, 0) and run > datetime.now(timezone.utc)
+    finally:
+        scheduler.shutdown(wait=False)

@@ -1,0 +1,81 @@
+"""Tests of the shadow runner: decisions on newly closed candles, realized experiences, a replay followed ahead."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+
+from agents.ppo_book import book_target
+from ai.trading.account import Action
+from ai.trading.common import TradingModel
+from ai.trading.features import N_FEATURES
+from ai.trading.shadow_runner import ShadowRunner
+from analytics.baselines import exposure_returns
+from core.config import Config, replace_section
+from core.contracts.rollout import write_rollout
+from core.contracts.shadow_decisions import decisions_path
+from core.contracts.shadow_status import experiences_path
+from core.contracts.trading_model import model_path
+from core.jsonl import read_jsonl
+from market.sources import load_candles
+
+
+class AlwaysLong(torch.nn.Module):
+    """A policy that always prefers LONG (logits), with value 0."""
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = torch.zeros(obs.shape[0], 6)
+        logits[:, Action.LONG] = 5.0
+        return logits, torch.zeros(obs.shape[0])
+
+
+def test_the_shadow_runner_records_decisions_and_realized_experiences(set_trader: Callable[..., Any], tcfg: Config) -> None:
+    frame = load_candles(tcfg, ["BTC/USDT"])["BTC/USDT"]
+    ts, closes = frame["timestamp"].to_numpy(), frame["close"].to_numpy()
+    runner = ShadowRunner(tcfg, TradingModel(AlwaysLong(), {}, model_path(tcfg), "stub"))
+    set_trader(tcfg, int(ts[1000]))
+    assert runner.poll() == 1
+    assert runner.poll() == 0  # nothing new until the trader moves
+    set_trader(tcfg, int(ts[1004]))
+    assert runner.poll() == 4
+    decisions = read_jsonl(decisions_path(tcfg))
+    assert [d["timestamp"] for d in decisions] == [int(t) for t in ts[1000:1005]]
+    assert [d["exposure"] for d in decisions] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert all(d["shadow_mode"] is True and d["action_name"] == "LONG" for d in decisions)
+    experiences = read_jsonl(experiences_path(tcfg))
+    assert len(experiences) == 4
+    fee = tcfg.costs.fee
+    expected = exposure_returns(closes[1000:1005], [0.1, 0.2, 0.3, 0.4], fee)
+    assert [e["step_return"] for e in experiences] == pytest.approx(expected, rel=1e-12)
+    for before, after in zip(experiences, experiences[1:], strict=False):
+        assert after["observation"] == before["next_observation"]
+        assert after["timestamp"] == before["next_timestamp"]
+    assert len(experiences[0]["observation"]) == N_FEATURES
+    resumed = ShadowRunner(tcfg, runner.model)  # a restart continues from the saved cursor and account
+    set_trader(tcfg, int(ts[1005]))
+    assert resumed.poll() == 1
+    last = read_jsonl(experiences_path(tcfg))[-1]
+    assert last["step_return"] == pytest.approx(exposure_returns(closes[1004:1006], [0.5], fee, 0.4)[0])
+    (tcfg.runtime_dir / "trader_status.json").unlink()
+    assert resumed.poll() == 0  # the replay's later candles are not raced through without the trader
+
+
+def test_in_a_replay_the_runner_decides_ahead_so_the_trader_finds_each_candles_decision(set_trader: Callable[..., Any], tcfg: Config) -> None:
+    cfg = replace_section(tcfg, "trading_agent", replay_lead_candles=3)
+    ts = load_candles(cfg, ["BTC/USDT"])["BTC/USDT"]["timestamp"].to_numpy()
+    runner = ShadowRunner(cfg, TradingModel(AlwaysLong(), {}, model_path(cfg), "stub"))
+    write_rollout(cfg, 5.0, 1000.0, True)
+    set_trader(cfg, int(ts[1000]))
+    assert runner.poll() == 4  # the trader's candle and the 3 after it
+    assert [d["timestamp"] for d in read_jsonl(decisions_path(cfg))] == [int(t) for t in ts[1000:1004]]
+    for k, exposure in zip(range(1000, 1004), [0.1, 0.2, 0.3, 0.4], strict=True):
+        assert book_target(cfg, int(ts[k]), 3_600_000) == pytest.approx(exposure)  # each candle its own
+    set_trader(cfg, int(ts[1002]))
+    assert runner.poll() == 2  # up to 1005
+    set_trader(cfg, int(ts[900]))  # the trader's replay was reset: the shadow account starts again there
+    assert runner.poll() == 4
+    assert read_jsonl(decisions_path(cfg))[-4]["timestamp"] == int(ts[900])
+    assert read_jsonl(decisions_path(cfg))[-4]["previous_exposure"] == 0.0
