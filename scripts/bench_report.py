@@ -31,7 +31,7 @@ import numpy as np
 from analytics.performance.report import write_report
 from core.config import STRATEGIES, Config, config_from_dict
 from core.contracts.performance import weight_history_path
-from core.contracts.pnl_history import append_trades
+from core.contracts.pnl_history import append_trades, history_path
 from core.errors import ExitCode
 
 AS_OF = date(2024, 12, 31)
@@ -53,7 +53,7 @@ def synthetic_year(cfg: Config, days: int, seed: int = 11) -> int:
                          "side": "long", "qty": 1.0, "entry_price": 100.0, "exit_price": 100.0 * (1 + pnl[h, k]),
                          "pnl": 100.0 * pnl[h, k], "pnl_pct": float(pnl[h, k]), "fees": 0.0,
                          "equity_after": 10_000.0})
-    append_trades(cfg.state_dir / "pnl_history.csv", rows)
+    append_trades(history_path(cfg), rows)
     weights = rng.dirichlet(np.ones(len(STRATEGIES)), size=hours // RECORD_EVERY_H)
     lines = [json.dumps({"at": (first + timedelta(hours=RECORD_EVERY_H * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                          "weights": dict(zip(STRATEGIES, w.tolist(), strict=True)), "source": "rl"})

@@ -4,7 +4,7 @@ Proximal Policy Optimization (clipped surrogate objective) with GAE over vectori
 this module collects rollouts and runs the update; the mathematics is in :mod:`ai.ppo.losses`, the file format
 in :mod:`ai.ppo.checkpoints`.
 
-    ppo = PPO(env_or_vector_env, cfg.ppo)          # Discrete(n) or simplex weights Box(0, 1, (n,))
+    ppo = PPO(env_or_vector_env, cfg.strategy_agent.ppo)  # Discrete(n) or simplex weights Box(0, 1, (n,))
     ppo.learn(total_steps=100_000, callback=None)  # callback(UpdateStats) -> False stops training
     action = ppo.predict(obs, deterministic=True)
     ppo.save("model.pt", extra_meta={"features": 64})

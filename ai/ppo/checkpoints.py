@@ -17,7 +17,7 @@ import torch
 from ai.ppo.networks import ActionSpec, ActorCritic
 from ai.ppo.runtime import resolve_device
 from core.atomic import atomic_open
-from core.config import config_from_dict
+from core.config import ppo_config_from_dict
 from core.errors import ConfigError, DataError
 
 CHECKPOINT_FORMAT = "ppo_checkpoint"
@@ -142,7 +142,7 @@ def load_policy(path: str | Path, device: str = "cpu") -> tuple[ActorCritic, dic
     payload = read_checkpoint(path, resolve_device(device))
     meta = payload["meta"]
     try:
-        cfg = config_from_dict({"ppo": meta["ppo_config"]}, source=f"{path} meta.ppo_config").ppo
+        cfg = ppo_config_from_dict(meta["ppo_config"], source=f"{path} meta.ppo_config")
     except ConfigError as exc:
         raise CheckpointError(str(exc)) from exc
     policy = ActorCritic(int(meta["obs_dim"]), ActionSpec.from_dict(meta["action_spec"]), cfg)

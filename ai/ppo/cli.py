@@ -32,7 +32,7 @@ from ai.ppo.algorithm import PPO
 from ai.ppo.checkpoints import CheckpointError
 from ai.ppo.evaluation import evaluate
 from ai.ppo.vec_env import make_vec_env
-from core.config import PPOConfig, config_from_dict
+from core.config import PPOConfig, ppo_config_from_dict
 from core.errors import ConfigError, ExitCode
 
 ENV_PRESETS: dict[str, dict[str, Any]] = {
@@ -68,7 +68,7 @@ def build_config(env_id: str, seed: int, overrides: dict[str, Any], use_preset: 
     """Library defaults, then the environment's preset, then ``--set`` overrides; returns (config, preset envs)."""
     preset = ENV_PRESETS.get(env_id, {}) if use_preset else {}
     raw = {**preset.get("ppo", {}), **overrides, "seed": seed}
-    cfg = config_from_dict({"ppo": raw}, source="--set").ppo  # PPOConfig checks every value, naming the key
+    cfg = ppo_config_from_dict(raw, source="--set")  # PPOConfig checks every value, naming the key
     return cfg, preset.get("num_envs")
 
 

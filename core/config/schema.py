@@ -16,7 +16,6 @@ from core.config.foundation import (
 )
 from core.config.learning import QLearningConfig, StrategyAgentConfig, TradingAgentConfig
 from core.config.measurement import PerformanceConfig, PortfolioOptimizerConfig, StrategyLabConfig
-from core.config.ppo import PPOConfig
 from core.config.trader import BridgeConfig, StrategiesConfig, TraderConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +34,6 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     strategies: StrategiesConfig = field(default_factory=StrategiesConfig)
     trader: TraderConfig = field(default_factory=TraderConfig)
-    ppo: PPOConfig = field(default_factory=PPOConfig)
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
     portfolio_optimizer: PortfolioOptimizerConfig = field(default_factory=PortfolioOptimizerConfig)
     strategy_lab: StrategyLabConfig = field(default_factory=StrategyLabConfig)

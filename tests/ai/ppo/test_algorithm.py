@@ -165,9 +165,9 @@ def test_ppo_config_defaults_and_toml_override() -> None:
     assert (defaults.learning_rate, defaults.gamma, defaults.gae_lambda, defaults.clip_range,
             defaults.ent_coef, defaults.n_epochs, defaults.batch_size, defaults.n_steps) == \
         (3e-4, 0.99, 0.95, 0.2, 0.01, 10, 64, 2048)
-    cfg = config_from_dict({"ppo": {"n_epochs": 4, "hidden_sizes": [32, 32]}})
-    assert cfg.ppo.n_epochs == 4 and cfg.ppo.hidden_sizes == [32, 32]
-    with pytest.raises(ConfigError, match="ppo.n_epoch"):
-        config_from_dict({"ppo": {"n_epoch": 4}})
+    cfg = config_from_dict({"strategy_agent": {"ppo": {"n_epochs": 4, "hidden_sizes": [32, 32]}}})
+    assert cfg.strategy_agent.ppo.n_epochs == 4 and cfg.strategy_agent.ppo.hidden_sizes == [32, 32]
+    with pytest.raises(ConfigError, match="strategy_agent.ppo.n_epoch"):
+        config_from_dict({"strategy_agent": {"ppo": {"n_epoch": 4}}})
     with pytest.raises(ConfigError, match=r"ppo\.gamma = 1\.5: must be within"):
         PPO(vector(ContextBandit, 1), dataclasses.replace(SMALL, gamma=1.5))
