@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypedDict
 
 SCHEMA_VERSION = 1
 _UMASK = os.umask(0)
@@ -99,6 +99,14 @@ def atomic_write_json(path: str | os.PathLike[str], data: Any) -> None:
     """Write ``data`` as JSON atomically; NaN or infinity anywhere is refused (ValueError) before writing."""
     _reject_nan(data)
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+class Envelope(TypedDict):
+    """The keys every published document starts with (a document type inherits them with its payload)."""
+
+    schema_version: int
+    generated_at: str
+    producer: str
 
 
 def envelope(producer: str, payload: dict[str, Any], schema_version: int = SCHEMA_VERSION) -> dict[str, Any]:

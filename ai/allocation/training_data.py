@@ -51,6 +51,15 @@ def split_periods(n_periods: int, holdout_fraction: float) -> int:
     return n_periods - max(1, int(round(n_periods * holdout_fraction)))
 
 
+def min_periods_to_train(holdout_fraction: float) -> int:
+    """The fewest periods whose split leaves :data:`MIN_TRAIN_PERIODS` to train on (the held-out share is rounded,
+    so with a large ``holdout_fraction`` one more period can be needed than the training minimum plus one)."""
+    n = MIN_TRAIN_PERIODS + 1
+    while split_periods(n, holdout_fraction) < MIN_TRAIN_PERIODS:
+        n += 1
+    return n
+
+
 def prepare_training_data(cfg: Config) -> TrainingData:
     """Trades and candles as a split history; :class:`NotEnoughDataError` when there is too little."""
     acfg = cfg.strategy_agent
@@ -68,6 +77,6 @@ def prepare_training_data(cfg: Config) -> TrainingData:
     if n_train < MIN_TRAIN_PERIODS:
         raise NotEnoughDataError(
             f"the trades span {history.n_periods} rebalancing period(s) of {acfg.rebalance_period}; at least "
-            f"{MIN_TRAIN_PERIODS + 1} are needed (training plus a held-out part); wait for more history or "
+            f"{min_periods_to_train(acfg.holdout_fraction)} are needed (training plus a held-out part); wait for more history or "
             "shorten `strategy_agent.rebalance_period`")
     return TrainingData(history, n_train, len(trades))

@@ -30,7 +30,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from core.atomic import SCHEMA_VERSION, ReadResult, atomic_write_bytes, parse_iso, publish_json, read_json
+from core.atomic import (
+    SCHEMA_VERSION,
+    Envelope,
+    ReadResult,
+    atomic_write_bytes,
+    parse_iso,
+    publish_json,
+    read_json,
+)
 from core.config import Config
 from core.contracts.training_log import TrainingLogView
 from core.contracts.weights import validate_weights
@@ -136,12 +144,8 @@ class ReportPayload(_ReportRequired, total=False):
     """Kind -> file name of each plot written, or ``{"status": ..., "reason": ...}`` when none was."""
 
 
-class ReportDocument(ReportPayload, total=False):
+class ReportDocument(ReportPayload, Envelope, total=False):
     """The report as published: the payload inside the envelope."""
-
-    schema_version: int
-    generated_at: str
-    producer: str
 
 
 # ------------------------------------------------------------------------------------------------ paths

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict, cast
 
-from core.atomic import SCHEMA_VERSION, ReadResult, publish_json, read_json
+from core.atomic import SCHEMA_VERSION, Envelope, ReadResult, publish_json, read_json
 from core.config import Config
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,8 @@ class PolicyPayload(TypedDict):
     state_key: NotRequired[str]
 
 
-class PolicyDocument(PolicyPayload):
+class PolicyDocument(PolicyPayload, Envelope):
     """The document as written: the envelope and the payload."""
-
-    schema_version: int
-    generated_at: str
-    producer: str
 
 
 def policy_path(cfg: Config) -> Path:

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from core.atomic import SCHEMA_VERSION, atomic_write_text, envelope
+from core.atomic import SCHEMA_VERSION, Envelope, atomic_write_text, envelope
 from core.config import Config
 from core.errors import DataError
 
@@ -70,12 +70,8 @@ class QTablePayload(TypedDict):
     table: dict[str, StateEntry]
 
 
-class QTableDocument(QTablePayload):
+class QTableDocument(QTablePayload, Envelope):
     """A Q-table file as written: the envelope and the payload."""
-
-    schema_version: int
-    generated_at: str
-    producer: str
 
 
 def agent_dir(cfg: Config) -> Path:

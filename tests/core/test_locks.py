@@ -1,0 +1,206 @@
+"""Advisory locks on ``<path>.lock``: where the lock file lives, that a second holder (thread or process) waits
+while the first holds it, shared versus exclusive, and release on exception."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core.config import REPO_ROOT
+from core.locks import locked
+
+WAIT = 10.0  # upper bound for anything that should happen promptly
+HELD = 0.4  # how long a holder keeps the lock while the other side must wait
+
+# A child process that probes the lock file without blocking: prints "free" or "busy".
+PROBE = textwrap.dedent("""
+    import fcntl, sys
+    with open(sys.argv[1], "a+") as fh:
+        flag = fcntl.LOCK_SH if sys.argv[2] == "shared" else fcntl.LOCK_EX
+        try:
+            fcntl.flock(fh.fileno(), flag | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("busy")
+        else:
+            print("free")
+""")
+
+# A child process that takes the lock with core.locks, says so, and holds it until its stdin closes.
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from core.locks import locked
+    with locked(sys.argv[1]):
+        print("held", flush=True)
+        sys.stdin.read()
+        print(f"releasing {time.time()!r}", flush=True)
+""")
+
+
+def probe(lock_file: Path, mode: str = "exclusive") -> str:
+    done = subprocess.run([sys.executable, "-c", PROBE, str(lock_file), mode], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_lock_file_is_a_sibling_named_path_dot_lock(tmp_path: Path) -> None:
+    data = tmp_path / "state" / "deep" / "pnl_history.csv"  # folders that do not exist yet
+    with locked(data):
+        assert (tmp_path / "state" / "deep" / "pnl_history.csv.lock").is_file()
+        assert not data.exists()  # the data file itself is neither created nor touched
+    assert sorted(p.name for p in data.parent.iterdir()) == ["pnl_history.csv.lock"]
+
+
+def test_the_lock_accepts_a_string_path(tmp_path: Path) -> None:
+    with locked(str(tmp_path / "x.jsonl")):
+        assert probe(tmp_path / "x.jsonl.lock") == "busy"
+    assert probe(tmp_path / "x.jsonl.lock") == "free"
+
+
+def test_the_data_file_stays_readable_and_replaceable_while_locked(tmp_path: Path) -> None:
+    data = tmp_path / "history.csv"
+    data.write_text("a\n")
+    with locked(data):
+        assert data.read_text() == "a\n"
+        replacement = tmp_path / "history.csv.tmp"
+        replacement.write_text("b\n")
+        replacement.replace(data)
+        assert probe(tmp_path / "history.csv.lock") == "busy"  # the lock is on the sibling, not the data
+    assert data.read_text() == "b\n"
+
+
+def test_another_process_sees_the_exclusive_lock_until_release(tmp_path: Path) -> None:
+    lock_file = tmp_path / "f.csv.lock"
+    with locked(tmp_path / "f.csv"):
+        assert probe(lock_file, "exclusive") == "busy"
+        assert probe(lock_file, "shared") == "busy"
+    assert probe(lock_file, "exclusive") == "free"
+
+
+def test_shared_locks_coexist_and_exclude_writers(tmp_path: Path) -> None:
+    lock_file = tmp_path / "f.csv.lock"
+    with locked(tmp_path / "f.csv", exclusive=False):
+        assert probe(lock_file, "shared") == "free"
+        assert probe(lock_file, "exclusive") == "busy"
+        with locked(tmp_path / "f.csv", exclusive=False):  # a second reader in this process does not wait
+            pass
+    assert probe(lock_file, "exclusive") == "free"
+
+
+def test_a_second_thread_waits_for_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    holding, release = threading.Event(), threading.Event()
+    acquired = threading.Event()
+    times: dict[str, float] = {}
+
+    def first() -> None:
+        with locked(path):
+            holding.set()
+            release.wait(WAIT)
+            times["released"] = time.monotonic()
+
+    def second() -> None:
+        holding.wait(WAIT)
+        with locked(path):
+            times["acquired"] = time.monotonic()
+            acquired.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    assert holding.wait(WAIT)
+    assert not acquired.wait(HELD), "the second thread got the lock while the first held it"
+    release.set()
+    assert acquired.wait(WAIT)
+    for thread in threads:
+        thread.join(WAIT)
+    assert times["acquired"] >= times["released"]
+
+
+def test_a_second_process_waits_for_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "pnl_history.csv"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], cwd=REPO_ROOT, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline().strip() == "held"
+        acquired = threading.Event()
+        times: dict[str, float] = {}
+
+        def take() -> None:
+            with locked(path):
+                times["acquired"] = time.time()
+                acquired.set()
+
+        taker = threading.Thread(target=take)
+        taker.start()
+        assert not acquired.wait(HELD), "this process got the lock while another process held it"
+        holder.stdin.close()  # let the holder release
+        assert acquired.wait(WAIT)
+        taker.join(WAIT)
+        out = holder.stdout.read()
+        assert holder.wait(WAIT) == 0
+        released = float(out.split()[-1])
+        assert times["acquired"] >= released
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+def test_an_exception_releases_the_lock_and_propagates(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    with pytest.raises(RuntimeError, match="boom"):
+        with locked(path):
+            assert probe(tmp_path / "f.csv.lock") == "busy"
+            raise RuntimeError("boom")
+    assert probe(tmp_path / "f.csv.lock") == "free"
+    done = threading.Event()
+
+    def take() -> None:
+        with locked(path):
+            done.set()
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    assert done.wait(WAIT), "the lock stayed held after the exception"
+    thread.join(WAIT)
+
+
+def test_writers_under_the_lock_never_interleave(tmp_path: Path) -> None:
+    path = tmp_path / "log.txt"
+    inside = 0
+    overlaps = 0
+    guard = threading.Lock()
+
+    def writer(tag: str) -> None:
+        nonlocal inside, overlaps
+        for _ in range(20):
+            with locked(path):
+                with guard:
+                    inside += 1
+                    overlaps += inside > 1
+                with open(path, "a") as fh:
+                    fh.write(f"{tag}-start\n")
+                    fh.flush()
+                    time.sleep(0.001)
+                    fh.write(f"{tag}-end\n")
+                with guard:
+                    inside -= 1
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in "abcd"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT * 3)
+    assert overlaps == 0
+    lines = path.read_text().splitlines()
+    assert len(lines) == 4 * 20 * 2
+    for start, end in zip(lines[::2], lines[1::2], strict=True):
+        assert start.endswith("-start") and end == start.replace("-start", "-end")
