@@ -11,6 +11,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -25,6 +26,16 @@ HIGHLIGHT = "allocated"
 DASHED = "equal_weight"
 """Drawn dashed: it often coincides with the allocated portfolio (equal weights before the first record)."""
 XLABEL = "date (UTC)"
+SINGLES_COLORMAP = "Set2"
+"""Muted qualitative colours of the 8 single strategies, distinct from the portfolios' default cycle."""
+SINGLE_PREFIX = "single: "
+SOURCE_PREFIX = "in force: "
+SOURCE_COLORS: dict[str, str] = {
+    "rl": "#cfe2f3", "portfolio_optimizer": "#d9ead3", "strategy_lab": "#fff2cc", "equal": "#ead1dc",
+    "untracked": "#eeeeee",
+}
+"""Light background colour per weight source (as named in the allocations file), so the curves stay legible."""
+OTHER_SOURCE_COLOR = "#f4cccc"
 
 
 def _new_figure() -> tuple[Figure, Axes]:
@@ -53,12 +64,18 @@ def _legend_outside(ax: Axes) -> None:
 
 
 def equity_curves_png(days: pd.DatetimeIndex, portfolios: Mapping[str, np.ndarray],
-                      singles: Mapping[str, np.ndarray], title: str) -> bytes:
-    """Compounded equity (start 1) of each portfolio, single strategies as thin grey lines behind them."""
+                      singles: Mapping[str, np.ndarray], title: str,
+                      sources: Sequence[str] | None = None) -> bytes:
+    """Compounded equity (start 1) of each portfolio, each single strategy as a thin labelled line behind them,
+    and, with ``sources`` (one name a day), the source that drove the allocation shaded under the curves: the
+    allocated portfolio is only "RL" where the RL weights were in force."""
     fig, ax = _new_figure()
-    for name, curve in singles.items():
-        ax.plot(days, curve, color="0.6", linewidth=0.8, alpha=0.7, zorder=2,
-                label="single strategies" if name == next(iter(singles)) else None)
+    if sources is not None:
+        _shade_sources(ax, days, sources)
+    palette = matplotlib.colormaps[SINGLES_COLORMAP]
+    for i, (name, curve) in enumerate(singles.items()):
+        ax.plot(days, curve, color=palette(i % palette.N), linewidth=0.8, alpha=0.75, zorder=2,
+                label=f"{SINGLE_PREFIX}{name}")
     for name, curve in portfolios.items():
         ax.plot(days, curve, label=name, **_style(name))
     ax.axhline(1.0, color="0.3", linewidth=0.8, linestyle=":")
@@ -70,6 +87,29 @@ def equity_curves_png(days: pd.DatetimeIndex, portfolios: Mapping[str, np.ndarra
     ax.grid(True, alpha=0.3)
     _legend_outside(ax)
     return _to_png(fig)
+
+
+def source_runs(sources: Sequence[str]) -> list[tuple[str, int, int]]:
+    """``(source, first, last)`` day indexes of each run of days with the same source, in order."""
+    runs: list[tuple[str, int, int]] = []
+    for i, name in enumerate(sources):
+        if runs and runs[-1][0] == name:
+            runs[-1] = (name, runs[-1][1], i)
+        else:
+            runs.append((name, i, i))
+    return runs
+
+
+def _shade_sources(ax: Axes, days: pd.DatetimeIndex, sources: Sequence[str]) -> None:
+    if len(sources) != len(days):
+        raise ValueError(f"one source a day expected: {len(sources)} sources for {len(days)} days")
+    step = days[1] - days[0] if len(days) > 1 else pd.Timedelta(days=1)
+    labelled: set[str] = set()
+    for name, first, last in source_runs(sources):
+        end = days[last + 1] if last + 1 < len(days) else days[last] + step
+        ax.axvspan(days[first], end, facecolor=SOURCE_COLORS.get(name, OTHER_SOURCE_COLOR), alpha=0.6,
+                   zorder=0, linewidth=0, label=None if name in labelled else f"{SOURCE_PREFIX}{name}")
+        labelled.add(name)
 
 
 def _spans_orders_of_magnitude(curves: Sequence[np.ndarray], ratio: float = 10.0) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import logging.handlers
@@ -38,23 +39,28 @@ class _RedactingFormatter(logging.Formatter):
 
 def setup_logging(cfg: Config, daemon: str | None = None, console: bool = True) -> Path | None:
     """Configure the root logger; with ``daemon`` also log to ``runtime/logs/<daemon>.log`` (rotating) and log
-    the effective configuration there first.
+    the effective configuration there first (to the file only: it is long and the terminal is for the user).
 
-    The start script runs daemons with ``RL_SYSTEM_LOG_CONSOLE=0``: their console is the ``.out`` file beside
-    the log, which then only catches what bypasses logging (a crash's traceback) instead of every line twice.
-    Returns the log file's path, if any. Safe to call more than once (handlers are replaced).
+    Libraries' loggers (``logging.library_loggers``) are held at ``logging.library_level``. A one-shot command
+    (no ``daemon``) shows only ``logging.command_console_level`` and above on the terminal, beside the result
+    it prints. The start script runs daemons with ``RL_SYSTEM_LOG_CONSOLE=0``: their console is the ``.out``
+    file beside the log, which then only catches what bypasses logging (a crash's traceback) instead of every
+    line twice. Returns the log file's path, if any. Safe to call more than once (handlers are replaced).
     """
     console = console and not (daemon and os.environ.get("RL_SYSTEM_LOG_CONSOLE") == "0")
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
-    root.setLevel(getattr(logging, cfg.logging.level.upper(), logging.INFO))
+    root.setLevel(_level(cfg.logging.level))
+    quiet_libraries(cfg)
     formatter = _RedactingFormatter(FORMAT)
     log_file = None
     if console:
         stream = logging.StreamHandler()
         stream.setFormatter(formatter)
+        if not daemon:
+            stream.setLevel(_level(cfg.logging.command_console_level))
         root.addHandler(stream)
     if daemon:
         log_file = cfg.runtime_dir / "logs" / f"{daemon}.log"
@@ -64,20 +70,59 @@ def setup_logging(cfg: Config, daemon: str | None = None, console: bool = True) 
         )
         rotating.setFormatter(formatter)
         root.addHandler(rotating)
-        log_effective_config(logging.getLogger(daemon), cfg)
+        log_effective_config(logging.getLogger(daemon), cfg, handler=rotating)
     return log_file
 
 
-def log_effective_config(logger: logging.Logger, cfg: Config, sections: Iterable[str] | None = None,
-                         source: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Log the effective configuration at start as one INFO line of JSON; returns what was logged.
+def quiet_libraries(cfg: Config) -> None:
+    """Hold every logger of ``logging.library_loggers`` (and so its children) at ``logging.library_level``."""
+    for name in cfg.logging.library_loggers:
+        logging.getLogger(name).setLevel(_level(cfg.logging.library_level))
 
-    The line names the home folder (``$RL_SYSTEM_HOME`` is not part of the configuration itself) and the TOML
-    file, so a log alone tells which settings a daemon ran with. ``sections`` limits it to some sections.
-    """
+
+def _level(name: str) -> int:
+    return int(getattr(logging, name.upper(), logging.INFO))
+
+
+def effective_config_lines(cfg: Config, sections: Iterable[str] | None = None,
+                           source: str | os.PathLike[str] | None = None) -> list[str]:
+    """The effective configuration as readable lines: a header naming the home and the TOML file, then one
+    ``[section] {json}`` line per section (nested sections stay inside their parent's JSON)."""
     source = source if source is not None else loaded_from()
     full = as_dict(cfg)
-    data = full if sections is None else {name: full[name] for name in sections}
-    logger.info("effective config (home %s, file %s): %s", cfg.home, source or "defaults only",
-                json.dumps(data, sort_keys=True))
-    return data
+    names = list(full) if sections is None else list(sections)
+    header = f"effective config (home {cfg.home}, file {source or 'defaults only'}): {len(names)} section(s)"
+    lines = [header]
+    for name in names:
+        lines += _section_lines(name, full[name], getattr(cfg, name))
+    return lines
+
+
+def _section_lines(name: str, values: dict[str, Any], section: object) -> list[str]:
+    """``[name] {json}`` for the plain values, then one such line per nested section (``[name.sub]``)."""
+    nested = [f.name for f in dataclasses.fields(section)  # type: ignore[arg-type]
+              if dataclasses.is_dataclass(getattr(section, f.name))]
+    plain = {key: value for key, value in values.items() if key not in nested}
+    lines = [f"  [{name}] {json.dumps(plain, sort_keys=True)}"]
+    for sub in nested:
+        lines += _section_lines(f"{name}.{sub}", values[sub], getattr(section, sub))
+    return lines
+
+
+def log_effective_config(logger: logging.Logger, cfg: Config, sections: Iterable[str] | None = None,
+                         source: str | os.PathLike[str] | None = None,
+                         handler: logging.Handler | None = None) -> dict[str, Any]:
+    """Log the effective configuration once, one INFO line per section; returns what was logged.
+
+    The header names the home folder (``$RL_SYSTEM_HOME`` is not part of the configuration itself) and the TOML
+    file, so a log alone tells which settings a daemon ran with. ``sections`` limits it to some sections.
+    With ``handler`` the lines go to that handler only (a daemon's log file), whatever the logger's level.
+    """
+    full = as_dict(cfg)
+    names = list(full) if sections is None else list(sections)
+    for line in effective_config_lines(cfg, names, source):
+        if handler is None:
+            logger.info("%s", line)
+        else:
+            handler.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, "%s", (line,), None))
+    return {name: full[name] for name in names}

@@ -146,18 +146,46 @@ def override_api_urls(api: Any, base: str) -> Any:
     """Every URL in ccxt's ``urls['api']`` (a string or nested dicts) moved to ``base``, keeping its path.
 
     ``http://127.0.0.1:8080`` turns ``https://api.binance.com/api/v3`` into ``http://127.0.0.1:8080/api/v3``;
-    a base with a path (``https://proxy/binance``) is put in front of the original path.
+    a base with a path (``https://proxy/binance``) is put in front of the original path. A base that already
+    ends in one of the exchange's API paths (``http://127.0.0.1:8080/api/v3``, as a proxy URL is often
+    written) is not extended again: that path is taken off first, so every endpoint keeps its own path.
     """
     target = urlsplit(base.strip())
     if not target.scheme or not target.netloc:
         raise ConfigError(f"exchange.url `{base}` must be an absolute URL such as http://127.0.0.1:8080")
+    prefix = proxy_prefix(target.path, api_paths(api))
+    return _moved(api, target.scheme, target.netloc, prefix)
+
+
+def api_paths(api: Any) -> set[str]:
+    """The paths (without a trailing slash) of every URL in ccxt's ``urls['api']``; empty ones left out."""
     if isinstance(api, dict):
-        return {key: override_api_urls(value, base) for key, value in api.items()}
+        paths: set[str] = set()
+        for value in api.values():
+            paths |= api_paths(value)
+        return paths
+    if isinstance(api, str) and "://" in api:
+        path = urlsplit(api).path.rstrip("/")
+        return {path} if path else set()
+    return set()
+
+
+def proxy_prefix(base_path: str, known_paths: set[str]) -> str:
+    """``base_path`` without the longest of ``known_paths`` it ends with (whole path segments only)."""
+    path = base_path.rstrip("/")
+    for known in sorted(known_paths, key=len, reverse=True):
+        if path.endswith(known):  # a URL's path starts with "/", so this matches whole segments
+            return path[: -len(known)]
+    return path
+
+
+def _moved(api: Any, scheme: str, netloc: str, prefix: str) -> Any:
+    if isinstance(api, dict):
+        return {key: _moved(value, scheme, netloc, prefix) for key, value in api.items()}
     if not isinstance(api, str) or "://" not in api:
         return api
     original = urlsplit(api)
-    path = target.path.rstrip("/") + original.path
-    return urlunsplit((target.scheme, target.netloc, path, original.query, original.fragment))
+    return urlunsplit((scheme, netloc, prefix + original.path, original.query, original.fragment))
 
 
 # --------------------------------------------------------------------------------------------- retries

@@ -8,6 +8,14 @@ One market factor drives every symbol. It moves through four regimes, each lasti
 - ``breakout``: a short burst of high volatility with a strong drift, most often out of a range;
 - ``mean_reverting``: normal volatility, pulled towards a slow moving average.
 
+The regimes are a planted edge for the strategy-weight agent, visible in the candles (trend efficiency, ADX,
+volatility): trend followers (turtle, SMA crossover, breakout, MACD) earn in trending and breakout stretches and
+lose in the others, Bollinger-band reversion earns in ranging and mean-reverting ones. Measured with the paper
+trader over 15,000 hourly candles of seed 42 (sum of ``pnl_pct`` per trade, after fees and slippage): turtle
++445 % in trends and -511 % in ranging/mean-reverting stretches, SMA crossover +443 % / -459 %, Bollinger bands
+-452 % / +363 %. Equal weights lose; an allocation that follows the regime earns. Real markets give no such
+guarantee.
+
 Volatility clusters through a GARCH(1,1) variance multiplier on top of the regime's level. The second symbol's
 log price is the first one's plus a mean-reverting (AR(1)) spread, so the pair is cointegrated and
 ``pairs_trading`` has something to trade; further symbols get shocks correlated with the factor.
@@ -38,11 +46,11 @@ BLOCK = 256
 """Candles drawn from one generator; part of the seed's meaning, so changing it changes every market."""
 YEAR_MS = 365 * 86_400_000
 
-_VOL = (1.0, 0.55, 2.2, 1.0)
+_VOL = (1.0, 0.7, 2.2, 1.3)
 """Volatility multiplier per regime."""
-_DRIFT = (0.12, 0.0, 0.45, 0.0)
+_DRIFT = (0.2, 0.0, 0.45, 0.0)
 """Drift per candle per regime, in units of the base per-candle volatility (signed by the stretch's direction)."""
-_PULL = (0.0, 0.06, 0.0, 0.12)
+_PULL = (0.0, 0.3, 0.0, 0.5)
 """Fraction of the distance to the regime's anchor recovered per candle."""
 _LENGTH = (1.0, 1.0, 0.2, 1.0)
 """Mean stretch length per regime, as a fraction of ``mean_regime_candles``."""

@@ -347,13 +347,18 @@ def _number(value: object) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rl_system", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="TOML configuration file (default: rl_system.toml or $RL_SYSTEM_CONFIG)")
+    # Also after the subcommand (`status --config PATH`): SUPPRESS keeps one given before it when absent here.
+    config_after = argparse.ArgumentParser(add_help=False)
+    config_after.add_argument("--config", default=argparse.SUPPRESS, metavar="CONFIG",
+                              help="TOML configuration file (also accepted before the subcommand)")
     sub = parser.add_subparsers(dest="command", required=True)
-    start = sub.add_parser("start", help="start the daemons in the background")
+    start = sub.add_parser("start", help="start the daemons in the background", parents=[config_after])
     start.add_argument("--only", nargs="+", metavar="NAME", help="start only these daemons")
     start.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops everything")
-    stop = sub.add_parser("stop", help="stop the daemons (SIGTERM, then SIGKILL after 15 s)")
+    stop = sub.add_parser("stop", help="stop the daemons (SIGTERM, then SIGKILL after 15 s)", parents=[config_after])
     stop.add_argument("--only", nargs="+", metavar="NAME", help="stop only these daemons")
-    status = sub.add_parser("status", help="show which daemons run and their last heartbeat")
+    status = sub.add_parser("status", help="show which daemons run and their last heartbeat",
+                            parents=[config_after])
     status.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 

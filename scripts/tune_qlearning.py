@@ -4,6 +4,9 @@
     python scripts/tune_qlearning.py --apply --meta-alpha 0.015 --meta-epsilon 0.08
     python scripts/tune_qlearning.py --apply --sizing-gamma 0.98 --sizing-epsilon 0.1
     python scripts/tune_qlearning.py --history                         # the values applied so far
+    python scripts/tune_qlearning.py --backups                         # the Q-table backups there are
+    python scripts/tune_qlearning.py --backup                          # back the Q-tables up now
+    python scripts/tune_qlearning.py --restore weekly_2024-01-07       # restore one (the current ones backed up first)
 
 Recommendations start from each agent's learning stage (by its updates, i.e. trades learned) and the
 guidelines below: a value outside its stage's range is moved to the nearest end of it.
@@ -30,8 +33,10 @@ Then the tuning tips, from the agent's own statistics (a later tip wins on the s
 its next pass): alpha and gamma are kept as overrides of the config, epsilon replaces the current one (it keeps
 decaying from there); the old values go to the file's ``tuning_history``. Ranges: alpha in (0, 1], gamma in
 [0, 1), epsilon in [``qlearning.epsilon_min``, 1] (below the floor the next decay would raise it back, so it
-is neither recommended nor accepted); anything else is refused before any file is touched. Exit codes: 0 done, 2 bad input
-(arguments, config, an unreadable agent file).
+is neither recommended nor accepted); anything else is refused before any file is touched. ``--restore`` puts a
+backup's tables back (the Q-learning daemon backs them up weekly, ``qlearning.backup_cron``), after backing up the
+current ones. Exit codes: 0 done, 1 cannot write, 2 bad input (arguments, config, an unreadable agent file, an
+unknown backup).
 """
 
 from __future__ import annotations
@@ -51,9 +56,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ai.tabular.agent import EARLY_UPDATES, TUNABLE, QAgent, learning_stage, validate_hyperparameter
+from ai.tabular.backups import backup_now, restore_backup
 from ai.tabular.store import agents_locked, load_agent, save_agent_file
 from core.config import Config, load_config
-from core.contracts.qtables import AGENT_NAMES, agent_path
+from core.contracts.qtables import AGENT_NAMES, agent_dir, agent_path, backup_root, list_backups
 from core.errors import ExitCode, FatalError
 
 RULE = "=" * 80
@@ -273,8 +279,39 @@ def build_parser() -> argparse.ArgumentParser:
         for param in TUNABLE:
             parser.add_argument(f"--{name}-{param}", type=float, metavar="X",
                                 help=f"with --apply: new {param} of the {name} agent")
+    backups = parser.add_mutually_exclusive_group()
+    backups.add_argument("--backups", action="store_true",
+                         help="list the Q-table backups (state/qlearning/backups/), oldest first")
+    backups.add_argument("--backup", action="store_true", help="back the Q-tables up now (manual_<time>)")
+    backups.add_argument("--restore", metavar="NAME",
+                         help="replace the Q-tables with backup NAME (from --backups); the current ones are backed "
+                              "up first as pre_restore_<time>")
     parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
     return parser
+
+
+def backup_command(cfg: Config, args: argparse.Namespace) -> int:
+    """``--backups``, ``--backup`` or ``--restore NAME``: prints what was done."""
+    if args.backup:
+        made = backup_now(cfg)
+        print(f"backed up {', '.join(made.agents)} to {made.path}" if made else
+              f"no Q-table in {agent_dir(cfg)} yet: nothing to back up")
+        return ExitCode.OK
+    if args.restore:
+        result = restore_backup(cfg, args.restore)
+        print(f"restored {', '.join(result.agents)} from {result.restored_from.path}")
+        if result.previous is not None:
+            print(f"the tables replaced are in {result.previous.path}")
+        if result.kept:
+            print(f"not in the backup, left as they were: {', '.join(result.kept)}")
+        return ExitCode.OK
+    found = list_backups(cfg)
+    if not found:
+        print(f"no Q-table backup in {backup_root(cfg)} yet")
+    for backup in found:
+        print(f"{backup.name:<36}{backup.kind:<13}{backup.created_at:%Y-%m-%d %H:%M:%S} UTC  "
+              f"{', '.join(backup.agents)}")
+    return ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("values were given without --apply; add --apply to write them")
     if args.history and (args.apply or changes):
         parser.error("--history only prints; run --apply separately")
+    backup_mode = args.backups or args.backup or args.restore is not None
+    if backup_mode and (args.apply or changes or args.history):
+        parser.error("--backups, --backup and --restore run on their own; run --apply or --history separately")
     if args.apply and not changes:
         parser.error("nothing to apply; give at least one of --meta-alpha, --meta-gamma, --meta-epsilon, "
                      "--sizing-alpha, --sizing-gamma, --sizing-epsilon")
@@ -296,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         if problem:
             print(f"tune_qlearning: error: {problem}", file=sys.stderr)
             return ExitCode.BAD_INPUT
+        if backup_mode:
+            return backup_command(cfg, args)
         if args.apply:
             print("Applied:\n" + "\n".join(apply_changes(cfg, changes)))
             return ExitCode.OK
@@ -306,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     except FatalError as exc:
         print(f"tune_qlearning: error: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
+    except OSError as exc:
+        print(f"tune_qlearning: error: {exc}; check that the state folder is writable", file=sys.stderr)
+        return ExitCode.FAILURE
     return ExitCode.OK
 
 

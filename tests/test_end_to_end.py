@@ -39,6 +39,7 @@ debounce_s = 0.2
 [strategy_agent]
 episodes = 10
 retrain_after_new_trades = 1000000
+gate_confidence = 0.0  # the plumbing of RL weights is tested here; the performance gate in tests/ai/allocation
 [trading_agent]
 bootstrap_episodes = 2
 episode_length = 128

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 MODEL_KIND = "strategy_weights"
 """``meta.extra.kind`` of a strategy-weight checkpoint (the trading agent's checkpoints say otherwise)."""
 FEATURE_PARAMS: tuple[str, ...] = (
-    "rebalance_period", "window_periods", "market_window_candles", "sharpe_scale", "pnl_scale", "drawdown_scale",
+    "rebalance_period", "window_periods", "recent_periods", "market_window_candles", "sharpe_scale", "pnl_scale", "drawdown_scale",
 )
 """Config fields the features depend on: inference uses the values the model was trained with."""
 
@@ -93,7 +93,7 @@ class StrategyAgent:
         return dict(self.extra.get("feature_params", {}))
 
     def weights_array(self, observation: np.ndarray) -> np.ndarray:
-        """Deterministic weights (the Dirichlet mean) for one observation ``(34,)`` or a batch ``(n, 34)``."""
+        """Deterministic weights (the Dirichlet mean) for one observation ``(42,)`` or a batch ``(n, 42)``."""
         return self.policy.predict(np.asarray(observation, dtype=np.float32), deterministic=True)
 
     def weights(self, observation: np.ndarray) -> dict[str, float]:
@@ -102,7 +102,7 @@ class StrategyAgent:
 
 
 def check_meta(meta: dict[str, Any], path: Path) -> None:
-    """Refuse a checkpoint that is not a strategy-weight model over these 34 features and 8 strategies."""
+    """Refuse a checkpoint that is not a strategy-weight model over these 42 features and 8 strategies."""
     extra = meta.get("extra", {})
     if not isinstance(extra, dict) or extra.get("kind") != MODEL_KIND:
         raise CheckpointError(f"{path}: not a strategy-weight model (meta.extra.kind is "

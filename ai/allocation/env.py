@@ -1,7 +1,7 @@
 """The strategy-weight environment: each step allocates the 8 strategies for one rebalancing period.
 
-The state is the 34 features of :mod:`ai.allocation.features` (market, portfolio, strategy performance,
-regime), computed from the trade history and the primary symbol's candles up to the decision time only. The
+The state is the 42 features of :mod:`ai.allocation.features` (market, portfolio, strategy performance,
+regime, recent strategy performance), computed from the trade history and the primary symbol's candles up to the decision time only. The
 portfolio being steered is the *sleeve*: the 8 strategies weighted by the agent, each earning what the
 strategy itself earned in the period (the sum of its trades' ``pnl_pct``, which is independent of the
 allocation the trader actually used), less turnover costs.
@@ -16,7 +16,11 @@ sleeve's last ``L`` period returns ``r`` (this one included; before the episode 
     sharpe   = clip(sharpe_ratio(r, periods_per_year) / sharpe_scale, -5, 5)      (0 while undefined)
     pnl      = clip(r_k / pnl_scale, -5, 5)
     drawdown = clip(-drawdown_series(r)[-1] / drawdown_scale, 0, 5)               (below the window's peak)
-    reward   = 0.6 * sharpe + 0.3 * pnl - 0.1 * drawdown                          (weights from the config)
+    reward   = w_sharpe * sharpe + w_pnl * pnl - w_drawdown * drawdown              (weights from the config)
+
+The default weights are 0 / 1 / 0: the reward is the period's return after costs. The rolling Sharpe ratio is
+mostly the result of earlier decisions, and on planted histories (``scripts/bench_learning.py --agent
+allocation``) the seed's 0.6 / 0.3 / 0.1 learned markedly slower.
 """
 
 from __future__ import annotations
@@ -100,12 +104,12 @@ class StrategyWeightEnv(gym.Env[np.ndarray, np.ndarray]):
     (an all-zero action means equal weights), so any action is valid.
 
     ## Observation Space
-    ``Box(-5, 5, (34,), float32)``: the features of :mod:`ai.allocation.features` at the decision time (its
-    module docstring has the table): market (8), portfolio (6), strategy Sharpe and drawdown (16), regime (4).
+    ``Box(-5, 5, (42,), float32)``: the features of :mod:`ai.allocation.features` at the decision time (its
+    module docstring has the table): market (8), portfolio (6), strategy Sharpe and drawdown (16), regime (4), recent strategy performance (8).
     Always finite; only data up to the decision time is used.
 
     ## Rewards
-    ``w_sharpe * sharpe + w_pnl * pnl - w_drawdown * drawdown_penalty`` (0.6 / 0.3 / 0.1 by default) over the
+    ``w_sharpe * sharpe + w_pnl * pnl - w_drawdown * drawdown_penalty`` (0 / 1 / 0 by default) over the
     sleeve's returns after turnover costs; see :func:`reward_parts` and the module docstring.
 
     ## Starting State

@@ -1,4 +1,4 @@
-"""The 34 state features of the strategy-weight agent, computed from data up to the decision time only.
+"""The 42 state features of the strategy-weight agent, computed from data up to the decision time only.
 
 Time is cut into rebalancing periods of length ``P`` (``strategy_agent.rebalance_period``) on a grid that ends
 at an anchor time: boundaries ``t_k = end - (n - k) * P`` for ``k = 0..n``, and period ``k`` is the half-open
@@ -8,7 +8,8 @@ trades or candles never changes it. A strategy's return in a period is the **sum
 trades closed in that period (the aggregation of :mod:`analytics.portfolio_optimizer`, on the rebalancing
 period instead of the day); periods without trades, including those before the first trade, count as 0.
 
-``L`` is ``strategy_agent.window_periods`` (30: 30 days with daily rebalancing); ``M`` is
+``L`` is ``strategy_agent.window_periods`` (30: 30 days with daily rebalancing); ``K`` is
+``strategy_agent.recent_periods`` (3); ``M`` is
 ``strategy_agent.market_window_candles`` of the primary symbol (the first of ``market.symbols``);
 ``S = sharpe_scale``, ``R = pnl_scale``, ``D = drawdown_scale`` are the config's units. Every feature is
 clipped to [-5, 5] and is 0 where it is undefined (warm-up, no trades, no usable candles), so the vector is
@@ -44,7 +45,13 @@ index  name                    definition (at decision time t)                  
 32     reg_stability           share of the last M candles with the current regime label             2 * share - 1
                                (:func:`market.regime.classify_regime`)
 33     reg_trend_strength      ADX (14, Wilder) of the current candle                                ADX / 25 - 1
+**recent strategy performance** (the last K periods against the strategy's own variability)
+34-41  recent_<strategy>       mean return of the last K periods over (std of the last L) / sqrt(K)  as is (a t-statistic)
 =====  ======================  ====================================================================  =========================
+
+The recent block is there because strategy edges come and go with the market's regime: the last few periods
+say which strategies earn now far sooner than a Sharpe ratio over L periods does (on planted histories it
+carried most of what the agent learned; see ``scripts/bench_learning.py --agent allocation``).
 
 Candle features are 0 when no candle has closed by ``t`` or the last closed one is older than one rebalancing
 period (or one candle, if longer): stale prices say nothing about the market now.
@@ -72,8 +79,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"sharpe_{s}" for s in STRATEGIES),
     *(f"drawdown_{s}" for s in STRATEGIES),
     "reg_bull_bear", "reg_volatility", "reg_stability", "reg_trend_strength",
+    *(f"recent_{s}" for s in STRATEGIES),
 )
-"""The 34 feature names, in observation order."""
+"""The 42 feature names, in observation order."""
 N_FEATURES = len(FEATURE_NAMES)
 N_STRATEGIES = len(STRATEGIES)
 FEATURE_CLIP = 5.0
@@ -82,6 +90,7 @@ MARKET = slice(0, 8)
 PORTFOLIO = slice(8, 14)
 STRATEGY = slice(14, 30)
 REGIME = slice(30, 34)
+RECENT = slice(34, 42)
 CANDLE_FEATURES = (0, 1, 2, 3, 4, 5, 30, 31, 32, 33)
 """Indexes of the features computed from candles (0 when the candles are missing or stale)."""
 GROWTH_UNIT = 0.1
@@ -92,7 +101,7 @@ ADX_UNIT = 25.0
 """ADX that counts as 0 in ``reg_trend_strength`` (the usual threshold of a trending market)."""
 EQUAL_WEIGHTS = np.full(N_STRATEGIES, 1.0 / N_STRATEGIES)
 
-assert N_FEATURES == 34
+assert N_FEATURES == 42
 
 
 def clip_features(values: np.ndarray) -> np.ndarray:
@@ -358,7 +367,9 @@ def base_features(stats: PeriodStats, k: int, t_ms: int, candle: CandleFeatures,
     out[6], out[7] = trade_statistics(window(stats.counts, k, acfg.window_periods),
                                       window(stats.wins, k, acfg.window_periods),
                                       window(stats.returns, k, acfg.window_periods), acfg)
-    out[STRATEGY] = strategy_performance(window(stats.returns, k, acfg.window_periods), ppy, acfg)
+    returns = window(stats.returns, k, acfg.window_periods)
+    out[STRATEGY] = strategy_performance(returns, ppy, acfg)
+    out[RECENT] = recent_performance(returns, acfg.recent_periods)
     return clip_features(out)
 
 
@@ -376,6 +387,18 @@ def strategy_performance(returns: np.ndarray, ppy: float, acfg: StrategyAgentCon
     sharpe = [sharpe_ratio(returns[:, i], ppy) / acfg.sharpe_scale for i in range(N_STRATEGIES)]
     drawdown = [max_drawdown(returns[:, i]) / acfg.drawdown_scale for i in range(N_STRATEGIES)]
     return clip_features(np.array(sharpe + drawdown))
+
+
+def recent_performance(returns: np.ndarray, recent: int) -> np.ndarray:
+    """Per strategy: mean return of the last ``recent`` rows of a ``(L, 8)`` window over the window's standard
+    deviation, times ``sqrt(recent)`` (a t-statistic of the recent mean; 0 where the window is constant)."""
+    k = min(recent, len(returns))
+    if k == 0 or len(returns) < 2:
+        return np.zeros(N_STRATEGIES)
+    std = returns.std(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = returns[-k:].mean(axis=0) / std * math.sqrt(k)
+    return clip_features(np.where(std > 0, t, 0.0))
 
 
 # ---------------------------------------------------------------------------------------------- portfolio

@@ -12,10 +12,14 @@ agent's sleeve is replayed over the last ``window_periods`` rebalancing periods 
 weights) so the portfolio features describe its own recent allocation, then the deterministic weights (the
 Dirichlet mean) for the decision time are published through :func:`core.contracts.weights.publish_weights` (to
 :func:`core.contracts.weights.rl_weights_path`) with the
-model version, the decision time and the 34 features it saw (``generated_at`` is in the envelope).
+model version, the decision time and the 42 features it saw (``generated_at`` is in the envelope).
 
-With no model yet nothing is written (``--update`` exits 3; the daemon keeps waiting) and the bridge falls
-back to its other sources. The daemon updates every ``--interval`` seconds (``strategy_agent.inference_interval_s``)
+No look-ahead: the model's training data (``training_data.end`` in its metadata: the close of the last trade
+it was trained on) must end at or before the decision time. A model trained on later data (a replay started
+again over an older history, a clock set back) is refused: nothing is written, an earlier weights file decided
+for a time after the decision time is withdrawn, and ``--update`` exits 3 (the trainer's next model, trained on
+the trades up to the trader's clock, is usable). With no model yet nothing is written either (``--update`` exits
+3; the daemon keeps waiting); the bridge falls back to its other sources meanwhile. The daemon updates every ``--interval`` seconds (``strategy_agent.inference_interval_s``)
 and, debounced, right after a new checkpoint is promoted or the trade history changes (watchdog; atomic
 replacements arrive as moves). SIGTERM finishes the current write and exits 0.
 
@@ -43,6 +47,7 @@ from ai.allocation.agent import StrategyAgent, load_agent, with_feature_params
 from ai.allocation.env import StrategyWeightEnv, history_from_frames, load_primary_candles, load_trades
 from ai.allocation.features import FEATURE_NAMES, ms_to_iso, to_ms
 from ai.ppo import CheckpointError
+from core.atomic import parse_iso, read_json
 from core.config import Config, load_config, replace_section
 from core.contracts.allocation_model import LATEST_NAME, model_dir
 from core.contracts.pnl_history import HISTORY_NAME
@@ -65,6 +70,10 @@ HEARTBEAT_S = 30.0
 
 class NoModelError(FatalError):
     """No trained model exists yet; train one with ``python ai/rl_trainer.py --train``."""
+
+
+class ModelAfterDecisionTimeError(NoModelError):
+    """The model in force was trained on data after the decision time: no model is usable at that time."""
 
 
 def output_path(cfg: Config) -> Path:
@@ -123,11 +132,56 @@ def current_state(cfg: Config, agent: StrategyAgent, trades: pd.DataFrame, candl
     return obs, history.data_range()
 
 
+def trained_until_ms(agent: StrategyAgent) -> int | None:
+    """End of the model's training data (ms; the close of its last trade), or None when its metadata lacks it."""
+    end = agent.training_data.get("end")
+    if not isinstance(end, str):
+        return None
+    try:
+        return int(parse_iso(end).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def check_no_look_ahead(cfg: Config, agent: StrategyAgent, t_ms: int) -> None:
+    """Refuse a model whose training data ends after the decision time ``t_ms``
+    (:class:`ModelAfterDecisionTimeError`), withdrawing weights published for a time after ``t_ms``."""
+    end = trained_until_ms(agent)
+    if end is None or end <= t_ms:
+        return
+    withdrawn = withdraw_later_weights(cfg, t_ms)
+    raise ModelAfterDecisionTimeError(
+        f"model version {agent.model_version} was trained on trades up to {ms_to_iso(end)}, after the decision "
+        f"time {ms_to_iso(t_ms)} (the trader's clock): its weights would use the future, so none are published"
+        f"{' and the earlier ones were withdrawn' if withdrawn else ''}. A new replay over an older history? The "
+        "trainer's next model (trained on trades up to the clock) is used once it exists; the bridge falls back "
+        "to its other sources meanwhile")
+
+
+def withdraw_later_weights(cfg: Config, t_ms: int) -> bool:
+    """Delete the published weights when they were decided for a time after ``t_ms``; True when deleted."""
+    path = output_path(cfg)
+    published = read_json(path)
+    decided = published.data.get("decision_time") if published.ok and published.data is not None else None
+    try:
+        later = isinstance(decided, str) and parse_iso(decided).timestamp() * 1000 > t_ms
+    except ValueError:
+        later = False
+    if later:
+        path.unlink(missing_ok=True)
+        log.warning("withdrew %s: decided for %s, after the decision time %s", path, decided, ms_to_iso(t_ms))
+    return later
+
+
 def compute_weights(cfg: Config, agent: StrategyAgent, now: datetime | None = None) -> dict[str, Any]:
-    """The weights for now and what they were computed from (the payload of the published document)."""
+    """The weights for now and what they were computed from (the payload of the published document).
+
+    :class:`ModelAfterDecisionTimeError` when the model was trained on data after the decision time.
+    """
     trades = load_trades(cfg)
     candles = load_primary_candles(cfg)
     t_ms = decision_time_ms(trades, candles, cfg.market.timeframe, now, trader_clock_ms(cfg))
+    check_no_look_ahead(cfg, agent, t_ms)
     obs, data_range = current_state(cfg, agent, trades, candles, t_ms)
     return {
         "weights": agent.weights(obs),

@@ -1,28 +1,35 @@
 """The ``rl_trainer`` command: train the strategy-weight agent once, or run the retraining daemon.
 
-    python ai/rl_trainer.py --train --episodes 100   # train once (progress bar), promote if valid, exit
+    python ai/rl_trainer.py --train --episodes 100   # train once (progress bar), promote if it passes the gate
     python ai/rl_trainer.py --loop                   # daemon `rl_trainer`: weekly, or after 50 new trades
+    python ai/rl_trainer.py --evaluate --folds 4     # walk-forward evaluation against the baselines (a report)
 
 One training (:mod:`ai.allocation.training`) fits PPO on the history's training slice, validates the candidate
-on the held-out periods (:mod:`ai.allocation.validation`), promotes it only when valid and appends a record to
-the training log (:mod:`core.contracts.training_log`). The daemon is :mod:`ai.allocation.trainer_daemon`.
+on the held-out periods (:mod:`ai.allocation.validation`), promotes it only when valid and, with ``strategy_agent.gate_confidence``, better than equal weights (and the
+model in force) out of sample, and appends a record to
+the training log (:mod:`core.contracts.training_log`). The daemon is :mod:`ai.allocation.trainer_daemon`;
+the walk-forward evaluation :mod:`ai.allocation.evaluation` (it installs nothing).
 
 Exit codes (:class:`core.errors.ExitCode`): 0 trained and promoted (or the daemon stopped cleanly), 2 bad
-configuration or input, 3 not enough trades or history to train, 4 trained but the candidate was not promoted
-(the reason is printed).
+configuration or input, 3 not enough trades or history to train (or for the folds of ``--evaluate``), 4 trained
+but the candidate was not promoted (the reason is printed).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ai.allocation.agent import latest_path
+from ai.allocation.evaluation import AGENT, HINDSIGHT, REALIZABLE, evaluate
 from ai.allocation.trainer_daemon import CRON_KEY, DAEMON_NAME, TrainerDaemon
 from ai.allocation.training import train_once
 from ai.allocation.training_data import NotEnoughDataError
+from analytics.walk_forward import NotEnoughForFoldsError
 from core.config import Config, load_config, replace_section
 from core.contracts.allocation_model import LATEST_NAME, MODEL_DIR_NAME
 from core.contracts.training_log import TRAINING_LOG_NAME
@@ -36,13 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rl_trainer",
         description="Train the strategy-weight agent from state/pnl_history.csv and the candles. A candidate is "
-                    f"promoted to state/{MODEL_DIR_NAME}/{LATEST_NAME} only when valid; every training is logged "
+                    f"promoted to state/{MODEL_DIR_NAME}/{LATEST_NAME} only when valid and it beats equal weights "
+                    "(and the model in force) on the held-out periods with strategy_agent.gate_confidence; "
+                    "every training is logged "
                     f"in state/{TRAINING_LOG_NAME}. Exit codes: 0 promoted (or daemon stopped), 2 bad config or "
                     "input, 3 not enough trades or history, 4 trained but not promoted.")
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--train", action="store_true", help="train once, promote if valid, exit")
+    mode.add_argument("--train", action="store_true", help="train once, promote if it passes the gate, exit")
     mode.add_argument("--loop", action="store_true",
                       help="daemon: retrain on the cron schedule or after enough new trades; SIGTERM stops it")
+    mode.add_argument("--evaluate", action="store_true",
+                      help="walk-forward: train on each fold's past, test on its next window, against equal "
+                           "weights, the portfolio optimizer, the strategy lab and the best single strategy in "
+                           "hindsight, with bootstrap intervals; installs nothing")
+    parser.add_argument("--folds", type=int, metavar="K",
+                        help="walk-forward test windows of --evaluate (default: strategy_agent.evaluation_folds)")
+    parser.add_argument("--json", action="store_true", help="with --evaluate: print the JSON document")
     parser.add_argument("--episodes", type=int, metavar="N",
                         help="training episodes (default: strategy_agent.episodes)")
     parser.add_argument("--seed", type=int, help="seed of the training (default: strategy_agent.ppo.seed)")
@@ -74,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.BAD_INPUT
     if args.train:
         return run_train_command(cfg, progress=not args.quiet)
+    if args.evaluate:
+        return run_evaluate_command(cfg, args.folds or cfg.strategy_agent.evaluation_folds,
+                                    progress=not (args.quiet or args.json), as_json=args.json)
     return run_daemon_main(DAEMON_NAME, cfg, lambda ctx: TrainerDaemon(cfg, ctx).run())
 
 
@@ -100,6 +119,53 @@ def run_train_command(cfg: Config, progress: bool) -> int:
           f"({record['episodes']} episodes, {record['total_steps']} steps, {record['duration_s']:.1f}s; "
           f"held-out mean reward {model.get('mean_reward')})")
     return ExitCode.OK
+
+
+def run_evaluate_command(cfg: Config, folds: int, progress: bool, as_json: bool) -> int:
+    """``--evaluate``: the walk-forward report as a table or JSON."""
+    setup_logging(cfg)
+    if folds < 1:
+        print(f"rl_trainer: error: --folds {folds}: must be >= 1", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    try:
+        doc = evaluate(cfg, folds, progress=progress)
+    except (NotEnoughDataError, NotEnoughForFoldsError) as exc:
+        print(f"rl_trainer: not enough data to evaluate: {exc}", file=sys.stderr)
+        return ExitCode.NOT_READY
+    except FatalError as exc:
+        print(f"rl_trainer: error: {exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    if as_json:
+        print(json.dumps(doc, indent=2, allow_nan=False))
+    else:
+        print_evaluation(doc)
+    return ExitCode.OK
+
+
+def print_evaluation(doc: dict[str, Any]) -> None:
+    """The per-fold and pooled table of ``--evaluate``."""
+    def cell(m: dict[str, Any]) -> str:
+        sharpe, ret = m["sharpe_ratio"], m["total_return"]
+        return ("n/a" if sharpe is None else f"{sharpe:.2f}") + " (" + ("n/a" if ret is None else f"{ret:+.2%}") + ")"
+
+    names = (AGENT, *REALIZABLE, HINDSIGHT)
+    print(f"{len(doc['folds'])} expanding folds over {doc['data_range']['periods']} periods; Sharpe ratio (return); "
+          f"interval: {doc['confidence']:.0%} bootstrap of the agent's {doc['metric']} minus the best baseline's")
+    print(f"{'fold':<7}{'test':<24}" + "".join(f"{n:>22}" for n in names) + f"{'vs best':>26}")
+    rows = [(str(f["fold"]), f"{f['test_start'][:10]}..{f['test_end'][:10]}", f) for f in doc["folds"]]
+    rows.append(("pooled", "all test windows", doc["pooled"]))
+    for label, window, row in rows:
+        ci = row["intervals"][row["best_baseline"]]
+        lower, upper = ci["lower"], ci["upper"]
+        interval = ("n/a" if lower is None else f"[{lower:.2f}, {upper:.2f}]") + (
+            " beats" if row["beats_best_baseline"] else " not above")
+        print(f"{label:<7}{window:<24}" + "".join(f"{cell(row['metrics'][n]):>22}" for n in names)
+              + f"{interval:>26}")
+    pooled = doc["pooled"]
+    print(f"pooled: best realizable baseline {pooled['best_baseline']}; the agent "
+          + ("beats" if pooled["beats_best_baseline"] else "does not beat")
+          + f" it and {'beats' if pooled['beats_equal_weights'] else 'does not beat'} equal weights with "
+          f"{doc['confidence']:.0%} confidence")
 
 
 if __name__ == "__main__":

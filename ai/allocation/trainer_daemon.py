@@ -6,6 +6,11 @@ first training happens once ``min_trades`` trades exist). It watches the history
 replacements arrive as moves) and re-checks every ``check_interval_s``. SIGTERM stops a training in progress
 without promoting it and exits 0. Scheduler jobs and file events only *request* work (one-line calls); the
 trainings run one at a time in the daemon's own thread.
+
+No look-ahead: with the paper trader's status at hand, its clock (the close of its last candle) is "now": a
+training uses only the trades closed by then, and only those count toward the triggers. In a replay the history
+can hold trades of a later time (a replay started again over an older history); a model trained on them would
+be refused by inference at the trader's clock (:mod:`ai.allocation.inference`).
 """
 
 from __future__ import annotations
@@ -16,8 +21,12 @@ import time
 from datetime import timezone
 from typing import Any
 
+import pandas as pd
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from ai.allocation.env import load_trades
+from ai.allocation.features import ms_to_iso, to_ms
+from ai.allocation.inference import trader_clock_ms
 from ai.allocation.training import last_completed_training, train_once
 from ai.allocation.training_data import NotEnoughDataError, count_trades
 from core.config import Config
@@ -35,9 +44,18 @@ HEARTBEAT_S = 30.0
 CRON_KEY = "strategy_agent.retrain_cron"
 
 
+def trades_by(cfg: Config, clock_ms: int | None) -> int:
+    """Valid trades of the 8 strategies closed at or before ``clock_ms`` (all of them when None)."""
+    if clock_ms is None:
+        return count_trades(cfg)
+    trades = load_trades(cfg)
+    return int((to_ms(pd.DatetimeIndex(trades["closed_at"])) <= clock_ms).sum())
+
+
 def trades_since_last_training(cfg: Config) -> tuple[int, int | None]:
-    """(trades now, trades at the last completed training or None when there was none)."""
-    now = count_trades(cfg)
+    """(trades now, trades at the last completed training or None when there was none); "now" is the trader's
+    clock when its status is at hand."""
+    now = trades_by(cfg, trader_clock_ms(cfg))
     last = last_completed_training(cfg)
     seen = last.get("trades") if last else None
     return now, seen if isinstance(seen, int) and not isinstance(seen, bool) else None
@@ -153,8 +171,12 @@ class TrainerDaemon:
 
     def train(self, reason: str) -> None:
         self.beat("training", trigger=reason)
+        clock = trader_clock_ms(self.cfg)
+        if clock is not None:
+            log.info("training on the trades closed by the trader's clock %s", ms_to_iso(clock))
         try:
-            record = train_once(self.cfg, stop=self.ctx.stop, trigger=reason, on_update=lambda _s: self.beat_now())
+            record = train_once(self.cfg, stop=self.ctx.stop, trigger=reason, on_update=lambda _s: self.beat_now(),
+                                as_of_ms=clock)
         except NotEnoughDataError as exc:
             log.info("not training (%s): %s", reason, exc)
             return

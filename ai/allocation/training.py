@@ -28,6 +28,7 @@ from ai.allocation.agent import (
     checkpoint_extra,
     current_model_version,
     finite_or_none,
+    latest_path,
     promote_candidate,
     save_candidate,
 )
@@ -35,9 +36,10 @@ from ai.allocation.env import StrategyWeightEnv
 from ai.allocation.features import StrategyHistory
 from ai.allocation.training_data import TrainingData, prepare_training_data
 from ai.allocation.validation import check_candidate
-from ai.ppo import PPO, UpdateStats, sync_vector_env
+from ai.ppo import PPO, MetricsLog, UpdateStats, sync_vector_env
 from core.atomic import utc_now_iso
 from core.config import Config, StrategyAgentConfig
+from core.contracts.allocation_model import metrics_path
 from core.contracts.training_log import TrainingRecord, append_training_record, read_training_records
 from core.locks import locked
 
@@ -111,20 +113,23 @@ def next_model_version(cfg: Config) -> int:
 
 def train_once(cfg: Config, episodes: int | None = None, progress: bool = False,
                stop: threading.Event | None = None, trigger: str = "manual",
-               on_update: Callable[[UpdateStats], None] | None = None) -> TrainingRecord:
+               on_update: Callable[[UpdateStats], None] | None = None,
+               as_of_ms: int | None = None) -> TrainingRecord:
     """Train, validate, promote when valid, log; returns the training record.
 
+    ``as_of_ms``: train on the trades closed at or before it only (the daemon passes the trader's clock).
     Raises :class:`~ai.allocation.training_data.NotEnoughDataError` (nothing is logged then) when there is
     too little data.
     """
     acfg = cfg.strategy_agent
     episodes = episodes or acfg.episodes
     started_at, started = utc_now_iso(), time.monotonic()
-    data = prepare_training_data(cfg)
+    data = prepare_training_data(cfg, as_of_ms)
     version = next_model_version(cfg)
     log.info("training model version %d on %s (%d episodes, trigger: %s)", version,
              json.dumps(data.data_range()), episodes, trigger)
-    result = fit(data, acfg, episodes, progress=progress, stop=stop, on_update=on_update)
+    with MetricsLog(metrics_path(cfg)) as metrics:  # the learning curve beside the model, row by row
+        result = fit(data, acfg, episodes, progress=progress, stop=stop, on_update=metrics.then(on_update))
     record = _base_record(data, result, version, episodes, started_at, trigger)
     if result.interrupted:
         record.update({"completed": False, "promoted": False,
@@ -134,7 +139,7 @@ def train_once(cfg: Config, episodes: int | None = None, progress: bool = False,
                                  total_steps=result.ppo.num_timesteps, seed=acfg.ppo.seed, trained_at=utc_now_iso())
         # A manual --train beside the daemon must not promote the other's candidate: one at a time.
         with locked(candidate_path(cfg)):
-            check = check_candidate(save_candidate(result.ppo, cfg, extra), data, acfg)
+            check = check_candidate(save_candidate(result.ppo, cfg, extra), data, acfg, latest_path(cfg))
             if check.ok:
                 promote_candidate(cfg)
         record.update({"completed": True, "promoted": check.ok, "reason": check.reason, "holdout": check.holdout})

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from ai.allocation.env import history_from_frames, load_primary_candles, load_trades
-from ai.allocation.features import StrategyHistory
+from ai.allocation.features import StrategyHistory, to_ms
 from core.config import Config
 from core.contracts.pnl_history import history_path
 from core.errors import DataError
@@ -60,14 +62,20 @@ def min_periods_to_train(holdout_fraction: float) -> int:
     return n
 
 
-def prepare_training_data(cfg: Config) -> TrainingData:
-    """Trades and candles as a split history; :class:`NotEnoughDataError` when there is too little."""
+def prepare_training_data(cfg: Config, as_of_ms: int | None = None) -> TrainingData:
+    """Trades and candles as a split history; :class:`NotEnoughDataError` when there is too little.
+
+    ``as_of_ms``: only trades closed at or before it (the trader's clock: in a replay the history may hold
+    trades of a later time, which a model deciding at the clock must not have seen).
+    """
     acfg = cfg.strategy_agent
     if not history_path(cfg).is_file():
         raise NotEnoughDataError(
             f"{history_path(cfg)} not found: no closed trades yet; run the paper trader until at least "
             f"{acfg.min_trades} trades of the 8 strategies have closed (`strategy_agent.min_trades`)")
     trades = load_trades(cfg)
+    if as_of_ms is not None:
+        trades = trades[to_ms(pd.DatetimeIndex(trades["closed_at"])) <= as_of_ms]
     if len(trades) < acfg.min_trades:
         raise NotEnoughDataError(
             f"{history_path(cfg)} holds {len(trades)} closed trade(s) of the 8 strategies; at least "

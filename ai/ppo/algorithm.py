@@ -6,6 +6,7 @@ in :mod:`ai.ppo.checkpoints`.
 
     ppo = PPO(env_or_vector_env, cfg.strategy_agent.ppo)  # Discrete(n) or simplex weights Box(0, 1, (n,))
     ppo.learn(total_steps=100_000, callback=None)  # callback(UpdateStats) -> False stops training
+    ppo.learn(total_steps, pulse=show)  # pulse(Pulse) after every minibatch step, for live progress
     action = ppo.predict(obs, deterministic=True)
     ppo.save("model.pt", extra_meta={"features": 64})
     meta = ppo.load("model.pt")
@@ -74,6 +75,26 @@ class UpdateStats:
 Callback = Callable[[UpdateStats], "bool | None"]
 
 
+@dataclass(frozen=True)
+class Pulse:
+    """Where a training stands inside an update: sent after every minibatch step, so a progress display keeps
+    moving while an update runs (an update of many epochs can take longer than a rollout)."""
+
+    update: int
+    """The update in progress, 1-based."""
+    updates: int
+    """Updates this ``learn`` call runs."""
+    num_timesteps: int
+    """Transitions collected so far."""
+    step: int
+    """Minibatch steps done in this update."""
+    steps: int
+    """Minibatch steps planned for this update (``n_epochs`` passes; the KL early stop may end it sooner)."""
+
+
+PulseHook = Callable[[Pulse], None]
+
+
 class PPO:
     """PPO over a Gymnasium environment or vector of environments.
 
@@ -120,11 +141,13 @@ class PPO:
 
     # -- training -----------------------------------------------------------------------------------------
 
-    def learn(self, total_steps: int, callback: Callback | None = None, progress_bar: bool = False) -> PPO:
+    def learn(self, total_steps: int, callback: Callback | None = None, progress_bar: bool = False,
+              pulse: PulseHook | None = None) -> PPO:
         """Collect at least ``total_steps`` transitions (over all environments), updating after each rollout.
 
-        ``callback(stats)`` runs after every update; returning False stops training early. Calling ``learn``
-        again continues from the current environment state and weights.
+        ``callback(stats)`` runs after every update; returning False stops training early. ``pulse(Pulse)``
+        runs after every minibatch step of an update (keep it cheap, or throttle it). Calling ``learn`` again
+        continues from the current environment state and weights.
         """
         if self.env is None:
             raise RuntimeError("this PPO has no environment; pass one to PPO(...) to train")
@@ -139,7 +162,7 @@ class PPO:
             for update in range(updates):
                 learning_rate = self._anneal(update, updates)
                 self._collect_rollout(buffer)
-                stats = self._train(buffer, learning_rate)
+                stats = self._train(buffer, learning_rate, _pulser(pulse, update + 1, updates, self))
                 bar.update(buffer.size)
                 bar.set_postfix(ret=f"{stats.mean_episode_return:.1f}", refresh=False)
                 if logger.isEnabledFor(logging.DEBUG):
@@ -213,9 +236,11 @@ class PPO:
             self._running_return[done] = 0.0
             self._running_length[done] = 0
 
-    def _train(self, buffer: RolloutBuffer, learning_rate: float) -> UpdateStats:
+    def _train(self, buffer: RolloutBuffer, learning_rate: float,
+               pulse: Callable[[int, int], None] | None = None) -> UpdateStats:
         """Several epochs of shuffled minibatch steps on the clipped objective, with the approx-KL early stop."""
         cfg = self.cfg
+        planned = cfg.n_epochs * math.ceil(buffer.size / cfg.batch_size)
         self.policy.train()
         totals = torch.zeros(5, device=self.device)
         minibatches = epochs = 0
@@ -236,6 +261,8 @@ class PPO:
                 self.optimizer.step()
                 totals += torch.stack([part.detach() for part in loss[1:]])
                 minibatches += 1
+                if pulse is not None:
+                    pulse(minibatches, planned)
             epochs += 1
             if stop:
                 break
@@ -286,6 +313,12 @@ class PPO:
         self.num_timesteps = int(meta.get("num_timesteps", 0))
         self.num_updates = int(meta.get("num_updates", 0))
         return meta
+
+
+def _pulser(hook: PulseHook | None, update: int, updates: int, agent: PPO) -> Callable[[int, int], None] | None:
+    if hook is None:
+        return None
+    return lambda step, steps: hook(Pulse(update, updates, agent.num_timesteps, step, steps))
 
 
 def _make_adam(policy: nn.Module, cfg: PPOConfig) -> torch.optim.Adam:

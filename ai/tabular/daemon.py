@@ -3,7 +3,9 @@
 ``--loop`` watches the history's folder (created, modified, and moved-into-place events of the history file;
 debounced by ``qlearning.debounce_s``), also learns and publishes every ``qlearning.recheck_interval_s``,
 refreshes its heartbeat after each pass, and exits 0 on SIGTERM after the current pass. Agent files are
-locked (``<file>.lock``) while a pass or a tuning writes them.
+locked (``<file>.lock``) while a pass or a tuning writes them. After a pass it also makes the scheduled Q-table
+backup when ``qlearning.backup_cron`` says one is due (:mod:`ai.tabular.backups`), so a backup is at most one
+recheck interval late.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
+from ai.tabular.backups import backup_if_due
 from ai.tabular.learner import run_pass, summary_line
 from ai.tabular.state import CandleLoader
 from core.atomic import utc_now_iso
@@ -67,8 +71,10 @@ def loop(cfg: Config, ctx: DaemonContext, loader: CandleLoader = load_candles) -
 
     threading.Thread(target=relay_stop, name="stop-relay", daemon=True).start()
     log.info("watching %s (%s)", folder, "polling" if q.polling else "OS events")
+    started = datetime.now(timezone.utc)
     try:
         _pass_and_beat(cfg, ctx, loader, "start")
+        scheduled_backup(cfg, ctx, started)
         next_check = time.monotonic() + q.recheck_interval_s
         while not ctx.stop.is_set():
             pending = debouncer.seconds_until_due()
@@ -81,6 +87,7 @@ def loop(cfg: Config, ctx: DaemonContext, loader: CandleLoader = load_candles) -
                 _pass_and_beat(cfg, ctx, loader, "timer")
             else:
                 continue
+            scheduled_backup(cfg, ctx, started)
             next_check = time.monotonic() + q.recheck_interval_s
     finally:
         observer.stop()
@@ -101,3 +108,15 @@ def _pass_and_beat(cfg: Config, ctx: DaemonContext, loader: CandleLoader, trigge
              updates={n: a.updates for n, a in result.agents.items()},
              trades_learned={n: a.progress.trades_learned for n, a in result.agents.items()},
              sizing_multiplier=result.policy["sizing_multiplier"])
+
+
+def scheduled_backup(cfg: Config, ctx: DaemonContext, started: datetime) -> None:
+    """The scheduled backup when due; a failure (full disk) is logged and retried after the next pass."""
+    try:
+        made = backup_if_due(cfg, started)
+    except (FatalError, OSError) as exc:
+        log.error("scheduled Q-table backup failed: %s", exc)
+        ctx.beat(state="error", error=f"backup: {exc}")
+        return
+    if made is not None:
+        ctx.beat(last_backup=made.name, last_backup_at=utc_now_iso())

@@ -8,11 +8,15 @@ window. All four strategies are evaluated on the test window only, starting flat
   :class:`ai.trading.env.TradingEnv` started at the first test candle (features use every candle up to the
   current one, those of the training window included);
 - ``buy_hold``: exposure 1 throughout; ``moving_avg``: the MA crossover of :mod:`analytics.baselines`;
-- ``random``: uniform random actions through the same environment, metrics averaged over ``episodes`` seeds.
+- ``random``: uniform random actions through the same environment, metrics averaged over ``episodes`` seeds
+  (its step returns, for the confidence interval, are those of the run with the median Sharpe ratio).
 
 The gate is the original guide's success criteria on the policy: Sharpe > ``gate_sharpe`` (1.5), max drawdown
 better than ``gate_max_drawdown`` (-15 %), win rate > ``gate_win_rate`` (55 %) and a Sharpe ratio above Buy &
-Hold's ("beats Buy & Hold", risk-adjusted like ``winner``). An undefined value fails its criterion.
+Hold's ("beats Buy & Hold", risk-adjusted like ``winner``), plus a confidence criterion when
+``gate_confidence`` > 0: the bootstrap interval (:mod:`analytics.bootstrap`, paired candles, blocks of
+``gate_block_length``) of the policy's Sharpe ratio minus that of the best baseline lies wholly above 0. An
+undefined value fails its criterion.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from analytics.baselines import (
     random_action_chooser,
     strategy_metrics,
 )
+from analytics.bootstrap import DifferenceCI, difference_ci
 from analytics.metrics import periods_per_year_for
 from core.config import Config
 from core.contracts.trading_model import MODEL_DISPLAY, TrainRange, model_path
@@ -59,15 +64,18 @@ log = logging.getLogger(__name__)
 STRATEGY_NAMES: dict[str, str] = {"rl_v3": "RL v3", "buy_hold": "Buy & Hold", "moving_avg": "Moving Average",
                                   "random": "Random"}
 """Key prefix in the benchmark document -> display name (``winner`` uses the display name)."""
+BASELINES = ("buy_hold", "moving_avg", "random")
+"""The baselines the policy is measured against."""
 
 
 @dataclass
 class WindowResult:
-    """Metrics and equity curves of the four strategies on one test window."""
+    """Metrics, equity curves and step returns of the four strategies on one test window."""
 
     metrics: dict[str, dict[str, float]]
     curves: dict[str, np.ndarray]
     timestamps: np.ndarray
+    returns: dict[str, np.ndarray]
 
 
 def split_index(n_candles: int, train_frac: float) -> int:
@@ -120,15 +128,38 @@ def evaluate_window(cfg: Config, features: MarketFeatures, split: int, model: Tr
                for name in exposures}
     curves = {name: equity_from_returns(returns[name]) for name in returns}
     env = TradingEnv(features=features, options=options, start_index=split, episode_length=None)
-    runs, random_curves = [], []
+    runs, random_curves, random_returns = [], [], []
     for i in range(episodes):
         chooser = random_action_chooser(N_ACTIONS, seed + i)
         p, r = env_exposures(env, chooser, seed=seed + i, steps=steps)
         runs.append(strategy_metrics(closes, p, fee, periods_per_year, r))
         random_curves.append(equity_from_returns(r))
+        random_returns.append(r)
     metrics["random"] = mean_metrics(runs)
     curves["random"] = np.mean(random_curves, axis=0)
-    return WindowResult(metrics, curves, features.timestamps[split:])
+    returns["random"] = random_returns[median_run([run["sharpe_ratio"] for run in runs])]
+    return WindowResult(metrics, curves, features.timestamps[split:], returns)
+
+
+def median_run(sharpes: list[float]) -> int:
+    """Index of the run with the median Sharpe ratio (undefined ones count as the lowest)."""
+    order = sorted(range(len(sharpes)), key=lambda i: sharpes[i] if math.isfinite(sharpes[i]) else -math.inf)
+    return order[(len(order) - 1) // 2]
+
+
+def best_baseline(metrics: Mapping[str, Mapping[str, float]]) -> str:
+    """Key of the baseline with the highest defined Sharpe ratio (Buy & Hold when none is defined)."""
+    scored = {k: metrics[k]["sharpe_ratio"] for k in BASELINES if math.isfinite(metrics[k]["sharpe_ratio"])}
+    return max(scored, key=lambda k: scored[k]) if scored else "buy_hold"
+
+
+def confidence_vs(cfg: Config, returns: Mapping[str, np.ndarray], baseline: str,
+                  periods_per_year: float) -> DifferenceCI:
+    """The gate's bootstrap interval of the policy's Sharpe ratio minus ``baseline``'s on the same candles."""
+    ta = cfg.trading_agent
+    return difference_ci(returns["rl_v3"], returns[baseline], periods_per_year,
+                         confidence=ta.gate_confidence if ta.gate_confidence > 0 else 0.9,
+                         n_samples=ta.gate_bootstrap_samples, block_length=ta.gate_block_length)
 
 
 def winner(metrics: dict[str, dict[str, float]]) -> str | None:
@@ -137,8 +168,13 @@ def winner(metrics: dict[str, dict[str, float]]) -> str | None:
     return STRATEGY_NAMES[max(scored, key=lambda k: scored[k])] if scored else None
 
 
-def benchmark_gate(cfg: Config, rl: dict[str, float], buy_hold: dict[str, float]) -> dict[str, Any]:
-    """Pass/fail of each criterion of the original guide and overall."""
+def benchmark_gate(cfg: Config, rl: dict[str, float], buy_hold: dict[str, float],
+                   confidence: tuple[str, DifferenceCI] | None = None) -> dict[str, Any]:
+    """Pass/fail of each criterion of the original guide, of the confidence criterion and overall.
+
+    ``confidence`` is ``(best baseline's key, interval of the Sharpe difference)``; without it (or with
+    ``gate_confidence = 0``) the confidence criterion is left out.
+    """
     ta = cfg.trading_agent
 
     def above(value: float, threshold: float) -> bool:
@@ -155,6 +191,13 @@ def benchmark_gate(cfg: Config, rl: dict[str, float], buy_hold: dict[str, float]
                            "rule": "Sharpe ratio above Buy & Hold's",
                            "passed": above(rl["sharpe_ratio"], buy_hold["sharpe_ratio"])},
     }
+    if confidence is not None and ta.gate_confidence > 0:
+        baseline, ci = confidence
+        criteria["beats_best_baseline_with_confidence"] = {
+            "value": finite_or_none(ci.lower), "threshold": 0.0, "baseline": STRATEGY_NAMES[baseline],
+            "rule": f"lower bound of the {ci.confidence:.0%} bootstrap interval of the Sharpe ratio minus "
+                    f"{STRATEGY_NAMES[baseline]}'s > 0",
+            "interval": ci.as_dict(), "passed": ci.positive}
     return {**criteria, "passed": all(c["passed"] for c in criteria.values())}
 
 
@@ -173,9 +216,11 @@ def benchmark_document(cfg: Config, candle_set: CandleSet, split: int, result: W
     test_window = window_info(candle_set.frame, split, len(candle_set.frame))
     metrics = {name: {key: result.metrics[name][key] for key in METRIC_KEYS} for name in STRATEGY_NAMES}
     doc: dict[str, Any] = {f"{name}_metrics": metrics[name] for name in STRATEGY_NAMES}
+    best = best_baseline(metrics)
+    confidence = (best, confidence_vs(cfg, result.returns, best, periods_per_year))
     doc.update({
         "winner": winner(metrics),
-        "gate": benchmark_gate(cfg, metrics["rl_v3"], metrics["buy_hold"]),
+        "gate": benchmark_gate(cfg, metrics["rl_v3"], metrics["buy_hold"], confidence),
         "in_sample": in_sample,
         "train_window": train_window,
         "test_window": test_window,

@@ -7,6 +7,7 @@
     python ai/shadow_ppo.py predict --latest
     python ai/shadow_ppo.py benchmark --candles data/btc_1h.csv --train-frac 0.7 --fee 0.001 --episodes 10 \\
         --train-episodes 50 --save-model --json
+    python ai/shadow_ppo.py walk-forward --candles data/btc_1h.csv --folds 4 --train-episodes 50 --json
     python ai/shadow_ppo.py rollout --capital-pct 5 --max-position 50000
     python ai/shadow_ppo.py rollout-status
     python ai/shadow_ppo.py status
@@ -15,7 +16,8 @@
     python ai/shadow_ppo.py run                      # the shadow_ppo daemon
 
 Exit codes (:class:`core.errors.ExitCode`): 0 done, 2 bad input (file, option, configuration), 3 not possible
-now (no model yet, a training already running, a rollout refused by the benchmark gate). The files and their
+now (no model yet, a training already running, a rollout refused by the benchmark gate, too few candles for
+the walk-forward folds). The files and their
 contracts are listed in :mod:`ai.trading.common`; the environment, features and accounting in
 :mod:`ai.trading.env`, :mod:`ai.trading.features`, :mod:`ai.trading.account` and
 :mod:`analytics.baselines`; the daemon in :mod:`ai.trading.shadow_daemon`; the rollout and shadow
@@ -45,6 +47,8 @@ from ai.trading.options import options_from_config
 from ai.trading.shadow_daemon import run_daemon
 from ai.trading.status import publish_status
 from ai.trading.training import TrainingBusyError, read_progress, train_and_install
+from ai.trading.walk_forward import WalkForwardRequest, run_walk_forward
+from analytics.walk_forward import SCHEMES, NotEnoughForFoldsError
 from core.atomic import read_json
 from core.config import Config, load_config
 from core.contracts.rollout import (
@@ -175,6 +179,58 @@ def _print_benchmark(doc: dict[str, Any]) -> None:
     gate = doc["gate"]
     failed = [k for k, v in gate.items() if isinstance(v, dict) and not v["passed"]]
     print(f"winner: {doc['winner']}; gate: {'PASSED' if gate['passed'] else 'failed (' + ', '.join(failed) + ')'}")
+
+
+def cmd_walk_forward(cfg: Config, args: argparse.Namespace) -> int:
+    candle_set = load_candle_set(cfg, candles_file=args.candles, symbol=args.symbol, timeframe=args.timeframe,
+                                 lookback_hours=args.lookback_hours, source=args.source)
+    ta = cfg.trading_agent
+    request = WalkForwardRequest(
+        folds=args.folds or ta.walk_forward_folds, scheme=args.scheme,
+        train_frac=ta.train_frac if args.train_frac is None else args.train_frac,
+        fee=cfg.costs.fee if args.fee is None else args.fee, episodes=args.episodes or ta.benchmark_episodes,
+        train_episodes=args.train_episodes or ta.train_episodes, periods_per_year=args.periods_per_year,
+        ma_fast=args.ma_fast, ma_slow=args.ma_slow, seed=args.seed, show_bar=not (args.json or args.quiet))
+    try:
+        doc = run_walk_forward(cfg, candle_set, request)
+    except NotEnoughForFoldsError as exc:
+        print(f"error: not enough data: {exc}", file=sys.stderr)
+        return ExitCode.NOT_READY
+    if args.json:
+        _print_json(doc)
+    else:
+        _print_walk_forward(doc)
+    return ExitCode.OK
+
+
+def _print_walk_forward(doc: dict[str, Any]) -> None:
+    def pct(value: Any) -> str:
+        return "n/a" if value is None else f"{value * 100:.2f}%"
+
+    def num(value: Any) -> str:
+        return "n/a" if value is None else f"{value:.2f}"
+
+    keys = ("rl_v3", "buy_hold", "moving_avg", "random")
+    print(f"{doc['symbol']} {doc['timeframe']} ({doc['data_source']}): {len(doc['folds'])} {doc['scheme']} folds, "
+          f"fee {doc['fee']:g}, {doc['train_episodes']} training episodes a fold; Sharpe ratio (return)")
+    print(f"{'fold':<8}{'test window':<42}" + "".join(f"{STRATEGY_LABELS[k]:>18}" for k in keys)
+          + f"{'RL - best: interval':>26}")
+    rows = [(str(f["fold"]), f"{f['test_window']['start_time']} .. {f['test_window']['end_time']}", f)
+            for f in doc["folds"]]
+    rows.append(("pooled", "all test windows", doc["pooled"]))
+    for label, window, row in rows:
+        cells = "".join(f"{num(row['metrics'][k]['sharpe_ratio']) + ' (' + pct(row['metrics'][k]['total_return']) + ')':>18}"
+                        for k in keys)
+        ci = row["sharpe_difference"]
+        interval = f"[{num(ci['lower'])}, {num(ci['upper'])}] " + ("beats" if row["beats_best_baseline"] else "not above")
+        print(f"{label:<8}{window:<42}{cells}{interval:>26}")
+    pooled = doc["pooled"]
+    print(f"pooled: best baseline {pooled['best_baseline_name']}; the RL policy "
+          + ("beats it" if pooled["beats_best_baseline"] else "does not beat it")
+          + f" with {pooled['sharpe_difference']['confidence']:.0%} confidence")
+
+
+STRATEGY_LABELS = {"rl_v3": "RL v3", "buy_hold": "Buy & Hold", "moving_avg": "MA crossover", "random": "Random"}
 
 
 def cmd_rollout(cfg: Config, args: argparse.Namespace) -> int:
@@ -313,6 +369,27 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
     bench.set_defaults(func=cmd_benchmark)
 
+    walk = sub.add_parser("walk-forward", help="train on each fold's past, test on its next window, against the "
+                          "baselines with a bootstrap interval (exit 3 when the candles are too few for the folds)")
+    _add_candle_args(walk)
+    walk.add_argument("--folds", type=int, help="test windows (default: trading_agent.walk_forward_folds)")
+    walk.add_argument("--scheme", choices=SCHEMES, default="expanding", help="expanding: train on all candles "
+                      "before the window; rolling: on as many candles as the first fold, just before it")
+    walk.add_argument("--train-frac", type=float, help="share of candles before the first test window "
+                      "(default: trading_agent.train_frac)")
+    walk.add_argument("--fee", type=float, help="fee per traded notional (default: costs.fee)")
+    walk.add_argument("--episodes", type=int, help="seeds of the Random baseline "
+                      "(default: trading_agent.benchmark_episodes)")
+    walk.add_argument("--train-episodes", type=int, help="training episodes of each fold's model "
+                      "(default: trading_agent.train_episodes)")
+    walk.add_argument("--periods-per-year", type=float, help="annualization (default: from the timeframe)")
+    walk.add_argument("--ma-fast", type=int, default=10, help="fast SMA of the MA crossover")
+    walk.add_argument("--ma-slow", type=int, default=20, help="slow SMA of the MA crossover")
+    walk.add_argument("--seed", type=int, default=0, help="first seed of the Random baseline")
+    walk.add_argument("--json", action="store_true", help="print the JSON document")
+    walk.add_argument("--quiet", action="store_true", help="no progress bar")
+    walk.set_defaults(func=cmd_walk_forward)
+
     rollout = sub.add_parser("rollout", help="set the capital share of the PPO book (staged rollout)")
     rollout.add_argument("--capital-pct", type=float, required=True, help="0 (shadow), 1, 5, 10 or more")
     rollout.add_argument("--max-position", type=float, required=True, help="largest notional of the book")
@@ -350,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
     setup_logging(cfg, daemon=DAEMON_NAME if args.command == "run" else None,
-                  console=args.command in ("run", "train", "benchmark"))
+                  console=args.command in ("run", "train", "benchmark", "walk-forward"))
     handler: Callable[[Config, argparse.Namespace], int] = args.func
     try:
         return handler(cfg, args)

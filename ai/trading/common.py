@@ -1,4 +1,10 @@
-"""Shared pieces of the trading PPO (``ai/shadow_ppo.py``): candle selection, plain data helpers, the model.
+"""Shared pieces of the trading PPO (``ai/shadow_ppo.py``): candle selection, the trader's clock, plain data
+helpers, the model.
+
+The market's "now" of the shadow daemon, its bootstrap and its retraining is the paper trader's clock (the last
+candle of its status, :func:`trader_clock`): in a replay the candles after it exist already, and no model that
+decides at a candle may have been trained on it or on any later one (:func:`candles_until` cuts there, and
+:attr:`TradingModel.trained_until` is checked at decision time).
 
 The agent's files are owned by their contracts: the model, its backup and the training lock by
 :mod:`core.contracts.trading_model`; status, shadow state and experiences by :mod:`core.contracts.shadow_status`;
@@ -22,6 +28,7 @@ from ai.ppo import CheckpointError, load_policy
 from ai.trading.account import ACTION_NAMES, N_ACTIONS
 from ai.trading.features import FEATURE_NAMES
 from core.config import Config, replace_section
+from core.contracts.trader_status import read_trader_status
 from core.contracts.trading_model import TrainRange, validate_model_meta
 from core.errors import DataError
 from core.timeframes import ms_to_iso, timeframe_to_ms
@@ -34,6 +41,22 @@ DAEMON_NAME = "shadow_ppo"
 def trading_symbol(cfg: Config) -> str:
     """The traded symbol: ``trading_agent.symbol``, else the primary market symbol."""
     return cfg.trading_agent.symbol or cfg.market.symbols[0]
+
+
+def is_replay_source(cfg: Config) -> bool:
+    """True when the candles all exist already (synthetic or CSV): a replay, whose clock is the trader's."""
+    return cfg.market.data_source.strip().lower() != "ccxt"
+
+
+def trader_clock(cfg: Config, symbol: str, timeframe: str) -> int | None:
+    """Open time (ms) of the trader's last processed candle when ``trading_agent.follow_trader`` is on and its
+    status is fresh and for this market; None otherwise (no trader, a stale status, before its first candle)."""
+    if not cfg.trading_agent.follow_trader:
+        return None
+    status = read_trader_status(cfg, max_age_s=cfg.trading_agent.trader_status_max_age_s)
+    if status is None or status.symbol != symbol or status.timeframe != timeframe:
+        return None
+    return status.last_candle_ts
 
 
 # ---------------------------------------------------------------------------------------------- plain data
@@ -140,6 +163,22 @@ def load_candle_set(cfg: Config, *, candles_file: str | None = None, symbol: str
     return candle_set
 
 
+def candles_until(cfg: Config, symbol: str, last_ts: int | None) -> pd.DataFrame:
+    """The configured source's candles of ``symbol`` opened at or before ``last_ts`` (all when None).
+
+    A synthetic market is grown to reach ``last_ts`` (it is prefix-stable, so the candles before do not change).
+    """
+    frame = load_candles(cfg, [symbol])[symbol]
+    if last_ts is not None and len(frame) and cfg.market.data_source.strip().lower() == "synthetic":
+        last = int(frame["timestamp"].iloc[-1])
+        if last_ts > last:
+            needed = len(frame) + (last_ts - last) // timeframe_to_ms(cfg.market.timeframe)
+            frame = load_candles(cfg, [symbol], limit=int(needed))[symbol]
+    if last_ts is not None:
+        frame = frame[frame["timestamp"] <= last_ts]
+    return frame.reset_index(drop=True)
+
+
 # ------------------------------------------------------------------------------------------------------ model
 
 
@@ -174,6 +213,14 @@ class TradingModel:
     @property
     def train_range(self) -> dict[str, Any] | None:
         return self.extra.get("train_range")
+
+    @property
+    def trained_until(self) -> int | None:
+        """Open time (ms) of the newest candle the model was trained on, or None when its metadata lacks it.
+
+        The model may decide on a candle only when that candle opened after this one (it has not seen it)."""
+        end = (self.train_range or {}).get("end")
+        return int(end) if isinstance(end, int) and not isinstance(end, bool) else None
 
     def predict_batch(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(action probabilities ``(n, 6)``, values ``(n,)``) of a batch of observations."""

@@ -31,8 +31,8 @@ class TradingEnv(gym.Env):
     """Trading one symbol on candles with exposure accounting.
 
     ## Action Space
-    ``Discrete(6)``: 0 HOLD (keep the exposure), 1 LONG (add ``position_size`` of long exposure, default 10 %
-    of equity, up to ``max_exposure``; closes a short first), 2 SHORT (the mirror), 3 REDUCE (halve the
+    ``Discrete(6)``: 0 HOLD (keep the exposure), 1 LONG (add ``position_size`` of long exposure, by default
+    the whole equity, up to ``max_exposure``; closes a short first), 2 SHORT (the mirror), 3 REDUCE (halve the
     exposure; below ``min_exposure`` it is closed), 4 CLOSE (flat), 5 EMERGENCY_FLATTEN (flat at once whatever
     the state; in multi-asset use every position). See :class:`Action`.
 

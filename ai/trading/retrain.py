@@ -1,8 +1,11 @@
 """Scheduled retraining of the trading PPO, on the newest candles plus the candles of the stored experiences.
 
 Retraining runs on the ``trading_agent.retrain_cron`` schedule (APScheduler 3.x, job id
-``shadow_ppo_retrain``, coalesced, one instance at a time, misfire grace ``retrain_misfire_grace_s``). The test
-window is the last ``1 - train_frac`` of the newest ``retrain_candles`` candles of the source. A candidate is
+``shadow_ppo_retrain``, coalesced, one instance at a time, misfire grace ``retrain_misfire_grace_s``). "Newest"
+is up to the market's clock (:func:`retrain_clock`): the paper trader's last candle when the daemon follows a
+replay, so a retrained model never sees a candle after the ones already traded (in a replay the later candles
+exist already); the source's newest candles without a trader. The test
+window is the last ``1 - train_frac`` of the newest ``retrain_candles`` candles. A candidate is
 trained on the candles before it together with the candles stored in the experiences from before it (the
 original design's replay-buffer data provider, :func:`replay_buffer_candles`); stretches separated by missing
 candles stay separate, so no episode trades across a hole. The candidate and the current model are evaluated
@@ -36,9 +39,12 @@ from ai.trading.benchmark import (
 from ai.trading.common import (
     CandleSet,
     TradingModel,
+    candles_until,
     file_sha256,
     finite_or_none,
+    is_replay_source,
     load_model,
+    trader_clock,
     trading_symbol,
 )
 from ai.trading.market_features import MarketFeatures
@@ -55,12 +61,12 @@ from analytics.baselines import strategy_metrics
 from core.atomic import utc_now_iso
 from core.config import Config
 from core.contracts.rollout import read_rollout
-from core.contracts.shadow_status import EXPERIENCES_NAME, iter_experiences
+from core.contracts.shadow_status import EXPERIENCES_NAME, iter_experiences, read_shadow_state
 from core.contracts.trading_model import model_path
 from core.contracts.trading_reports import BenchmarkDoc, RetrainRecord, publish_retrain
 from core.errors import DataError, FatalError, RetryableError
 from core.schedule import cron_trigger
-from core.timeframes import timeframe_to_ms
+from core.timeframes import ms_to_iso, timeframe_to_ms
 from market.frames import COLUMNS, validate_candles
 from market.sources import load_candles
 
@@ -164,13 +170,33 @@ class RetrainData:
         return sum(len(s) for s in self.segments)
 
 
+def retrain_clock(cfg: Config) -> int | None:
+    """The last candle a retraining may use: the trader's clock, else (in a replay the daemon followed) the
+    trader's clock it saw last; None (the source's newest candle) without a trader."""
+    symbol, timeframe = trading_symbol(cfg), cfg.market.timeframe
+    clock = trader_clock(cfg, symbol, timeframe)
+    if clock is not None or not (cfg.trading_agent.follow_trader and is_replay_source(cfg)):
+        return clock
+    saved = read_shadow_state(cfg)
+    doc = saved.data if saved.ok and saved.data is not None else {}
+    seen = doc.get("trader_ts") if doc.get("symbol") == symbol and doc.get("timeframe") == timeframe else None
+    return int(seen) if isinstance(seen, int) and not isinstance(seen, bool) else None
+
+
 def retrain_data(cfg: Config) -> RetrainData:
-    """The newest ``retrain_candles`` candles split at ``train_frac``; the training stretches are the candles
-    before the test window together with the experiences' candles from before it (separate stretches stay
-    separate, so no episode trades across a hole between them)."""
+    """The newest ``retrain_candles`` candles up to :func:`retrain_clock`, split at ``train_frac``; the training
+    stretches are the candles before the test window together with the experiences' candles from before it
+    (separate stretches stay separate, so no episode trades across a hole between them)."""
     ta = cfg.trading_agent
     symbol, timeframe = trading_symbol(cfg), cfg.market.timeframe
-    newest = load_candles(cfg, [symbol], limit=ta.retrain_candles)[symbol].reset_index(drop=True)
+    clock = retrain_clock(cfg)
+    if clock is None:
+        newest = load_candles(cfg, [symbol], limit=ta.retrain_candles)[symbol].reset_index(drop=True)
+    else:
+        newest = candles_until(cfg, symbol, clock).tail(ta.retrain_candles).reset_index(drop=True)
+        if len(newest) < 2 * (ta.warmup_candles + 2):
+            raise DataError(f"retrain: {len(newest)} candle(s) up to the trader's clock {ms_to_iso(clock)}; too few "
+                            "for a training and a test window yet (it retrains at the next scheduled time)")
     split = split_index(len(newest), ta.train_frac)
     replay = replay_buffer_candles(cfg, symbol, timeframe)
     replay = replay[replay["timestamp"] < int(newest["timestamp"].iloc[split])]

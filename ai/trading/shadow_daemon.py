@@ -5,10 +5,15 @@ The loop polls every ``trading_agent.poll_interval_s``: it makes sure a model is
 decisions and the experiences are described there), checks a live rollout's PPO book against the risk guard,
 publishes the status (:mod:`ai.trading.status`) and beats its heartbeat.
 
-No model yet: ``run`` first trains a small bootstrap model (``trading_agent.bootstrap_episodes`` episodes on
-the newest candles) and says so in its log; with ``bootstrap_episodes = 0``, or while another training holds
-the lock, it waits for a model and says that instead. A model file replaced by ``train`` or a retrain is
-reloaded on the next poll.
+No model yet: ``run`` first trains a small bootstrap model (``trading_agent.bootstrap_episodes`` episodes) and
+says so in its log; with ``bootstrap_episodes = 0``, or while another training holds the lock, it waits for a
+model and says that instead. The bootstrap model never sees a candle it will decide on: it trains on the newest
+``trading_agent.retrain_candles`` candles before the trader's clock (the candle the shadow decides on first);
+in a replay it waits for the trader's status, and while fewer than ``warmup_candles + episode_length`` candles
+precede that clock (a replay at its start) it waits for the trader to get that far, saying so. Without a trader
+on exchange candles the clock is now, so every closed candle is before it. A model file replaced by ``train``
+or a retrain is reloaded on the next poll; the runner itself skips candles a model has seen
+(:mod:`ai.trading.shadow_runner`).
 
 Retraining on a schedule is :mod:`ai.trading.retrain`; the daemon starts its scheduler.
 """
@@ -21,7 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ai.ppo import CheckpointError
-from ai.trading.common import DAEMON_NAME, TradingModel, load_candle_set, load_model
+from ai.trading.common import (
+    DAEMON_NAME,
+    CandleSet,
+    TradingModel,
+    candles_until,
+    is_replay_source,
+    load_candle_set,
+    load_model,
+    trader_clock,
+    trading_symbol,
+)
 from ai.trading.retrain import RETRAIN_JOB_ID, start_scheduler
 from ai.trading.shadow_runner import ShadowRunner
 from ai.trading.status import publish_status
@@ -32,7 +47,7 @@ from core.contracts.trader_status import read_trader_status
 from core.contracts.trading_model import model_path
 from core.daemon import DaemonContext, daemon_context
 from core.errors import RetryableError
-from core.timeframes import timeframe_to_ms
+from core.timeframes import ms_to_iso, timeframe_to_ms
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +90,8 @@ def ensure_model(cfg: Config, watch: ModelWatch, ctx: DaemonContext) -> TradingM
             watch.bootstrap_tried = True
             _bootstrap(cfg, watch, ctx)
             signature = _signature(path)
+            if signature is None and not watch.bootstrap_tried:
+                return None  # the bootstrap waits (for the trader, for candles): its reason has been said
         if signature is None:
             _say_once(watch, f"no trained model at {path}: waiting for `python ai/shadow_ppo.py train` "
                              "(no decisions until then)")
@@ -94,12 +111,16 @@ def ensure_model(cfg: Config, watch: ModelWatch, ctx: DaemonContext) -> TradingM
 
 def _bootstrap(cfg: Config, watch: ModelWatch, ctx: DaemonContext) -> None:
     episodes = cfg.trading_agent.bootstrap_episodes
-    _say_once(watch, f"no trained model yet: training a small bootstrap model ({episodes} episodes on the newest "
-                     f"{cfg.trading_agent.retrain_candles} candles) before the first decision")
-    ctx.beat(state="bootstrap-training")
     try:
-        candles = load_candle_set(cfg, lookback_hours=cfg.trading_agent.retrain_candles
-                                  * timeframe_to_ms(cfg.market.timeframe) / 3_600_000)
+        candles = bootstrap_candles(cfg)
+        if isinstance(candles, str):
+            _say_once(watch, candles)
+            watch.bootstrap_tried = False  # try again at the next poll
+            return
+        _say_once(watch, f"no trained model yet: training a small bootstrap model ({episodes} episodes on "
+                         f"{len(candles.frame)} candles up to {ms_to_iso(int(candles.frame['timestamp'].iloc[-1]))}"
+                         ", all before the first candle it decides on)")
+        ctx.beat(state="bootstrap-training")
         train_and_install(cfg, candles, episodes, stop=ctx.stop)
     except TrainingBusyError as exc:
         _say_once(watch, f"waiting for the training in progress to produce a model: {exc}")
@@ -107,6 +128,35 @@ def _bootstrap(cfg: Config, watch: ModelWatch, ctx: DaemonContext) -> None:
     except RetryableError as exc:
         _say_once(watch, f"bootstrap training postponed, candles unavailable: {exc}", logging.WARNING)
         watch.bootstrap_tried = False
+
+
+def bootstrap_min_candles(cfg: Config) -> int:
+    """Candles a bootstrap model needs before the trader's clock: the warm-up and one episode after it."""
+    return cfg.trading_agent.warmup_candles + cfg.trading_agent.episode_length
+
+
+def bootstrap_candles(cfg: Config) -> CandleSet | str:
+    """The candles of the bootstrap model, all before the first candle the shadow will decide on, or why
+    there are none yet (the reason to wait).
+
+    Following the trader: the newest ``retrain_candles`` candles before its clock. In a replay without its
+    clock: none (wait for it). Without a trader on exchange candles: the newest closed candles.
+    """
+    ta = cfg.trading_agent
+    symbol, timeframe = trading_symbol(cfg), cfg.market.timeframe
+    clock = trader_clock(cfg, symbol, timeframe)
+    if clock is None:
+        if ta.follow_trader and is_replay_source(cfg):
+            return ("no trained model yet: waiting for the paper trader's status before training a bootstrap "
+                    "model (it trains only on candles before the trader's clock)")
+        return load_candle_set(cfg, lookback_hours=ta.retrain_candles * timeframe_to_ms(timeframe) / 3_600_000)
+    before = candles_until(cfg, symbol, clock - 1).tail(ta.retrain_candles).reset_index(drop=True)
+    need = bootstrap_min_candles(cfg)
+    if len(before) < need:
+        return (f"no trained model yet: {len(before)} candle(s) before the trader's clock {ms_to_iso(clock)}, a "
+                f"bootstrap model needs {need} (trading_agent.warmup_candles + episode_length); waiting for the "
+                "trader to get that far (or train one with `python ai/shadow_ppo.py train` on older candles)")
+    return CandleSet(before, symbol, timeframe, cfg.market.data_source.strip().lower())
 
 
 def _guard_live_book(cfg: Config) -> None:
@@ -142,6 +192,8 @@ def run_daemon(cfg: Config, max_decisions: int | None = None) -> int:
                 job = scheduler.get_job(RETRAIN_JOB_ID)
                 ctx.beat(state="running" if model is not None else "waiting-for-model", decisions=made,
                          model_loaded=model is not None,
+                         waiting=(runner.waiting if runner is not None and model is not None else watch.announced)
+                         or None,
                          next_retrain_at=job.next_run_time.isoformat() if job and job.next_run_time else None)
                 if max_decisions is not None and made >= max_decisions:
                     log.info("made %d decisions (--max-decisions): stopping", made)

@@ -1,15 +1,25 @@
 """The shadow daemon's decision step: which candles are new, the decision on each, and the realized experience.
 
-Which candles are "newly closed". When the paper trader publishes a fresh status (:mod:`core.contracts.trader_status`) for
-the same symbol and timeframe (``trading_agent.follow_trader``), the runner follows its replay: candles up to
-the trader's ``last_candle.timestamp`` count as closed, so a synthetic or CSV replay is shadowed at the
-trader's pace (and when that status goes stale, a replay is waited for rather than raced through). In a replay
-the runner keeps ``trading_agent.replay_lead_candles`` ahead of the trader's last candle: the trader publishes
-its status only every few seconds, so without a lead each decision would reach it candles too late for the
-PPO book to follow (a decision still uses only the candles up to its own). Otherwise it polls the candle
-source and acts on candles newer than its last decision. On a first start it decides on the newest candle
-only (no deciding on the past), or from the trader's candle on when it follows one; after a pause it catches
-up on at most ``trading_agent.max_catch_up_candles`` candles.
+Which candles are "newly closed". The market's clock is the paper trader's: when it publishes a fresh status
+(:mod:`core.contracts.trader_status`) for the same symbol and timeframe (``trading_agent.follow_trader``), the
+runner follows its replay: candles up to the trader's ``last_candle.timestamp`` count as closed, so a synthetic
+or CSV replay is shadowed at the trader's pace. In a replay the runner keeps
+``trading_agent.replay_lead_candles`` ahead of the trader's last candle: the trader publishes its status only
+every few seconds, so without a lead each decision would reach it candles too late for the PPO book to follow
+(a decision still uses only the candles up to its own).
+
+In a replay (synthetic or CSV candles) without the trader's clock (no status yet, a stale one, or one before
+its first candle) the runner waits for it: the candles all exist already, and deciding on the newest of them
+would put the shadow at the end of the data, months after the candles the trader is about to trade. Its first
+decision is then on the trader's candle. A saved cursor beyond the trader's reach (a new replay, or a cursor
+left by an older version that decided on the last candle) restarts the shadow account at the trader's candle.
+With exchange candles (``ccxt``) and no trader the runner polls the exchange itself and acts on candles newer
+than its last decision: on a first start the newest candle only (no deciding on the past); after a pause it
+catches up on at most ``trading_agent.max_catch_up_candles`` candles.
+
+No look-ahead: a candle is decided on only when it opened after the newest candle the model was trained on
+(:attr:`ai.trading.common.TradingModel.trained_until`); earlier candles are skipped with the reason in the log
+and in :attr:`ShadowRunner.waiting`.
 
 Each decision (:mod:`core.contracts.shadow_decisions`) is the model's deterministic action on the observation
 of that candle, with the shadow account's resulting exposure and the ``shadow_mode`` flag. The shadow account
@@ -31,7 +41,14 @@ import numpy as np
 import pandas as pd
 
 from ai.trading.account import Account, next_exposure
-from ai.trading.common import TradingModel, finite_or_none, trading_symbol
+from ai.trading.common import (
+    TradingModel,
+    candles_until,
+    finite_or_none,
+    is_replay_source,
+    trader_clock,
+    trading_symbol,
+)
 from ai.trading.features import assemble
 from ai.trading.market_features import MarketFeatures, compute_market_features
 from ai.trading.options import options_from_config
@@ -50,10 +67,8 @@ from core.contracts.shadow_status import (
 from core.contracts.shadow_status import (
     save_shadow_state as write_shadow_state,
 )
-from core.contracts.trader_status import read_trader_status
 from core.timeframes import ms_to_iso, timeframe_to_ms
 from market.frames import COLUMNS
-from market.sources import load_candles
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +123,7 @@ def save_shadow_state(cfg: Config, state: ShadowState) -> None:
 
 def trader_horizon(cfg: Config, symbol: str, timeframe: str) -> int | None:
     """Timestamp of the trader's last processed candle when its status file is fresh and for this market."""
-    if not cfg.trading_agent.follow_trader:
-        return None
-    status = read_trader_status(cfg, max_age_s=cfg.trading_agent.trader_status_max_age_s)
-    if status is None or status.symbol != symbol or status.timeframe != timeframe:
-        return None
-    return status.last_candle_ts
+    return trader_clock(cfg, symbol, timeframe)
 
 
 def _candle_row(frame: pd.DataFrame, i: int) -> CandleRow:
@@ -143,37 +153,35 @@ class ShadowRunner:
         self.state = load_shadow_state(cfg, self.symbol, self.timeframe)
         self.account = (Account.from_row(self.state.account) if self.state.account
                         else Account.flat(1, self.options.initial_equity))
-        self._waiting_announced = False
+        self.waiting: str | None = None
+        """Why the last poll made no decision it could otherwise have made (None when nothing held it back)."""
+
+    def _wait_for(self, reason: str | None) -> None:
+        """Record why the runner holds back (logged once per distinct reason); None clears it."""
+        if reason is not None and reason != self.waiting:
+            log.info("%s", reason)
+        self.waiting = reason
 
     # -- candles ---------------------------------------------------------------------------------------------
 
     def _may_have_new(self, horizon: int | None) -> bool:
         cursor = self.state.cursor_ts
+        if horizon is None and self.cfg.trading_agent.follow_trader and is_replay_source(self.cfg):
+            # A replay's candles all exist already: without the trader's clock the daemon would decide at the
+            # end of the data (or race to it), so it waits for the trader's status and starts at its candle.
+            self._wait_for("waiting for the paper trader's status (its clock): in a replay the shadow decides "
+                           "from the trader's candle on, never on candles the trader has not reached")
+            return False
         if cursor is None:
             return True
         if horizon is not None:
             return horizon > cursor
-        if self.state.followed_trader and self.cfg.market.data_source.strip().lower() != "ccxt":
-            # A replay's candles are all "closed" already: without the trader's pace the daemon would race to
-            # the end of the data, so it waits for the trader instead.
-            if not self._waiting_announced:
-                log.info("the trader's status is stale or absent: waiting for its replay to continue")
-                self._waiting_announced = True
-            return False
         # The candle after the cursor closes one timeframe after it opens: no need to ask before then.
         return time.time() * 1000 >= cursor + 2 * self.step_ms
 
     def load_closed_candles(self, horizon: int | None) -> pd.DataFrame:
         """The source's candles, cut at ``horizon`` (a synthetic market is grown to reach it)."""
-        frame = load_candles(self.cfg, [self.symbol])[self.symbol]
-        if horizon is not None and len(frame) and self.cfg.market.data_source.strip().lower() == "synthetic":
-            last = int(frame["timestamp"].iloc[-1])
-            if horizon > last:
-                needed = len(frame) + (horizon - last) // self.step_ms
-                frame = load_candles(self.cfg, [self.symbol], limit=int(needed))[self.symbol]
-        if horizon is not None:
-            frame = frame[frame["timestamp"] <= horizon]
-        return frame.reset_index(drop=True)
+        return candles_until(self.cfg, self.symbol, horizon)
 
     def replay_reach(self, horizon: int | None) -> int | None:
         """The newest candle to decide on: the trader's, plus ``replay_lead_candles`` in a replay (its later
@@ -202,28 +210,55 @@ class ShadowRunner:
             positions = positions[-limit:]
         return positions
 
-    def _restart_if_rewound(self, horizon: int | None) -> None:
-        previous = self.state.trader_ts
-        if horizon is not None and previous is not None and horizon < previous:
-            log.warning("the trader went back from %s to %s (a reset replay); restarting the shadow account there",
-                        ms_to_iso(previous), ms_to_iso(horizon))
-            self.state = ShadowState(self.symbol, self.timeframe, decisions=self.state.decisions,
-                                     experiences=self.state.experiences, followed_trader=True)
-            self.account = Account.flat(1, self.options.initial_equity)
+    def _restart_if_rewound(self, horizon: int | None, reach: int | None) -> None:
+        """Start the shadow account again at the trader's candle when the trader went back in time (a new
+        replay), or when the saved cursor lies beyond where the trader's clock lets the runner decide."""
+        previous, cursor = self.state.trader_ts, self.state.cursor_ts
+        if horizon is None or reach is None:
+            return
+        went_back = previous is not None and horizon < previous
+        beyond = cursor is not None and cursor > reach and is_replay_source(self.cfg)
+        if went_back and previous is not None:
+            why = f"back from {ms_to_iso(previous)} (a new replay)"
+        elif beyond and cursor is not None:
+            why = f"before the saved cursor {ms_to_iso(cursor)}"
+        else:
+            return
+        log.warning("the trader's clock is at %s, %s; restarting the shadow account there", ms_to_iso(horizon), why)
+        self.state = ShadowState(self.symbol, self.timeframe, decisions=self.state.decisions,
+                                 experiences=self.state.experiences, followed_trader=True)
+        self.account = Account.flat(1, self.options.initial_equity)
+
+    def unseen(self, frame: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+        """The ``positions`` whose candle opened after the newest candle the model was trained on.
+
+        A model decides at a candle only when it has not seen it or anything after it; the others are skipped
+        (no decision, no cursor move) and the reason is logged once.
+        """
+        end = self.model.trained_until
+        if end is None or positions.size == 0:
+            return positions
+        keep = positions[frame["timestamp"].to_numpy(np.int64)[positions] > end]
+        if keep.size < positions.size:
+            self._wait_for(f"the model was trained on candles up to {ms_to_iso(end)}: no decision on candles up to "
+                           "then (it has seen them); deciding from the first candle after it. Train a model on "
+                           "candles before the replay's start to shadow it from its first candle")
+        return keep
 
     def poll(self, budget: int | None = None, stop: threading.Event | None = None) -> int:
         """Decide on every newly closed candle (at most ``budget``); returns the decisions made."""
         horizon = trader_horizon(self.cfg, self.symbol, self.timeframe)
-        self._restart_if_rewound(horizon)
+        reach = self.replay_reach(horizon)
+        self._restart_if_rewound(horizon, reach)
         if horizon is not None:
             self.state.followed_trader = True
             self.state.trader_ts = horizon
-            self._waiting_announced = False
-        reach = self.replay_reach(horizon)
         if not self._may_have_new(reach):
             return 0
         frame = self.load_closed_candles(reach)
-        positions = self.new_positions(frame, horizon)
+        positions = self.unseen(frame, self.new_positions(frame, horizon))
+        if positions.size:
+            self._wait_for(None)
         if budget is not None:
             positions = positions[:max(0, budget)]
         if positions.size == 0:

@@ -44,7 +44,8 @@ def status_payload(cfg: Config) -> ShadowStatus:
         "last_decision": {k: decision.get(k) for k in ("candle_time", "action_name", "confidence", "exposure",
                                                        "shadow_mode")} if decision else None,
         "rollout": {"capital_percentage": rollout.capital_percentage, "stage": rollout.stage} if rollout else None,
-        "daemon": {k: heartbeat.get(k) for k in ("pid", "uptime_s", "state", "next_retrain_at")} if heartbeat else None,
+        "daemon": {k: heartbeat.get(k) for k in ("pid", "uptime_s", "state", "next_retrain_at", "waiting")}
+        if heartbeat else None,
     })
 
 

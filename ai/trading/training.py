@@ -2,9 +2,12 @@
 
 A training holds an exclusive ``fcntl`` lock (:func:`core.contracts.trading_model.lock_path`) for its whole run, so a second
 ``train`` (or the daemon's retrain, or a benchmark that trains) is refused at once with the holder's pid
-instead of racing it. Progress is published (:mod:`core.contracts.trading_reports`) as episodes finish:
-``active``, ``progress`` (%), ``message`` ("Episode 45/100"), ``started_at`` and ``metrics``
-(``current_reward``, ``avg_reward``, ``policy_loss``, ``value_loss``).
+instead of racing it. Progress is published (:mod:`core.contracts.trading_reports`) as episodes finish and,
+throttled, during every PPO update (an update of many epochs takes a while): ``active``, ``progress`` (%),
+``message`` ("Episode 45/100", "Episode 45/100, update 3/12: minibatch 40/320"), ``started_at`` and
+``metrics`` (``current_reward``, ``avg_reward``, ``policy_loss``, ``value_loss``). A training under the lock
+also writes its learning curve, one row per update, to ``state/rl_v3/training_metrics.csv``
+(:mod:`ai.ppo.metrics_log`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ai.ppo import PPO, UpdateStats
+from ai.ppo import PPO, MetricsLog, Pulse, UpdateStats
 from ai.trading.account import ACTION_NAMES
 from ai.trading.common import CandleSet, finite_or_none, window_info
 from ai.trading.features import FEATURE_NAMES
@@ -35,7 +38,13 @@ from ai.trading.options import TradingEnvOptions, options_from_config
 from ai.trading.vector_env import TradingVectorEnv
 from core.atomic import utc_now_iso
 from core.config import Config
-from core.contracts.trading_model import MODEL_KIND, TradingModelMeta, install_checkpoint, lock_path
+from core.contracts.trading_model import (
+    MODEL_KIND,
+    TradingModelMeta,
+    install_checkpoint,
+    lock_path,
+    metrics_path,
+)
 from core.contracts.trading_reports import TrainingProgress, publish_progress, read_progress_doc
 from core.errors import RetryableError
 
@@ -125,6 +134,12 @@ class ProgressReporter:
     def update(self, stats: UpdateStats) -> None:
         self.metrics["policy_loss"] = stats.policy_loss
         self.metrics["value_loss"] = stats.value_loss
+        self._publish(True, f"Episode {self.done}/{self.episodes}, update {stats.update} done")
+
+    def pulse(self, pulse: Pulse) -> None:
+        """Inside an update: publish where it stands (throttled like every other write)."""
+        self._publish(True, f"Episode {self.done}/{self.episodes}, update {pulse.update}/{pulse.updates}: "
+                            f"minibatch {pulse.step}/{pulse.steps}")
 
     def finish(self, message: str, ok: bool = True) -> None:
         if self._bar is not None:
@@ -237,13 +252,29 @@ def trading_ppo_config(cfg: Config, total_steps: int) -> Any:
     return dataclasses.replace(ppo, n_steps=math.ceil(per_env / updates))
 
 
-def training_features(frames: pd.DataFrame | list[pd.DataFrame], high_volatility_percentile: float
-                      ) -> MarketFeatures:
-    """Features of one candle frame, or of several separate stretches joined as segments."""
-    if isinstance(frames, pd.DataFrame):
-        return compute_market_features(frames.reset_index(drop=True), high_volatility_percentile)
+def training_features(frames: pd.DataFrame | list[pd.DataFrame], high_volatility_percentile: float,
+                      mirror: bool = False) -> MarketFeatures:
+    """Features of one candle frame, or of several separate stretches joined as segments; with ``mirror``
+    each stretch's mirror image (:func:`mirrored`) is added as a stretch of its own."""
+    parts = [frames] if isinstance(frames, pd.DataFrame) else list(frames)
+    if mirror:
+        parts = [*parts, *(mirrored(f) for f in parts)]
+    if len(parts) == 1:
+        return compute_market_features(parts[0].reset_index(drop=True), high_volatility_percentile)
     return concat_features([compute_market_features(f.reset_index(drop=True), high_volatility_percentile)
-                            for f in frames])
+                            for f in parts])
+
+
+def mirrored(frame: pd.DataFrame) -> pd.DataFrame:
+    """The candles' mirror image: every price ``p`` becomes ``p0**2 / p`` (``p0`` the first open), so each log
+    return is negated while volatility and the returns' autocorrelation stay as they were; high and low trade
+    places, times and volumes are kept. Training on both halves leaves no trend of the training window to
+    become the policy's bias (``trading_agent.mirror_training``)."""
+    p0 = float(frame["open"].iloc[0])
+    out = frame.copy()
+    out["open"], out["close"] = p0 * p0 / frame["open"], p0 * p0 / frame["close"]
+    out["high"], out["low"] = p0 * p0 / frame["low"], p0 * p0 / frame["high"]
+    return out.reset_index(drop=True)
 
 
 def train_agent(cfg: Config, frames: pd.DataFrame | list[pd.DataFrame], episodes: int,
@@ -253,12 +284,14 @@ def train_agent(cfg: Config, frames: pd.DataFrame | list[pd.DataFrame], episodes
 
     ``frames`` is one candle frame or a list of separate stretches (an episode stays inside one). The budget is
     ``episodes`` x the episode length in steps (rounded up to whole rollouts); ``stop`` ends the training
-    early at the next update (``stopped`` is then True).
+    early at the next update (``stopped`` is then True). With a ``reporter`` (a training under the lock) the
+    per-update metrics go to :func:`core.contracts.trading_model.metrics_path` as the training runs.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     options = options_from_config(cfg, **option_overrides)
-    features = training_features(frames, options.high_volatility_percentile)
+    features = training_features(frames, options.high_volatility_percentile,
+                                 cfg.trading_agent.mirror_training)
     venv = TradingVectorEnv(num_envs=cfg.trading_agent.num_envs, features=features, options=options)
     total_steps = episodes * venv.episode_steps
     agent = PPO(venv, trading_ppo_config(cfg, total_steps))
@@ -275,7 +308,11 @@ def train_agent(cfg: Config, frames: pd.DataFrame | list[pd.DataFrame], episodes
         return not (stop is not None and stop.is_set())
 
     started = time.perf_counter()
-    agent.learn(total_steps, callback=on_update)
+    if reporter is None:
+        agent.learn(total_steps, callback=on_update)
+    else:
+        with MetricsLog(metrics_path(cfg)) as curve:
+            agent.learn(total_steps, callback=curve.then(on_update), pulse=reporter.pulse)
     seconds = time.perf_counter() - started
     metrics = {
         "episodes_completed": venv.episodes_completed,

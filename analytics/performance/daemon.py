@@ -8,7 +8,9 @@ Daemon (``--loop``). At start it runs the portfolio optimizer, the strategy lab,
 an APScheduler BackgroundScheduler tracks every ``performance.track_interval_s`` seconds (on its own worker, so a
 long report never delays the weight history) and runs the report, the optimizer and the lab on their cron
 schedules (UTC) on one worker thread (they never overlap), so the bridge's fallback sources exist in a running
-system. Until each fallback source has published once it is retried at every track interval. Every job refreshes
+system. Until each fallback source has published once it is retried within seconds of every change of the trade
+history (checked every ``UNPUBLISHED_CHECK_S``), so the bridge's fallback chain is complete as soon as enough
+trades exist, not one track interval (five minutes) later. Every job refreshes
 the heartbeat; a failing job is logged and recorded in it without ending the daemon; SIGTERM lets the running
 job finish and exits 0.
 """
@@ -34,6 +36,7 @@ from analytics.portfolio_optimizer import parse_date
 from core.atomic import utc_now_iso
 from core.config import Config, load_config
 from core.contracts.performance import PRODUCER, REPORT_NAME, WEIGHT_HISTORY_NAME, weight_history_path
+from core.contracts.pnl_history import history_path
 from core.daemon import DaemonContext, run_daemon_main
 from core.errors import ExitCode, FatalError
 from core.logging_setup import setup_logging
@@ -45,6 +48,8 @@ DAEMON_NAME = PRODUCER
 """The daemon's name (heartbeat, pid and log files) and the report's producer."""
 HEARTBEAT_S = 30.0
 """Seconds between heartbeats while no job runs."""
+UNPUBLISHED_CHECK_S = 5.0
+"""Seconds between checks of the trade history while a fallback source has never published."""
 JOB_IDS: tuple[str, ...] = ("track", "report", "portfolio_optimizer", "strategy_lab", "unpublished_sources")
 
 
@@ -92,6 +97,34 @@ def unpublished_sources_job(cfg: Config, ctx: DaemonContext) -> None:
         lab_job(cfg, ctx)
 
 
+class UnpublishedSources:
+    """The short-interval check behind :func:`unpublished_sources_job`: it runs the job only while a fallback
+    source has never published and only when the trade history changed since the last try (size or mtime),
+    so a quiet history is not re-read, nor a "not enough history" warning logged, every few seconds."""
+
+    def __init__(self, cfg: Config, ctx: DaemonContext) -> None:
+        self.cfg, self.ctx = cfg, ctx
+        self._tried: tuple[int, int] | None = None
+
+    def pending(self) -> bool:
+        return not (po.output_path(self.cfg).exists() and lab.output_path(self.cfg).exists())
+
+    def __call__(self) -> bool:
+        """Try the unpublished sources if the history changed; True when a try was made."""
+        if not self.pending():
+            return False
+        try:
+            stat = history_path(self.cfg).stat()
+        except FileNotFoundError:
+            return False
+        seen = (stat.st_size, stat.st_mtime_ns)
+        if seen == self._tried:
+            return False
+        self._tried = seen
+        unpublished_sources_job(self.cfg, self.ctx)
+        return True
+
+
 def build_scheduler(cfg: Config, ctx: DaemonContext) -> BackgroundScheduler:
     """The report and the fallback sources on one worker thread (never two at once); tracking on its own, so a
     long report never delays the weight history. Missed runs coalesced, minutes of grace."""
@@ -110,8 +143,9 @@ def build_scheduler(cfg: Config, ctx: DaemonContext) -> BackgroundScheduler:
                       args=args, id="portfolio_optimizer", name="publish portfolio optimizer weights")
     scheduler.add_job(lab_job, cron_trigger(pc.strategy_lab_cron, "performance.strategy_lab_cron"), args=args,
                       id="strategy_lab", name="publish strategy lab weights")
-    scheduler.add_job(unpublished_sources_job, IntervalTrigger(seconds=pc.track_interval_s, timezone=timezone.utc),
-                      args=args, id="unpublished_sources", name="retry fallback sources that never published")
+    check_s = min(pc.track_interval_s, UNPUBLISHED_CHECK_S)
+    scheduler.add_job(UnpublishedSources(cfg, ctx), IntervalTrigger(seconds=check_s, timezone=timezone.utc),
+                      id="unpublished_sources", name="publish fallback sources as soon as enough trades exist")
     return scheduler
 
 

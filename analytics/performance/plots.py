@@ -1,5 +1,6 @@
-"""The report's three plots over the whole history: equity curves of the portfolios (single strategies behind
-them), the weights in force as a stacked area (the untracked start shaded), and the drawdowns.
+"""The report's three plots over the whole history: equity curves of the portfolios (each single strategy
+behind them, labelled, and the source that drove the allocation each day shaded), the weights in force as a
+stacked area (the untracked start shaded), and the drawdowns.
 
 Drawing is :mod:`analytics.plots`' (PNG bytes); the files and their names are the performance contract's
 (:func:`core.contracts.performance.write_plots`).
@@ -9,11 +10,13 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from analytics import plots as charts
 from analytics.metrics import drawdown_series, equity_curve
-from analytics.performance.replay import ALLOCATED, PORTFOLIOS, Replay
+from analytics.performance.figures import UNTRACKED
+from analytics.performance.replay import ALLOCATED, PORTFOLIOS, Replay, day_bounds
 from analytics.performance.tracking import WeightHistory
 from core.config import STRATEGIES
 
@@ -29,9 +32,30 @@ def render_plots(replay: Replay, history: WeightHistory, as_of: date) -> dict[st
     span = f"{days[0].date()} to {as_of}"
     return {
         "equity_curves": charts.equity_curves_png(days, {n: equity_curve(r) for n, r in returns.items()}, singles,
-                                                  f"Equity: allocated vs baselines, {span}"),
+                                                  f"Equity: allocated vs baselines, {span}",
+                                                  sources=daily_sources(history, day_bounds(days, "crypto"))),
         "weights": charts.weights_area_png(days, replay.weights[ALLOCATED], STRATEGIES,
                                            f"Weights in force (daily), {span}", untracked_until=first),
         "drawdowns": charts.drawdowns_png(days, {n: drawdown_series(r) for n, r in returns.items()},
                                           f"Drawdowns, {span}"),
     }
+
+
+def daily_sources(history: WeightHistory, bounds: np.ndarray) -> list[str]:
+    """The source that drove the allocation for most of each day (``untracked`` before the first record).
+
+    ``bounds`` are the days' starts plus the last day's end (UTC epoch seconds). A tie goes to the source in
+    force later in the day. Linear in days plus records: each day looks only at the records inside it.
+    """
+    times = np.asarray(history.times, dtype=float)
+    out = []
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        first = int(np.searchsorted(times, start, side="right")) - 1  # the record in force at the start
+        last = int(np.searchsorted(times, end, side="left"))  # records before the end
+        edges = [start, *times[first + 1:last].tolist(), end]
+        held: dict[str, float] = {}
+        for k, index in enumerate(range(first, last)):
+            name = history.sources[index] if index >= 0 else UNTRACKED
+            held[name] = held.get(name, 0.0) + edges[k + 1] - edges[k]
+        out.append(max(reversed(held), key=held.__getitem__))  # reversed: a tie goes to the later source
+    return out

@@ -100,16 +100,18 @@ def write_report(cfg: Config, as_of: date | None = None, now: datetime | None = 
                  with_plots: bool | None = None) -> ReportResult:
     """Compute the report, write the plots (if enabled and there is data) and then the report, atomically.
 
-    Plots of an earlier report are removed when no new ones are drawn, so the files never disagree.
+    Plots of an earlier report are removed when the data gives none (fewer than two days), so the files never
+    disagree; with plots off (``--no-plots``, ``performance.plots = false``) the plots on disk are left alone.
     """
     payload, replay, history = build_report(cfg, as_of, now)
     with_plots = cfg.performance.plots if with_plots is None else with_plots
-    images = render_plots(replay, history, date.fromisoformat(payload["as_of"])) if with_plots else {}
-    written = write_plots(cfg, images)
-    if written:
-        payload["plots"] = {kind: path.name for kind, path in written.items()}
+    if not with_plots:
+        payload["plots"] = {"status": "disabled"}
+        written: dict[str, Path] = {}
     else:
-        payload["plots"] = not_enough("fewer than 2 days of history") if with_plots else {"status": "disabled"}
+        written = write_plots(cfg, render_plots(replay, history, date.fromisoformat(payload["as_of"])))
+        payload["plots"] = ({kind: path.name for kind, path in written.items()} if written
+                            else not_enough("fewer than 2 days of history"))
     document = publish_report(cfg, payload)
     path = report_path(cfg)
     log.info("wrote %s (%d days, %d trades, %d plots)", path, replay.size, replay.trades, len(written))

@@ -128,6 +128,15 @@ class LoggingConfig:
     """Rotated log files kept per daemon."""
     jsonl_max_lines: int = 10_000
     """Lines kept in a bounded JSON Lines log; older lines are trimmed."""
+    library_level: str = "WARNING"
+    """Log level of the libraries in ``library_loggers`` (their INFO lines, e.g. every scheduler job added or
+    removed, would drown the daemons' own); DEBUG or INFO to see them."""
+    library_loggers: list[str] = field(
+        default_factory=lambda: ["apscheduler", "watchdog", "ccxt", "urllib3", "matplotlib", "PIL"])
+    """Loggers (and their children) held at ``library_level``."""
+    command_console_level: str = "WARNING"
+    """Lowest level a one-shot command (not a daemon) shows on the terminal beside the result it prints;
+    INFO shows every step. Daemons log at ``level`` to their log file (and terminal when in the foreground)."""
 
     def __post_init__(self) -> None:
         require("logging", self, (
@@ -135,4 +144,8 @@ class LoggingConfig:
             ("max_bytes", self.max_bytes >= 0, ">= 0 (0 never rotates)"),
             ("backups", self.backups >= 0, ">= 0"),
             ("jsonl_max_lines", self.jsonl_max_lines >= 1, ">= 1 (the logs stay bounded)"),
+            ("library_level", self.library_level.upper() in LOG_LEVELS, one_of(LOG_LEVELS)),
+            ("library_loggers", all(name.strip() for name in self.library_loggers),
+             "a list of logger names such as [\"apscheduler\", \"ccxt\"] (no empty name)"),
+            ("command_console_level", self.command_console_level.upper() in LOG_LEVELS, one_of(LOG_LEVELS)),
         ))

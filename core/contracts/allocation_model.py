@@ -6,6 +6,8 @@ Files of the folder (paths below; the checkpoints' own format is :mod:`ai.ppo.ch
   ``checkpoint_candidate.pt``: a freshly trained model waiting for validation (promoted or left aside).
 - ``config.json``: what the latest model is (features, hyperparameters, model version, training data range),
   for people and tools; the checkpoint's own metadata holds the same and is what loading relies on.
+- ``training_metrics.csv``: the learning curve of the latest training, one row per PPO update (columns:
+  ``ai.ppo.metrics_log.METRICS_COLUMNS``), written as it runs.
 
 Writer: the trainer (:func:`write_model_config`, after each promotion). Readers: the trainer (the model
 version when no checkpoint is usable), the inference daemon (watches the latest checkpoint's name) and the
@@ -28,6 +30,7 @@ LATEST_NAME = "checkpoint_latest.pt"
 PREVIOUS_NAME = "checkpoint_previous.pt"
 CANDIDATE_NAME = "checkpoint_candidate.pt"
 CONFIG_NAME = "config.json"
+METRICS_NAME = "training_metrics.csv"
 CONFIG_SCHEMA_VERSION = SCHEMA_VERSION
 PRODUCER = "rl_trainer"
 
@@ -50,6 +53,11 @@ def previous_path(cfg: Config) -> Path:
 def candidate_path(cfg: Config) -> Path:
     """A trained checkpoint waiting for validation, or left aside after a rejection."""
     return model_dir(cfg) / CANDIDATE_NAME
+
+
+def metrics_path(cfg: Config) -> Path:
+    """``state/rl_model/training_metrics.csv``: the per-update metrics of the latest training."""
+    return model_dir(cfg) / METRICS_NAME
 
 
 def config_path(cfg: Config) -> Path:

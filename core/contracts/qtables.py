@@ -1,5 +1,8 @@
 """The Q-table files of the tabular agents: ``state/qlearning/meta_agent.json`` and ``sizing_agent.json``.
 
+Backups (``state/qlearning/backups/<kind>_<time>/``: copies of the tables and a ``backup.json`` manifest) are
+made, listed, pruned and found here too; :mod:`ai.tabular.backups` decides when and restores them.
+
 The Q-learning daemon (:mod:`ai.tabular`) and the tuning command write them (under a ``<file>.lock`` held by
 the caller), the monitor reads them; all of them find the files here, and nobody else names them. A file is
 compact JSON written atomically: the envelope (:mod:`core.atomic`), the hyperparameters in force, the tuning
@@ -15,10 +18,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from core.atomic import SCHEMA_VERSION, Envelope, atomic_write_text, envelope
+from core.atomic import (
+    SCHEMA_VERSION,
+    Envelope,
+    atomic_write_bytes,
+    atomic_write_text,
+    envelope,
+    fsync_dir,
+    parse_iso,
+)
 from core.config import Config
 from core.errors import DataError
 
@@ -81,9 +96,7 @@ def agent_dir(cfg: Config) -> Path:
 
 def agent_path(cfg: Config, name: str) -> Path:
     """``state/qlearning/<name>_agent.json``; ValueError for a name outside :data:`AGENT_NAMES`."""
-    if name not in AGENT_NAMES:
-        raise ValueError(f"unknown agent {name!r}; agents: {', '.join(AGENT_NAMES)}")
-    return agent_dir(cfg) / f"{name}_agent.json"
+    return agent_dir(cfg) / agent_path_name(name)
 
 
 def qtable_document(producer: str, payload: QTablePayload) -> QTableDocument:
@@ -116,3 +129,117 @@ def write_qtable(path: Path, doc: QTableDocument) -> int:
     text = json.dumps(doc, allow_nan=False, separators=(",", ":"))
     atomic_write_text(path, text + "\n")
     return os.path.getsize(path)
+
+
+# --------------------------------------------------------------------------------------------- backups
+
+BACKUP_DIR_NAME = "backups"
+"""Folder of the Q-table backups inside ``state/qlearning/``: one folder per backup, ``<kind>_<UTC time>``."""
+BACKUP_MANIFEST = "backup.json"
+"""The manifest inside a backup folder: when and why it was made and the files it holds."""
+BACKUP_KINDS: tuple[str, ...] = ("weekly", "manual", "pre_restore")
+"""Why a backup was made: the daemon's schedule, a user's command, or the tables replaced by a restore."""
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """One complete backup folder (one with a readable manifest)."""
+
+    path: Path
+    kind: str
+    created_at: datetime
+    agents: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def backup_root(cfg: Config) -> Path:
+    """``state/qlearning/backups/`` of the configured home."""
+    return agent_dir(cfg) / BACKUP_DIR_NAME
+
+
+def backup_name(kind: str, at: datetime) -> str:
+    """``weekly_2024-01-07`` for the weekly backup (the seed's name), ``<kind>_<YYYY-MM-DDTHHMMSSZ>`` else."""
+    if kind not in BACKUP_KINDS:
+        raise ValueError(f"unknown backup kind {kind!r}; kinds: {', '.join(BACKUP_KINDS)}")
+    at = at.astimezone(timezone.utc)
+    return f"weekly_{at:%Y-%m-%d}" if kind == "weekly" else f"{kind}_{at:%Y-%m-%dT%H%M%SZ}"
+
+
+def write_backup(cfg: Config, kind: str, at: datetime, producer: str) -> BackupInfo | None:
+    """Copy every present Q-table into a new backup folder, atomically; None when there is no table to back up.
+
+    The files and the manifest are written and fsynced in a hidden temporary folder that is then renamed into
+    place, so a backup folder is either complete or absent. Callers hold the tables' locks. A folder of the
+    same name (a second weekly backup the same day) is replaced only after the new one is complete.
+    """
+    sources = {name: agent_path(cfg, name) for name in AGENT_NAMES if agent_path(cfg, name).exists()}
+    if not sources:
+        return None
+    root = backup_root(cfg)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / backup_name(kind, at)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
+    try:
+        for path in sources.values():
+            atomic_write_bytes(staging / path.name, path.read_bytes())
+        manifest = envelope(producer, {"kind": kind, "created_at": at.astimezone(timezone.utc).isoformat(),
+                                       "agents": sorted(sources), "files": [p.name for p in sources.values()]})
+        atomic_write_text(staging / BACKUP_MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+        fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BackupInfo(final, kind, at.astimezone(timezone.utc), tuple(sorted(sources)))
+
+
+def list_backups(cfg: Config) -> list[BackupInfo]:
+    """The complete backups, oldest first (folders without a readable manifest are left out)."""
+    root = backup_root(cfg)
+    found = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        try:
+            doc = json.loads((folder / BACKUP_MANIFEST).read_text(encoding="utf-8"))
+            found.append(BackupInfo(folder, str(doc["kind"]), parse_iso(str(doc["created_at"])),
+                                    tuple(str(a) for a in doc["agents"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return sorted(found, key=lambda b: (b.created_at, b.name))
+
+
+def prune_backups(cfg: Config, kind: str, keep: int) -> list[Path]:
+    """Remove all but the newest ``keep`` backups of ``kind``; returns the folders removed."""
+    same = [b for b in list_backups(cfg) if b.kind == kind]
+    removed = [b.path for b in same[: max(0, len(same) - keep)]]
+    for path in removed:
+        shutil.rmtree(path)
+    return removed
+
+
+def find_backup(cfg: Config, name: str) -> BackupInfo:
+    """The backup called ``name`` (a folder name as :func:`list_backups` shows it); DataError naming the choices."""
+    backups = list_backups(cfg)
+    for backup in backups:
+        if backup.name == name:
+            return backup
+    known = ", ".join(b.name for b in backups) or "none yet"
+    raise DataError(f"no Q-table backup `{name}` in {backup_root(cfg)}; backups: {known}")
+
+
+def backup_file(backup: BackupInfo, name: str) -> Path:
+    """The copy of agent ``name``'s Q-table inside ``backup``."""
+    return backup.path / agent_path_name(name)
+
+
+def agent_path_name(name: str) -> str:
+    """The file name of agent ``name``'s Q-table (``<name>_agent.json``)."""
+    if name not in AGENT_NAMES:
+        raise ValueError(f"unknown agent {name!r}; agents: {', '.join(AGENT_NAMES)}")
+    return f"{name}_agent.json"

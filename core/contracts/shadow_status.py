@@ -61,6 +61,9 @@ class DaemonSummary(TypedDict, total=False):
     uptime_s: float
     state: str
     next_retrain_at: str | None
+    waiting: str | None
+    """Why the daemon makes no decisions now (waiting for the trader's clock, a model that has seen the
+    candles at hand, too few candles for a bootstrap model), or None."""
 
 
 class ShadowStatus(TypedDict):

@@ -4,6 +4,8 @@
   ``torch.load(..., weights_only=True)``) whose ``extra`` metadata is a :class:`TradingModelMeta`;
 - ``state/rl_v3/ppo_model.prev.pt`` the model it replaced, kept as a backup by :func:`install_checkpoint`;
 - ``state/rl_v3/train.lock`` held (``fcntl``) by the one training that may run at a time.
+- ``state/rl_v3/training_metrics.csv`` the learning curve of the latest training, one row per PPO update
+  (columns: :data:`ai.ppo.metrics_log.METRICS_COLUMNS`), written as it runs.
 
 The checkpoint itself is written by the PPO implementation; this module owns where it goes, the backup rule,
 what its metadata holds and how that metadata is checked (:func:`validate_model_meta`).
@@ -23,6 +25,7 @@ MODEL_DIR = "rl_v3"
 MODEL_NAME = "ppo_model.pt"
 BACKUP_NAME = "ppo_model.prev.pt"
 LOCK_NAME = "train.lock"
+METRICS_NAME = "training_metrics.csv"
 MODEL_DISPLAY = f"state/{MODEL_DIR}/{MODEL_NAME}"
 """How messages and help texts name the model in force (relative to the home folder)."""
 MODEL_KIND = "rl_v3_trading_ppo"
@@ -75,6 +78,11 @@ def backup_model_path(cfg: Config) -> Path:
 def lock_path(cfg: Config) -> Path:
     """``state/rl_v3/train.lock``: held by the training in progress."""
     return model_dir(cfg) / LOCK_NAME
+
+
+def metrics_path(cfg: Config) -> Path:
+    """``state/rl_v3/training_metrics.csv``: the per-update metrics of the latest training."""
+    return model_dir(cfg) / METRICS_NAME
 
 
 def install_checkpoint(cfg: Config, write: Callable[[Path], object]) -> Path:

@@ -57,7 +57,10 @@ def test_equity_curves_png(figures: list[Any]) -> None:
     assert ax.get_title() == "Equity test"
     assert ax.get_xlabel() == plots.XLABEL and ax.get_ylabel() == "equity (start = 1)"
     texts = legend_texts(ax)
-    assert set(NAMES) <= set(texts) and texts.count("single strategies") == 1
+    # each single strategy named in the legend, in a colour of its own (no longer one grey unnamed bundle)
+    assert set(NAMES) <= set(texts) and {"single: turtle_trading", "single: vix_strategy"} <= set(texts)
+    colours = {line.get_label(): line.get_color() for line in ax.get_lines()}
+    assert colours["single: turtle_trading"] != colours["single: vix_strategy"]
     assert ax.get_yscale() == "linear"
 
 

@@ -158,20 +158,26 @@ def test_sigterm_sets_stop_in_process(cfg: Config) -> None:
         assert ctx.wait(5.0) is True
 
 
-def test_effective_config_is_logged_as_one_json_line(cfg: Config, rl_home: Path,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_effective_config_is_logged_one_line_per_section(cfg: Config, rl_home: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
     tuned = replace_section(cfg, "costs", fee=0.0025)
     logger = logging.getLogger("tests.daemon")
+    sections = [f.name for f in dataclasses.fields(Config)]
     with caplog.at_level(logging.INFO, logger="tests.daemon"):
-        log_effective_config(logger, tuned, source="my.toml")
+        logged = log_effective_config(logger, tuned, source="my.toml")
+    full = [r.getMessage() for r in caplog.records]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tests.daemon"):
         log_effective_config(logger, tuned, sections=["costs", "market"])
-    full, partial = (r.getMessage() for r in caplog.records)
-    assert full.startswith(f"effective config (home {rl_home}, file my.toml): ")
-    logged = json.loads(full.split(": ", 1)[1])
-    assert logged["costs"] == {"fee": 0.0025, "slippage": 0.0005}
-    assert logged.keys() == {f.name for f in dataclasses.fields(Config)}
-    assert f"file {loaded_from()}" in partial  # the file this process loaded (the tests' empty one)
-    assert json.loads(partial.split(": ", 1)[1]).keys() == {"costs", "market"}
+    partial = [r.getMessage() for r in caplog.records]
+    assert full[0] == f"effective config (home {rl_home}, file my.toml): {len(sections)} section(s)"
+    by_section = {line.split("] ", 1)[0].strip(" ["): json.loads(line.split("] ", 1)[1]) for line in full[1:]}
+    assert [name for name in by_section if "." not in name] == sections and logged.keys() == set(sections)
+    assert by_section["costs"] == {"fee": 0.0025, "slippage": 0.0005}
+    assert by_section["strategy_agent.ppo"] == logged["strategy_agent"]["ppo"]  # a nested section: its own line
+    assert "ppo" not in by_section["strategy_agent"]
+    assert f"file {loaded_from()}" in partial[0]  # the file this process loaded (the tests' empty one)
+    assert [line.split("]")[0].strip(" [") for line in partial[1:]] == ["costs", "market"]
 
 
 def test_error_in_the_loop_still_removes_the_pid_file(cfg: Config) -> None:

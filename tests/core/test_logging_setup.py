@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.config import Config, replace_section
+from core.config import Config, LoggingConfig, replace_section
+from core.errors import ConfigError
 from core.logging_setup import redact, setup_logging
 
 SECRET = "s3cr3t-VALUE-42"
@@ -36,15 +37,76 @@ def flush() -> None:
         handler.flush()
 
 
+SECTIONS = [f.name for f in dataclasses.fields(Config)]
+
+
 def test_daemon_log_file_lives_under_runtime_logs(cfg: Config) -> None:
     path = setup_logging(cfg, "rl_trainer", console=False)
     assert path == cfg.runtime_dir / "logs" / "rl_trainer.log"
     logging.getLogger("ai.allocation.trainer").info("trained %d epochs", 3)
     flush()
-    first, line = path.read_text(encoding="utf-8").strip().splitlines()
+    lines = path.read_text(encoding="utf-8").strip().splitlines()
+    first, config_lines, line = lines[0], lines[1:-1], lines[-1]
     assert " INFO rl_trainer: effective config (home " in first  # every daemon's log starts with its settings
-    assert json.loads(first.split("): ", 1)[1])["costs"] == dataclasses.asdict(cfg.costs)
+    assert first.endswith(f"{len(SECTIONS)} section(s)") and len(config_lines) > len(SECTIONS)
+    costs = next(x for x in config_lines if "[costs] " in x)
+    assert json.loads(costs.split("[costs] ", 1)[1]) == dataclasses.asdict(cfg.costs)
+    assert max(len(x) for x in config_lines) < 2000  # readable lines, not one 5 KB blob
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ai\.allocation\.trainer: trained 3 epochs", line)
+
+
+def test_effective_config_goes_to_the_file_not_the_terminal(cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    path = setup_logging(cfg, "paper_trader", console=True)  # a daemon run in the foreground
+    logging.getLogger("agents.paper_trader").info("candle processed")
+    flush()
+    err = capsys.readouterr().err
+    assert "candle processed" in err and "effective config" not in err and "[costs]" not in err
+    assert path.read_text(encoding="utf-8").count("effective config") == 1
+
+
+def test_effective_config_is_logged_even_when_the_level_is_warning(cfg: Config) -> None:
+    path = setup_logging(replace_section(cfg, "logging", level="WARNING"), "quiet_one", console=False)
+    flush()
+    assert "effective config" in path.read_text(encoding="utf-8")
+
+
+def test_library_loggers_are_held_at_warning_by_default(cfg: Config) -> None:
+    path = setup_logging(cfg, "rl_inference", console=False)
+    logging.getLogger("apscheduler.scheduler").info('Added job "publish" to job store "default"')
+    logging.getLogger("ccxt.base.exchange").debug("GET https://api.binance.com/api/v3/klines")
+    logging.getLogger("watchdog.observers").info("observer started")
+    logging.getLogger("apscheduler.executors.default").warning("Run time of job was missed")
+    logging.getLogger("ai.allocation.inference").info("published weights")
+    flush()
+    text = path.read_text(encoding="utf-8")
+    assert "Added job" not in text and "klines" not in text and "observer started" not in text
+    assert "Run time of job was missed" in text and "published weights" in text
+
+
+def test_library_level_is_configurable(cfg: Config) -> None:
+    chatty = replace_section(cfg, "logging", library_level="INFO", library_loggers=["apscheduler"])
+    path = setup_logging(chatty, "rl_trainer", console=False)
+    logging.getLogger("apscheduler.scheduler").info('Added job "retrain"')
+    flush()
+    assert 'Added job "retrain"' in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("key", "value"), [("library_level", "LOUD"), ("command_console_level", "verbose"),
+                                            ("library_loggers", ["ccxt", " "])])
+def test_bad_logging_settings_are_refused_by_name(key: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"logging.{key} = "):
+        LoggingConfig(**{key: value})  # type: ignore[arg-type]
+
+
+def test_one_shot_command_terminal_shows_warnings_not_steps(cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging(cfg)  # a command such as `rl_performance.py --report`: its printed result is the output
+    logging.getLogger("analytics.performance.report").info("wrote report.json")
+    logging.getLogger("analytics.performance.report").warning("history has 2 malformed rows")
+    err = capsys.readouterr().err
+    assert "wrote report.json" not in err and "2 malformed rows" in err
+    setup_logging(replace_section(cfg, "logging", command_console_level="INFO"))
+    logging.getLogger("analytics.performance.report").info("wrote report.json")
+    assert "wrote report.json" in capsys.readouterr().err
 
 
 def test_started_daemons_log_to_the_file_only(cfg: Config, monkeypatch: pytest.MonkeyPatch,
@@ -85,11 +147,11 @@ def test_calling_twice_does_not_duplicate_lines(cfg: Config) -> None:
 def test_level_comes_from_config(cfg: Config) -> None:
     path = setup_logging(replace_section(cfg, "logging", level="warning"), "quiet", console=False)
     log = logging.getLogger("quiet")
-    log.info("hidden")
+    log.info("below-the-level line")
     log.warning("shown")
     flush()
     text = path.read_text(encoding="utf-8")
-    assert "shown" in text and "hidden" not in text
+    assert "shown" in text and "below-the-level line" not in text
 
 
 def test_file_rotates_and_keeps_the_configured_backups(cfg: Config) -> None:

@@ -246,6 +246,34 @@ def test_url_override_keeps_paths_and_structure() -> None:
         override_api_urls(api, "127.0.0.1:9")
 
 
+def test_url_that_already_ends_in_the_api_path_is_not_extended_again() -> None:
+    api = {"public": "https://api.binance.com/api/v3", "v1": "https://api.binance.com/api/v1",
+           "sapi": "https://api.binance.com/sapi/v1"}
+    for base in ("http://127.0.0.1:9/api/v3", "http://127.0.0.1:9/api/v3/", "http://127.0.0.1:9"):
+        assert override_api_urls(api, base) == {"public": "http://127.0.0.1:9/api/v3",
+                                                "v1": "http://127.0.0.1:9/api/v1",
+                                                "sapi": "http://127.0.0.1:9/sapi/v1"}
+    # a proxy prefix survives, only the repeated API path is taken off
+    assert override_api_urls(api, "https://proxy.local/binance/api/v3")["sapi"] == "https://proxy.local/binance/sapi/v1"
+    # a path that merely looks alike (not whole segments) is a prefix like any other
+    assert override_api_urls(api, "http://h:1/xapi/v3")["public"] == "http://h:1/xapi/v3/api/v3"
+
+
+@pytest.mark.parametrize("suffix", ["", "/api/v3", "/api/v3/"])
+def test_download_with_either_url_form_hits_the_exact_paths(
+    suffix: str, live_server: FakeBinance, config_file: Path, cfg: Config, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from scripts.download_candles import main
+
+    code = main(["--symbol", "ETH/USDT", "--days", "1", "--exchange-url", live_server.url + suffix,
+                 "--config", str(config_file), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    paths = {r.path for r in live_server.requests}
+    assert paths == {"/api/v3/exchangeInfo", "/api/v3/klines"}  # the fake answers 404 to any other path
+    assert all(r.status == 200 for r in live_server.requests)
+    assert read_cached_candles(cache_path(cfg, "ETH/USDT")).shape[0] >= 23
+
+
 def test_other_exchange_errors_are_fatal(ex_cfg: Config, server: FakeBinance) -> None:
     server.fail_klines((400, {"code": -1100, "msg": "Illegal characters found in parameter 'symbol'."}))
     with pytest.raises(ExchangeRejectedError, match="retrying will not help"):

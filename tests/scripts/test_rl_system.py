@@ -123,3 +123,25 @@ def test_a_daemon_that_dies_at_once_is_reported(rl_home: Path, monkeypatch: pyte
 def test_names_line_up_in_every_listing(rl_home: Path) -> None:
     lines = _run("status").stdout.splitlines()[:-1]  # the last line sums up the loop
     assert len(lines) == 7 and len({line.index(" stopped") for line in lines}) == 1
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_status_script_takes_config_like_start_and_stop(tmp_path: Path, order: str) -> None:
+    home = tmp_path / "configured_home"
+    beat = home / "runtime" / "heartbeats" / "weights_bridge.json"
+    beat.parent.mkdir(parents=True)
+    beat.write_text(json.dumps({"generated_at": "2024-01-02T03:04:05Z", "state": "running"}))
+    config = tmp_path / "rl.toml"
+    config.write_text(f'[paths]\nhome = "{home}"\n')
+    env = {k: v for k, v in os.environ.items() if k not in ("RL_SYSTEM_HOME", "RL_SYSTEM_CONFIG")}
+    args = ["--config", str(config), "--json"] if order == "before" else ["--json", "--config", str(config)]
+    result = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "status_rl_system.sh"), *args],
+                            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    row = next(r for r in json.loads(result.stdout)["daemons"] if r["name"] == "weights_bridge")
+    assert row["heartbeat_at"] == "2024-01-02T03:04:05Z"  # read from the configured home, not the default one
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[paths]\nhomme = 'x'\n")
+    refused = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "status_rl_system.sh"), "--config", str(bad)],
+                             capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert refused.returncode == 2 and "paths.homme" in refused.stderr

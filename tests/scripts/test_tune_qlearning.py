@@ -210,3 +210,34 @@ def test_history_lists_every_applied_change_with_the_old_value(cfg: Config,
     with pytest.raises(SystemExit) as exc:
         tune.main(["--history", "--apply", "--meta-alpha", "0.01"])
     assert exc.value.code == 2
+
+
+def test_backup_list_and_restore_round_trip(cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    assert tune.main(["--backup"]) == 0
+    assert "nothing to back up" in capsys.readouterr().out
+    agent = ql.new_agent(cfg, "meta")
+    agent.update("s0", 0, 1.0, 0.0)
+    save(cfg, agent)
+    original = agent_path(cfg, "meta").read_bytes()
+    assert tune.main(["--backup"]) == 0
+    made = capsys.readouterr().out
+    assert made.startswith("backed up meta to ") and "manual_" in made
+    name = made.strip().rsplit("/", 1)[-1]
+    agent.update("s0", 0, 9.0, 0.0)
+    save(cfg, agent)
+    assert tune.main(["--restore", name]) == 0
+    out = capsys.readouterr().out
+    assert "restored meta from " in out and "the tables replaced are in " in out and "sizing" in out
+    assert agent_path(cfg, "meta").read_bytes() == original
+    assert tune.main(["--backups"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in listing] == ["manual", "pre_restore"] and listing[0].startswith(name)
+
+
+def test_restore_of_an_unknown_backup_exits_2_naming_the_choices(cfg: Config,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert tune.main(["--restore", "weekly_2020-01-05"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no Q-table backup `weekly_2020-01-05`" in err and "none yet" in err
+    with pytest.raises(SystemExit):
+        tune.main(["--restore", "x", "--apply", "--meta-alpha", "0.01"])

@@ -38,9 +38,28 @@ def _write_trades(cfg: Config, n: int, seed: int = 0, start: pd.Timestamp = STAR
     append_trades(history_path(cfg), _trade_rows(n, seed, start, days))
 
 
+def _planted_trades(edge: float, days: int = 120, seed: int = 0) -> list[dict[str, Any]]:
+    """Two trades a day per strategy, N(0, 1 %) each, except turtle_trading whose mean is ``edge``."""
+    rng = np.random.default_rng(seed)
+    start = START
+    rows = []
+    for day in range(days):
+        for name in STRATEGIES:
+            for _ in range(2):
+                closed = start + pd.Timedelta(days=day, hours=float(rng.uniform(1, 23)))
+                pct = float(rng.normal(edge if name == "turtle_trading" else 0.0, 0.01))
+                rows.append({"closed_at": closed.isoformat(), "opened_at": (closed - pd.Timedelta(hours=1)).isoformat(),
+                             "symbol": "BTC/USDT", "strategy": name, "side": "long", "qty": 1.0,
+                             "entry_price": 100.0, "exit_price": 100.0 * (1 + pct), "pnl": pct, "pnl_pct": pct,
+                             "fees": 0.0, "equity_after": 10_000.0})
+    return sorted(rows, key=lambda r: str(r["closed_at"]))
+
+
 def _fast(cfg: Config, **changes: Any) -> Config:
+    # Random trades have no edge, so the performance gate would refuse every candidate: the tests of training,
+    # promotion mechanics and inference turn it off; the gate's own tests (test_validation.py) turn it on.
     agent = {"episodes": 2, "episode_length": 10, "window_periods": 5, "market_window_candles": 24, "num_envs": 2,
-             "ppo": FAST_PPO, **changes}
+             "ppo": FAST_PPO, "gate_confidence": 0.0, **changes}
     return replace_section(cfg, "strategy_agent", **agent)
 
 
@@ -58,5 +77,12 @@ def write_trades() -> WriteTrades:
 
 @pytest.fixture
 def fast() -> Fast:
-    """``fast(cfg, **changes)``: ``cfg`` with a strategy agent that trains in seconds."""
+    """``fast(cfg, **changes)``: ``cfg`` with a strategy agent that trains in seconds (performance gate off)."""
     return _fast
+
+
+@pytest.fixture
+def planted_trades() -> Callable[..., list[dict[str, Any]]]:
+    """``planted_trades(edge, days=120, seed=0)``: two trades a day per strategy, N(0, 1 %), except
+    turtle_trading whose mean is ``edge`` (0: a history without any edge)."""
+    return _planted_trades

@@ -63,7 +63,7 @@ def save_model(cfg: Config, version: int, seed: int = 0) -> PPO:
 
 
 def observations(n: int = 5) -> np.ndarray:
-    return np.random.default_rng(1).uniform(-2, 2, (n, 34)).astype(np.float32)
+    return np.random.default_rng(1).uniform(-2, 2, (n, 42)).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------- round trip
@@ -80,7 +80,7 @@ def test_checkpoint_round_trip_gives_the_same_weights_and_writes_config_json(cfg
 
     doc = json.loads((cfg.state_dir / "rl_model" / "config.json").read_text())
     assert doc["model_version"] == 1 and doc["producer"] and doc["generated_at"]
-    assert doc["features"] == list(FEATURE_NAMES) and doc["n_features"] == 34
+    assert doc["features"] == list(FEATURE_NAMES) and doc["n_features"] == 42
     assert doc["hyperparameters"]["hidden_sizes"] == [8, 8]
     assert doc["training_data"] == {"start": "2024-01-02", "trades": 300}
     assert doc["feature_params"]["window_periods"] == cfg.strategy_agent.window_periods
@@ -155,7 +155,7 @@ def test_nan_parameters_are_refused_and_the_backup_is_used(cfg: Config) -> None:
 def test_a_model_of_other_features_or_kind_is_refused(cfg: Config) -> None:
     ppo = tiny_ppo(cfg, learn=False)
     extra = checkpoint_extra(cfg.strategy_agent, 1, {})
-    ppo.save(latest_path(cfg), extra_meta={**extra, "features": [f"x{i}" for i in range(34)]})
+    ppo.save(latest_path(cfg), extra_meta={**extra, "features": [f"x{i}" for i in range(42)]})
     with pytest.raises(CheckpointError, match="other features"):
         load_checkpoint(latest_path(cfg))
     ppo.save(latest_path(cfg), extra_meta={**extra, "kind": "trading"})

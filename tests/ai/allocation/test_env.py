@@ -71,10 +71,10 @@ def test_gymnasium_check_env_passes(history_env: StrategyWeightEnv) -> None:
         check_env(history_env, skip_render_check=True)
 
 
-def test_spaces_are_the_simplex_action_and_34_bounded_features(history_env: StrategyWeightEnv) -> None:
+def test_spaces_are_the_simplex_action_and_42_bounded_features(history_env: StrategyWeightEnv) -> None:
     assert history_env.action_space.shape == (8,)
     assert float(history_env.action_space.low.min()) == 0.0 and float(history_env.action_space.high.max()) == 1.0
-    assert history_env.observation_space.shape == (34,) and len(FEATURE_NAMES) == 34 == N_FEATURES
+    assert history_env.observation_space.shape == (42,) and len(FEATURE_NAMES) == 42 == N_FEATURES
     assert float(history_env.observation_space.low.min()) == -5.0
 
 
@@ -204,8 +204,11 @@ def test_period_returns_match_the_portfolio_optimizers_daily_returns() -> None:
 
 
 def test_reward_components_match_a_hand_computation() -> None:
+    # The seed's weights of the three components, set explicitly so each component is exercised (the default is
+    # the P&L alone, checked below).
     acfg = StrategyAgentConfig(window_periods=3, turnover_cost=0.002, sharpe_scale=3.0, pnl_scale=0.01,
-                               drawdown_scale=0.1)
+                               drawdown_scale=0.1, reward_sharpe_weight=0.6, reward_pnl_weight=0.3,
+                               reward_drawdown_weight=0.1)
     noon = pd.Timedelta(hours=12)
     # Period returns by day (index 0 = turtle_trading, 1 = mean_reversion_rsi); other strategies do not trade.
     table = {0: (0.02, -0.01), 1: (-0.03, 0.01), 2: (0.01, 0.02), 3: (-0.02, 0.04), 4: (0.03, -0.05)}
@@ -244,9 +247,16 @@ def test_reward_components_match_a_hand_computation() -> None:
     assert info2["drawdown_penalty"] > 0  # the second step lost money: the penalty is really exercised
 
 
+def test_the_default_reward_is_the_period_return_in_pnl_units() -> None:
+    acfg = StrategyAgentConfig(window_periods=3)
+    parts = reward_parts([0.01, -0.02, 0.003], acfg, 365.0)
+    assert parts.reward == pytest.approx(0.003 / acfg.pnl_scale, rel=1e-12)
+    assert parts.reward == pytest.approx(parts.pnl)
+
+
 def test_reward_weights_come_from_the_config() -> None:
     returns = [0.01, -0.02, 0.015]
-    base = StrategyAgentConfig()
+    base = StrategyAgentConfig(reward_sharpe_weight=0.6, reward_pnl_weight=0.3, reward_drawdown_weight=0.1)
     parts = reward_parts(returns, base, 365.0)
     only_pnl = dataclasses.replace(base, reward_sharpe_weight=0.0, reward_pnl_weight=1.0, reward_drawdown_weight=0.0)
     assert reward_parts(returns, only_pnl, 365.0).reward == pytest.approx(0.015 / 0.01)

@@ -1,4 +1,4 @@
-"""The 34 features of the strategy-weight agent: names and order, no look-ahead by truncation, and golden
+"""The 42 features of the strategy-weight agent: names and order, no look-ahead by truncation, and golden
 values computed independently of the module (by hand or with plain numpy)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ai.allocation.features import (
     MARKET,
     N_FEATURES,
     PORTFOLIO,
+    RECENT,
     REGIME,
     STRATEGY,
     PeriodGrid,
@@ -25,6 +26,7 @@ from ai.allocation.features import (
     candle_features,
     clip_features,
     portfolio_features,
+    recent_performance,
     sanitize_weights,
     trade_statistics,
     window,
@@ -56,9 +58,10 @@ def candles_frame(hours: int, seed: int = 0, start_ms: int = T0 - 10 * DAY_MS) -
 # ---------------------------------------------------------------------------------------------- names
 
 
-def test_there_are_34_features_in_blocks_of_8_6_16_4() -> None:
-    assert N_FEATURES == len(FEATURE_NAMES) == 34 and len(set(FEATURE_NAMES)) == 34
-    assert [len(FEATURE_NAMES[block]) for block in (MARKET, PORTFOLIO, STRATEGY, REGIME)] == [8, 6, 16, 4]
+def test_there_are_42_features_in_blocks_of_8_6_16_4_8() -> None:
+    assert N_FEATURES == len(FEATURE_NAMES) == 42 and len(set(FEATURE_NAMES)) == 42
+    assert [len(FEATURE_NAMES[block]) for block in (MARKET, PORTFOLIO, STRATEGY, REGIME, RECENT)] == [8, 6, 16, 4, 8]
+    assert list(FEATURE_NAMES[RECENT]) == [f"recent_{s}" for s in STRATEGIES]
     assert all(name.startswith("mkt_") for name in FEATURE_NAMES[MARKET])
     assert all(name.startswith("pf_") for name in FEATURE_NAMES[PORTFOLIO])
     assert all(name.startswith("reg_") for name in FEATURE_NAMES[REGIME])
@@ -71,8 +74,8 @@ def test_there_are_34_features_in_blocks_of_8_6_16_4() -> None:
 def test_every_feature_is_documented_in_the_table() -> None:
     doc = features_module.__doc__ or ""
     for name in FEATURE_NAMES:
-        if name.startswith(("sharpe_", "drawdown_")):
-            continue  # documented as sharpe_<strategy> / drawdown_<strategy>
+        if name.startswith(("sharpe_", "drawdown_", "recent_")):
+            continue  # documented as sharpe_<strategy> / drawdown_<strategy> / recent_<strategy>
         assert f" {name} " in doc, f"{name} missing from the feature table"
     assert "sharpe_<strategy>" in doc and "drawdown_<strategy>" in doc
 
@@ -154,6 +157,19 @@ def test_candle_volatility_and_drawdown_hand_computed() -> None:
     np.testing.assert_array_equal(features.at(close_ms), last)
     np.testing.assert_array_equal(features.at(close_ms - 1), features.values[-2])
     assert not features.at(close_ms + DAY_MS + 1).any()
+
+
+def test_recent_performance_hand_computed() -> None:
+    returns = np.zeros((5, 8))
+    returns[:, 0] = [0.01, -0.01, 0.02, 0.0, 0.04]  # std (ddof 1) 0.019235..., last 3 mean 0.02
+    returns[:, 1] = 0.01  # constant: undefined, so 0
+    out = recent_performance(returns, 3)
+    assert out[0] == pytest.approx(0.02 / 0.0192353840616713 * math.sqrt(3))
+    assert out[1] == 0.0 and out.shape == (8,)
+    assert recent_performance(np.zeros((0, 8)), 3).tolist() == [0.0] * 8
+    spike = np.zeros((40, 8))
+    spike[-1, 2] = 1.0  # one gain far above the window's variability: t = 1 / 0.158 = 6.3, clipped
+    assert recent_performance(spike, 1)[2] == 5.0
 
 
 def test_clip_features_makes_undefined_neutral_and_bounds_the_rest() -> None:

@@ -19,12 +19,18 @@ import pandas as pd
 import pytest
 
 from ai.allocation.agent import load_agent
-from ai.allocation.inference import InferenceDaemon, main, output_path, update_once
+from ai.allocation.inference import (
+    InferenceDaemon,
+    ModelAfterDecisionTimeError,
+    main,
+    output_path,
+    update_once,
+)
 from ai.allocation.training import train_once
 from core.atomic import publish_json
 from core.config import STRATEGIES, Config, PPOConfig, replace_section
 from core.contracts.allocation_model import latest_path
-from core.contracts.pnl_history import append_trades
+from core.contracts.pnl_history import append_trades, read_history
 from core.contracts.weights import read_weights
 from core.daemon import DaemonContext
 
@@ -44,8 +50,9 @@ num_envs = 2
 
 
 def fast(cfg: Config) -> Config:
+    # Random trades have no edge: the performance gate (tested in test_validation.py) is off to get a model.
     return replace_section(cfg, "strategy_agent", episodes=2, episode_length=10, window_periods=5,
-                           market_window_candles=24, num_envs=2, ppo=FAST_PPO)
+                           market_window_candles=24, num_envs=2, ppo=FAST_PPO, gate_confidence=0.0)
 
 
 def write_trades(cfg: Config, n: int, seed: int = 0, start: pd.Timestamp = START, days: float = 30) -> None:
@@ -92,7 +99,7 @@ def test_update_publishes_valid_weights_with_the_model_version_and_the_state(cfg
     doc = result.data
     assert doc["producer"] == "rl_inference" and doc["generated_at"] and doc["model_version"] == 1
     assert list(doc["weights"]) == list(STRATEGIES) and sum(doc["weights"].values()) == pytest.approx(1.0, abs=1e-9)
-    assert len(doc["state"]) == 34 and all(abs(v) <= 5.0 for v in doc["state"].values())
+    assert len(doc["state"]) == 42 and all(abs(v) <= 5.0 for v in doc["state"].values())
     agent = load_agent(cfg)
     assert agent is not None
     recomputed = agent.weights(np.array(list(doc["state"].values()), dtype=np.float32))
@@ -100,11 +107,11 @@ def test_update_publishes_valid_weights_with_the_model_version_and_the_state(cfg
 
 
 def test_decision_time_is_the_trader_clock_and_later_trades_are_not_used(cfg: Config) -> None:
-    trained(cfg)
-    clock = START + 20 * DAY + pd.Timedelta(hours=5)
+    trained(cfg)  # on trades up to day 30: a clock after them (an earlier one is refused, see below)
+    clock = START + 30 * DAY + pd.Timedelta(hours=5)
     set_trader_clock(cfg, clock)
     first = update_once(cfg)
-    assert first["decision_time"] == "2024-01-22T05:00:00Z"
+    assert first["decision_time"] == "2024-02-01T05:00:00Z"
     write_trades(cfg, 50, seed=9, start=clock + pd.Timedelta(minutes=1), days=2)  # beyond the trader's clock
     second = update_once(cfg)
     assert second["state"] == first["state"] and second["weights"] == first["weights"]
@@ -112,9 +119,27 @@ def test_decision_time_is_the_trader_clock_and_later_trades_are_not_used(cfg: Co
     assert update_once(cfg)["state"] != first["state"]
 
 
+def test_a_model_trained_on_data_after_the_decision_time_is_refused(
+        cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    trained(cfg)  # on trades up to day 30
+    agent = load_agent(cfg)
+    assert agent is not None
+    end = pd.Timestamp(agent.training_data["end"])
+    last_trade = pd.Timestamp(read_history(cfg.state_dir / "pnl_history.csv").trades["closed_at"].max())
+    assert end == last_trade.floor("ms")  # the metadata records the last trade's close (to the millisecond)
+    set_trader_clock(cfg, end + pd.Timedelta(hours=1))
+    assert update_once(cfg)["decision_time"] > agent.training_data["end"]
+    set_trader_clock(cfg, START + 20 * DAY)  # a new replay: the trader is back at day 20
+    with pytest.raises(ModelAfterDecisionTimeError, match="trained on trades up to .* after the decision time"):
+        update_once(cfg)
+    assert not output_path(cfg).exists()  # the weights decided for day 30 were withdrawn
+    assert main(["--update"]) == 3
+    assert "after the decision time 2024-01-22T00:00:00Z" in capsys.readouterr().err
+
+
 def test_the_features_use_the_settings_the_model_was_trained_with(cfg: Config) -> None:
     trained(cfg)
-    set_trader_clock(cfg, START + 25 * DAY)
+    set_trader_clock(cfg, START + 31 * DAY)
     with_training_settings = update_once(fast(cfg))
     other = replace_section(cfg, "strategy_agent", window_periods=30, market_window_candles=168)
     assert update_once(other)["state"] == with_training_settings["state"]
@@ -181,7 +206,7 @@ def test_the_daemon_waits_for_a_model_then_follows_new_checkpoints_and_trades(cf
 
 def test_the_daemon_repeats_the_update_every_interval(cfg: Config) -> None:
     trained(cfg)
-    set_trader_clock(cfg, START + 25 * DAY)
+    set_trader_clock(cfg, START + 31 * DAY)
     ctx = DaemonContext("rl_inference", cfg)
     daemon = InferenceDaemon(cfg, ctx)
     thread = threading.Thread(target=daemon.run, args=(0.2,), name="inference-under-test")

@@ -1,5 +1,6 @@
 """The ``rl_trainer`` command: refusal below the minimum of trades or without a history, configuration errors
-named by key, the agent's own PPO defaults."""
+named by key, the agent's own PPO defaults, and the performance gate (exit 4 without an edge, promotion with
+a planted one, the model in force kept against a candidate that does not beat it)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from ai.allocation.inference import main as inference_main
+from ai.allocation.inference import output_path as weights_output_path
 from ai.allocation.trainer import main
+from ai.allocation.training_data import prepare_training_data
+from ai.allocation.validation import check_candidate
 from core.config import Config, StrategyAgentConfig, load_config
-from core.errors import ConfigError
+from core.contracts.allocation_model import candidate_path, latest_path
+from core.contracts.pnl_history import append_trades, history_path
+from core.contracts.training_log import read_training_records
+from core.errors import ConfigError, ExitCode
 
 # Signatures of the helper fixtures of conftest.py.
 WriteTrades = Callable[..., None]
+PlantedTrades = Callable[..., list[dict[str, object]]]
 
 
 def test_fewer_than_50_trades_is_refused_with_exit_3(write_trades: WriteTrades, cfg: Config,
@@ -52,3 +61,66 @@ def test_a_partial_ppo_table_keeps_the_agents_own_defaults(tmp_path: Path) -> No
     config.write_text("[strategy_agent]\nholdout_fraction = 0.9\n")
     with pytest.raises(ConfigError, match="strategy_agent.holdout_fraction"):
         load_config(config)
+
+
+GATED_TOML = """
+[strategy_agent]
+episodes = 300
+episode_length = 20
+window_periods = 5
+market_window_candles = 24
+num_envs = 2
+gate_confidence = 0.9
+
+[strategy_agent.ppo]
+n_steps = 32
+batch_size = 64
+n_epochs = 4
+hidden_sizes = [16, 16]
+threads = 1
+device = "cpu"
+"""
+
+
+def test_a_candidate_without_an_edge_is_refused_with_exit_4_and_nothing_is_published(
+        planted_trades: PlantedTrades, cfg: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "gated.toml"
+    config.write_text(GATED_TOML)
+    append_trades(history_path(cfg), planted_trades(edge=0.0))
+    assert main(["--train", "--quiet", "--config", str(config)]) == ExitCode.NOT_PROMOTED
+    err = capsys.readouterr().err
+    assert "not promoted" in err and "does not beat equal weights with 90% confidence" in err
+    assert not latest_path(cfg).exists() and candidate_path(cfg).exists()  # kept for inspection only
+    (record,) = read_training_records(cfg)
+    assert record["promoted"] is False and "strategy_agent.gate_confidence" in record["reason"]
+    gate = record["holdout"]["gate"]["equal weights"]
+    assert gate["positive"] is False and gate["lower"] <= 0 and gate["confidence"] == 0.9
+    # Without a model, inference publishes nothing, so the weights bridge falls through to the optimizer/lab.
+    assert inference_main(["--update", "--config", str(config)]) == ExitCode.NOT_READY
+    assert not weights_output_path(cfg).exists()
+
+
+def test_a_candidate_with_a_planted_edge_is_promoted_and_must_then_beat_the_model_in_force(
+        planted_trades: PlantedTrades, cfg: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "gated.toml"
+    config.write_text(GATED_TOML)
+    append_trades(history_path(cfg), planted_trades(edge=0.01))
+    assert main(["--train", "--quiet", "--config", str(config)]) == ExitCode.OK
+    record = read_training_records(cfg)[-1]
+    assert record["promoted"] is True and "beats equal weights with 90% confidence" in record["reason"]
+    gate = record["holdout"]["gate"]["equal weights"]
+    assert gate["positive"] is True and gate["lower"] > 0
+    assert record["holdout"]["model"]["sharpe"] > record["holdout"]["equal_weights"]["sharpe"]
+    promoted = latest_path(cfg).read_bytes()
+    # A barely trained candidate (one episode: close to equal weights) may still beat equal weights, but not the
+    # model in force that found the edge: refused, and the model in force stays.
+    assert main(["--train", "--quiet", "--episodes", "1", "--config", str(config)]) == ExitCode.NOT_PROMOTED
+    second = read_training_records(cfg)[-1]
+    assert second["promoted"] is False and second["holdout"]["current_model"]["model_version"] == 1
+    assert latest_path(cfg).read_bytes() == promoted
+    # The model in force itself as the candidate beats equal weights but not the model in force (a difference of
+    # exactly 0): a retrained model must be better than the one it replaces, not merely as good.
+    loaded = load_config(config)
+    check = check_candidate(latest_path(cfg), prepare_training_data(loaded), loaded.strategy_agent, latest_path(cfg))
+    assert not check.ok and "does not beat the current model (version 1)" in check.reason
+    assert check.holdout["gate"]["equal weights"]["positive"] is True

@@ -1,5 +1,5 @@
 """The ``rl_trainer`` daemon: the retraining triggers (first at the minimum of trades, then after enough new
-ones), cron weekdays as crontab reads them, the scheduled job, and SIGTERM."""
+ones), cron weekdays as crontab reads them, the scheduled job, SIGTERM, and no trade after the trader's clock."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ai.allocation.inference import update_once
 from ai.allocation.trainer_daemon import TrainerDaemon, retrain_due
+from core.atomic import publish_json
 from core.config import Config
 from core.contracts.allocation_model import latest_path
 from core.contracts.training_log import append_training_record, read_training_records
@@ -39,6 +41,7 @@ market_window_candles = 24
 num_envs = 2
 debounce_s = 0.2
 check_interval_s = 1.0
+gate_confidence = 0.0  # random trades have no edge; the gate has its own tests (test_validation.py)
 
 [strategy_agent.ppo]
 n_steps = 16
@@ -152,3 +155,22 @@ def test_the_daemons_cron_job_follows_the_config_and_retrains_when_it_fires(fast
         ctx.stop.set()
         thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+def test_the_daemon_trains_only_on_trades_closed_by_the_traders_clock(fast: Fast, write_trades: WriteTrades,
+                                                                      cfg: Config) -> None:
+    cfg = fast(cfg, min_trades=20)
+    write_trades(cfg, 300)  # 30 days of trades; the trader's replay is back at day 20 (a new replay)
+    clock = START + 20 * DAY
+    publish_json(cfg.runtime_dir / "trader_status.json", "paper_trader",
+                 {"timeframe": "1h", "last_candle": {"timestamp": int(clock.value // 1_000_000) - 3_600_000}})
+    closed = pd.DatetimeIndex(pd.read_csv(cfg.state_dir / "pnl_history.csv")["closed_at"])
+    by_clock = int((closed <= clock).sum())
+    assert 150 < by_clock < 250
+    assert retrain_due(cfg) == f"first training: {by_clock} trades"
+    daemon = TrainerDaemon(cfg, DaemonContext("rl_trainer", cfg))
+    daemon.train("first training")
+    record = read_training_records(cfg)[-1]
+    assert record["trades"] == by_clock and record["promoted"] is True
+    assert pd.Timestamp(record["data_range"]["end"]) <= clock  # nothing after the clock was seen
+    assert update_once(cfg)["decision_time"] == "2024-01-22T00:00:00Z"  # so inference at the clock uses it

@@ -18,6 +18,7 @@ from market.synthetic import generate_market
 
 TINY = """
 [trading_agent]
+position_size = 0.1
 episode_length = 48
 warmup_candles = 30
 num_envs = 2

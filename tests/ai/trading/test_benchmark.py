@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ai.trading.benchmark import policy_run
+from ai.trading.benchmark import benchmark_gate, best_baseline, confidence_vs, policy_run
 from ai.trading.common import file_sha256, load_model
 from ai.trading.market_features import compute_market_features
 from ai.trading.options import options_from_config
 from analytics.baselines import exposure_returns
 from core.atomic import read_json
-from core.config import load_config
+from core.config import load_config, replace_section
 from core.contracts.trading_model import model_path
 from core.contracts.trading_reports import benchmark_path
 from market.csv_import import read_csv_candles
@@ -96,8 +96,16 @@ def test_benchmark_on_a_binance_export_matches_independent_baselines(write_binan
     rl = doc["rl_v3_metrics"]
     assert gate["sharpe_ratio"]["passed"] == (rl["sharpe_ratio"] is not None and rl["sharpe_ratio"] > 1.5)
     assert gate["max_drawdown"]["passed"] == (rl["max_drawdown"] > -0.15)
-    assert gate["passed"] == all(gate[k]["passed"] for k in ("sharpe_ratio", "max_drawdown", "win_rate",
-                                                             "beats_buy_hold"))
+    criteria = ("sharpe_ratio", "max_drawdown", "win_rate", "beats_buy_hold", "beats_best_baseline_with_confidence")
+    assert gate["passed"] == all(gate[k]["passed"] for k in criteria)
+    # The confidence criterion measures against the baseline with the best Sharpe ratio, by its interval's bound.
+    baselines = {k: v for k, v in sharpes.items() if k != "RL v3" and v is not None}
+    confident = gate["beats_best_baseline_with_confidence"]
+    assert confident["baseline"] == max(baselines, key=lambda k: baselines[k])
+    interval = confident["interval"]
+    assert interval["confidence"] == 0.9 and interval["block_length"] == 24 and interval["periods"] == 359 - split
+    assert confident["passed"] == (interval["lower"] is not None and interval["lower"] > 0)
+    assert interval["lower"] <= interval["estimate"] <= interval["upper"]
     cfg = load_config(tiny)
     written = read_json(benchmark_path(cfg)).data
     assert written["buy_hold_metrics"] == doc["buy_hold_metrics"] and written["producer"] == "shadow_ppo"
@@ -118,3 +126,22 @@ def test_the_policy_run_follows_the_accounting_and_a_saved_model_can_be_in_sampl
     features = compute_market_features(read_csv_candles(csv))
     exposures, returns = policy_run(model, features, 168, options_from_config(cfg, fee=0.002))
     assert returns == pytest.approx(exposure_returns(closes[168:], exposures, 0.002), rel=1e-12)
+
+
+def test_the_confidence_criterion_joins_the_seeds_gate(tiny: Path) -> None:
+    cfg = load_config(tiny)
+    good = {"sharpe_ratio": 3.0, "max_drawdown": -0.05, "win_rate": 0.6}
+    bh = {"sharpe_ratio": 1.0}
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0.0, 0.01, 400)
+    edge = {"rl_v3": noise + 0.003, "buy_hold": rng.normal(0.0, 0.01, 400)}
+    sure = benchmark_gate(cfg, good, bh, ("buy_hold", confidence_vs(cfg, edge, "buy_hold", 8760.0)))
+    assert sure["passed"] and sure["beats_best_baseline_with_confidence"]["passed"]
+    same = {"rl_v3": noise, "buy_hold": noise}  # no edge over the baseline: the seed's criteria alone would pass
+    unsure = benchmark_gate(cfg, good, bh, ("buy_hold", confidence_vs(cfg, same, "buy_hold", 8760.0)))
+    assert not unsure["passed"] and not unsure["beats_best_baseline_with_confidence"]["passed"]
+    assert all(unsure[k]["passed"] for k in ("sharpe_ratio", "max_drawdown", "win_rate", "beats_buy_hold"))
+    off = replace_section(cfg, "trading_agent", gate_confidence=0.0)
+    assert benchmark_gate(off, good, bh, ("buy_hold", confidence_vs(off, same, "buy_hold", 8760.0)))["passed"]
+    assert best_baseline({"buy_hold": {"sharpe_ratio": 0.5}, "moving_avg": {"sharpe_ratio": math.nan},
+                          "random": {"sharpe_ratio": 0.7}}) == "random"

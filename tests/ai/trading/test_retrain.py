@@ -1,14 +1,18 @@
-"""Tests of the scheduled retraining: a better candidate replaces the model, a worse one does not; the job."""
+"""Tests of the scheduled retraining: a better candidate replaces the model, a worse one does not; no candle
+after the trader's clock; the job."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
-from ai.trading.common import file_sha256
+from ai.trading.common import file_sha256, load_model
 from ai.trading.retrain import RETRAIN_JOB_ID, retrain, start_scheduler
+from ai.trading.shadow_runner import ShadowState, save_shadow_state
 from core.atomic import read_json
 from core.config import Config
 from core.contracts.shadow_status import experiences_path
@@ -47,3 +51,16 @@ def test_the_retrain_job_is_scheduled_monthly_with_safe_settings(tcfg: Config) -
         assert (run.day, run.hour, run.minute) == (1, 3, 0) and run > datetime.now(timezone.utc)
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_a_retrain_in_a_replay_uses_no_candle_after_the_traders_clock(
+        tcfg: Config, set_trader: Callable[..., Any]) -> None:
+    ts = load_candles(tcfg, ["BTC/USDT"])["BTC/USDT"]["timestamp"].to_numpy()
+    set_trader(tcfg, int(ts[2000]))  # the replay's later candles exist already: none of them may be used
+    record = retrain(tcfg)
+    assert record["test_window"]["end"] == int(ts[2000]) and record["test_window"]["start"] == int(ts[1911])
+    assert record["train_window"]["end"] == int(ts[1910]) and record["train_window"]["start"] == int(ts[1701])
+    assert load_model(model_path(tcfg)).trained_until == int(ts[1910])
+    (tcfg.runtime_dir / "trader_status.json").unlink()  # the trader paused: the clock it was last seen at holds
+    save_shadow_state(tcfg, ShadowState("BTC/USDT", "1h", followed_trader=True, trader_ts=int(ts[1500])))
+    assert retrain(tcfg)["test_window"]["end"] == int(ts[1500])

@@ -1,4 +1,5 @@
-"""Tests of the shadow_ppo daemon as a process: bootstrap, decisions, experiences, resume and SIGTERM."""
+"""Tests of the shadow_ppo daemon: a bootstrap model trained before the trader's clock only; as a process:
+bootstrap, decisions, experiences, resume and SIGTERM."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ai.trading.common import load_model
 from ai.trading.features import N_FEATURES
+from ai.trading.shadow_daemon import bootstrap_candles
 from core.atomic import read_json
 from core.config import load_config
 from core.contracts.shadow_decisions import decisions_path
 from core.contracts.shadow_status import experiences_path
+from core.contracts.trading_model import model_path
 from core.jsonl import read_jsonl
 from market.sources import load_candles
 
@@ -50,6 +54,9 @@ def test_the_daemon_decides_collects_experiences_and_stops_on_sigterm(set_trader
     assert "training a small bootstrap model" in log_text
     decisions = read_jsonl(decisions_path(cfg))
     assert [d["timestamp"] for d in decisions] == [int(t) for t in ts[2000:2004]]
+    # The bootstrap model saw only candles before the first one it decided on (the replay's later candles exist).
+    trained = load_model(model_path(cfg)).train_range
+    assert trained is not None and trained["end"] == int(ts[1999]) and trained["bars"] == 300
     assert all(d["shadow_mode"] is True for d in decisions)
     experiences = read_jsonl(experiences_path(cfg))
     assert len(experiences) == 3 and all(len(e["next_observation"]) == N_FEATURES for e in experiences)
@@ -66,3 +73,18 @@ def test_the_daemon_decides_collects_experiences_and_stops_on_sigterm(set_trader
     finally:
         proc.kill() if proc.poll() is None else None
     assert read_jsonl(experiences_path(cfg))[-1]["next_timestamp"] == int(ts[2004])
+
+
+def test_the_bootstrap_model_trains_only_on_candles_before_the_traders_clock(
+        set_trader: Callable[..., Any], tiny: Path, rl_home: Path) -> None:
+    cfg = load_config(tiny)
+    ts = load_candles(cfg, ["BTC/USDT"])["BTC/USDT"]["timestamp"].to_numpy()
+    waiting = bootstrap_candles(cfg)  # a replay and no trader yet: its clock is unknown
+    assert isinstance(waiting, str) and "waiting for the paper trader's status" in waiting
+    set_trader(cfg, int(ts[50]))  # the replay has just started: 50 candles before it, 78 needed
+    waiting = bootstrap_candles(cfg)
+    assert isinstance(waiting, str) and "50 candle(s) before the trader's clock" in waiting and "needs 78" in waiting
+    set_trader(cfg, int(ts[1200]))
+    candles = bootstrap_candles(cfg)
+    assert not isinstance(candles, str)
+    assert candles.frame["timestamp"].tolist() == [int(t) for t in ts[900:1200]]

@@ -1,4 +1,5 @@
-"""Tests of the shadow runner: decisions on newly closed candles, realized experiences, a replay followed ahead."""
+"""Tests of the shadow runner: decisions on newly closed candles, realized experiences, a replay followed ahead
+from the trader's candle, and no decision by a model on a candle it was trained on."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import torch
 
 from agents.ppo_book import book_target
 from ai.trading.account import Action
-from ai.trading.common import TradingModel
+from ai.trading.common import TradingModel, window_info
 from ai.trading.features import N_FEATURES
-from ai.trading.shadow_runner import ShadowRunner
+from ai.trading.shadow_runner import ShadowRunner, save_shadow_state
 from analytics.baselines import exposure_returns
 from core.config import Config, replace_section
 from core.contracts.rollout import write_rollout
@@ -79,3 +80,47 @@ def test_in_a_replay_the_runner_decides_ahead_so_the_trader_finds_each_candles_d
     assert runner.poll() == 4
     assert read_jsonl(decisions_path(cfg))[-4]["timestamp"] == int(ts[900])
     assert read_jsonl(decisions_path(cfg))[-4]["previous_exposure"] == 0.0
+
+
+def test_in_a_replay_the_runner_waits_for_the_traders_clock_and_starts_at_its_candle(
+        set_trader: Callable[..., Any], tcfg: Config) -> None:
+    ts = load_candles(tcfg, ["BTC/USDT"])["BTC/USDT"]["timestamp"].to_numpy()
+    runner = ShadowRunner(tcfg, TradingModel(AlwaysLong(), {}, model_path(tcfg), "stub"))
+    assert runner.poll() == 0  # no trader status yet: no decision on the last synthetic candle
+    assert runner.waiting is not None and "trader's status" in runner.waiting
+    assert not decisions_path(tcfg).exists()
+    set_trader(tcfg, int(ts[100]))
+    assert runner.poll() == 1 and runner.waiting is None
+    assert [d["timestamp"] for d in read_jsonl(decisions_path(tcfg))] == [int(ts[100])]
+
+
+def test_a_saved_cursor_beyond_the_traders_clock_restarts_the_shadow_at_the_traders_candle(
+        set_trader: Callable[..., Any], tcfg: Config) -> None:
+    ts = load_candles(tcfg, ["BTC/USDT"])["BTC/USDT"]["timestamp"].to_numpy()
+    model = TradingModel(AlwaysLong(), {}, model_path(tcfg), "stub")
+    stale = ShadowRunner(tcfg, model)
+    stale.state.cursor_ts = int(ts[-1])  # what an older version saved: a decision on the last synthetic candle
+    save_shadow_state(tcfg, stale.state)
+    runner = ShadowRunner(tcfg, model)  # a restart of the daemon, with the trader replaying from the start
+    set_trader(tcfg, int(ts[60]))
+    assert runner.poll() == 1
+    set_trader(tcfg, int(ts[62]))
+    assert runner.poll() == 2
+    assert [d["timestamp"] for d in read_jsonl(decisions_path(tcfg))] == [int(t) for t in ts[60:63]]
+    assert read_jsonl(decisions_path(tcfg))[0]["previous_exposure"] == 0.0  # a fresh shadow account
+
+
+def test_a_model_never_decides_on_a_candle_it_was_trained_on(set_trader: Callable[..., Any], tcfg: Config) -> None:
+    frame = load_candles(tcfg, ["BTC/USDT"])["BTC/USDT"]
+    ts = frame["timestamp"].to_numpy()
+    trained = {"extra": {"train_range": window_info(frame, 0, 1003)}}  # trained up to candle 1002
+    runner = ShadowRunner(tcfg, TradingModel(AlwaysLong(), trained, model_path(tcfg), "stub"))
+    set_trader(tcfg, int(ts[1000]))
+    assert runner.poll() == 0 and "trained on candles up to" in (runner.waiting or "")
+    set_trader(tcfg, int(ts[1002]))
+    assert runner.poll() == 0
+    set_trader(tcfg, int(ts[1004]))
+    assert runner.poll() == 1 and runner.waiting is None
+    decisions = read_jsonl(decisions_path(tcfg))
+    assert [d["timestamp"] for d in decisions] == [int(ts[1004])]
+    assert all(d["timestamp"] > runner.model.trained_until for d in decisions)

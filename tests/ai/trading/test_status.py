@@ -104,15 +104,17 @@ def test_an_unusable_model_is_reported_not_raised(cfg: Config) -> None:
 
 def test_a_fresh_heartbeat_makes_the_daemon_active(cfg: Config) -> None:
     write_heartbeat(cfg, pid=4321, uptime_s=12.5, state="running", next_retrain_at="2024-02-01T03:00:00Z",
-                    decisions=7)
+                    decisions=7, waiting="waiting for the paper trader's status")
     status = status_payload(cfg)
     assert status["active"] is True
     assert status["daemon"] == {"pid": 4321, "uptime_s": 12.5, "state": "running",
-                                "next_retrain_at": "2024-02-01T03:00:00Z"}
+                                "next_retrain_at": "2024-02-01T03:00:00Z",
+                                "waiting": "waiting for the paper trader's status"}
     write_heartbeat(cfg, pid=4321, uptime_s=30.0, state="stopped")
     status = status_payload(cfg)
     assert status["active"] is False  # a daemon that said it stopped is not active, though it wrote lately
-    assert status["daemon"] == {"pid": 4321, "uptime_s": 30.0, "state": "stopped", "next_retrain_at": None}
+    assert status["daemon"] == {"pid": 4321, "uptime_s": 30.0, "state": "stopped", "next_retrain_at": None,
+                                "waiting": None}
 
 
 @pytest.mark.parametrize("poll_s, age_s, fresh", [

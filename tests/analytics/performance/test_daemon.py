@@ -18,6 +18,7 @@ import pytest
 
 from analytics import portfolio_optimizer as po
 from analytics import strategy_lab as lab
+from analytics.performance import daemon as daemon_module
 from analytics.performance.daemon import JOB_IDS, build_scheduler, main, run_guarded, unpublished_sources_job
 from analytics.performance.figures import NOT_ENOUGH_DATA
 from analytics.performance.report import summary_text
@@ -64,6 +65,15 @@ def test_report_command_prints_a_summary(cfg: Config, history: object, capsys: p
     doc = strict_load(report_path(cfg))
     doc["windows"]["all"]["source_shares"] = {"rl": 0.996, "equal": 0.004}
     assert "sources in force: rl 100%, equal <1%" in summary_text(doc)  # named, but not as "0%"
+    assert strict_load(report_path(cfg))["plots"] == {"status": "disabled"}
+
+
+def test_no_plots_leaves_the_existing_plots_alone(cfg: Config, history: object) -> None:
+    assert main(["--report", "--as-of", AS_OF.isoformat()]) == 0
+    before = {kind: path.read_bytes() for kind, path in plot_paths(cfg).items()}
+    assert all(data[:4] == b"\x89PNG" for data in before.values()) and len(before) == 3
+    assert main(["--report", "--as-of", AS_OF.isoformat(), "--no-plots"]) == 0
+    assert {kind: path.read_bytes() for kind, path in plot_paths(cfg).items()} == before
     assert strict_load(report_path(cfg))["plots"] == {"status": "disabled"}
 
 
@@ -160,3 +170,41 @@ def test_unpublished_fallback_sources_are_retried_until_they_publish(cfg: Config
     assert lab.output_path(cfg).exists()
     unpublished_sources_job(cfg, ctx)  # published once: left to their own schedules
     assert po.output_path(cfg).stat().st_ino == first
+
+
+def test_fallback_sources_are_checked_within_seconds_not_a_track_interval(cfg: Config) -> None:
+    assert cfg.performance.track_interval_s >= 300  # the default: today's retry would wait five minutes
+    scheduler = build_scheduler(cfg, DaemonContext("performance_tracker", cfg))
+    scheduler.start(paused=True)
+    try:
+        trigger = scheduler.get_job("unpublished_sources").trigger
+        assert trigger.interval.total_seconds() <= 10
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def test_fallback_sources_publish_as_soon_as_enough_trades_exist(cfg: Config,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = baseline_cfg(cfg)
+    monkeypatch.setattr(daemon_module, "UNPUBLISHED_CHECK_S", 0.1)
+    tries: list[int] = []
+    real_job = daemon_module.unpublished_sources_job
+    monkeypatch.setattr(daemon_module, "unpublished_sources_job",
+                        lambda c, x: (tries.append(1), real_job(c, x))[-1])
+    append_trades(cfg.state_dir / "pnl_history.csv", synthetic_trades(seed=3, n_days=3, gap=range(0)))
+    scheduler = build_scheduler(cfg, DaemonContext("performance_tracker", cfg))
+    for job_id in ("track", "report", "portfolio_optimizer", "strategy_lab"):
+        scheduler.remove_job(job_id)
+    scheduler.start()
+    try:
+        time.sleep(0.6)  # a short history: tried once, not on every check
+        assert len(tries) == 1 and not po.output_path(cfg).exists()
+        append_trades(cfg.state_dir / "pnl_history.csv", synthetic_trades(seed=3, gap=range(0)))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not (po.output_path(cfg).exists() and lab.output_path(cfg).exists()):
+            time.sleep(0.05)
+        assert po.output_path(cfg).exists() and lab.output_path(cfg).exists()
+        time.sleep(0.4)
+        assert len(tries) == 2  # published: no further tries
+    finally:
+        scheduler.shutdown(wait=True)

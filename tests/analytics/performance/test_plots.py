@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
 import pytest
 
 from analytics import plots as charts
-from analytics.performance.plots import render_plots
-from analytics.performance.replay import PORTFOLIOS
+from analytics.performance.plots import daily_sources, render_plots
+from analytics.performance.replay import PORTFOLIOS, day_bounds
 from analytics.performance.report import build_report, write_report
+from analytics.performance.tracking import WeightHistory
 from core.config import STRATEGIES, Config
 from core.contracts.performance import report_path
 from tests.analytics.performance.support import AS_OF, FIRST_DAY, NOW
@@ -59,3 +62,65 @@ def test_plots_show_what_they_are_about(cfg: Config, history: object, monkeypatc
         assert labels[0] == "date (UTC)" and set(PORTFOLIOS) <= set(labels)
     assert equity[1] == "equity (start = 1)" and "drawdown" in drawdowns[1]
     assert set(STRATEGIES) <= set(area) and "untracked (equal weights assumed)" in area
+
+
+def capture_equity_legend(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Replace the PNG encoder with one that keeps the equity figure's legend texts and shaded spans."""
+    seen: dict[str, Any] = {}
+    original = charts._to_png
+
+    def capture(fig: Any) -> bytes:
+        ax = fig.axes[0]
+        if ax.get_title().startswith("Equity"):
+            seen["legend"] = [t.get_text() for t in ax.get_legend().get_texts()]
+        return original(fig)
+
+    monkeypatch.setattr(charts, "_to_png", capture)
+    return seen
+
+
+def test_single_strategies_are_labelled_each_in_its_own_colour(cfg: Config, history: object,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    _, replay, weights = build_report(cfg, AS_OF, NOW)
+    seen = capture_equity_legend(monkeypatch)
+    render_plots(replay, weights, AS_OF)
+    assert [f"single: {s}" for s in STRATEGIES] == [t for t in seen["legend"] if t.startswith("single: ")]
+    assert "single strategies" not in seen["legend"]  # no longer one grey, unnamed bundle
+
+
+def test_daily_sources_follow_the_weight_history(cfg: Config, history: object) -> None:
+    _, replay, weights = build_report(cfg, AS_OF, NOW)
+    sources = daily_sources(weights, day_bounds(replay.days, "crypto"))
+    # the fixture: untracked days 0-9, rl from day 10, portfolio_optimizer from noon of day 20 (a tie: the later)
+    assert sources == ["untracked"] * 10 + ["rl"] * 10 + ["portfolio_optimizer"] * (len(replay.days) - 20)
+
+
+def test_daily_sources_take_the_source_in_force_longest_in_a_day() -> None:
+    day = 86_400.0
+    history = WeightHistory(times=np.array([0.3 * day, 0.5 * day, 1.9 * day]), weights=np.full((3, 8), 1 / 8),
+                            sources=["strategy_lab", "rl", "equal"], skipped=0)
+    bounds = np.array([0.0, day, 2 * day, 3 * day])
+    # day 0: untracked 30 %, lab 20 %, rl 50 %; day 1: rl 90 %, equal 10 %; day 2: equal all day
+    assert daily_sources(history, bounds) == ["rl", "rl", "equal"]
+
+
+def test_equity_plot_shades_which_source_was_in_force(cfg: Config, history: object,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    _, replay, weights = build_report(cfg, AS_OF, NOW)
+    seen = capture_equity_legend(monkeypatch)
+    render_plots(replay, weights, AS_OF)
+    shaded = [t for t in seen["legend"] if t.startswith("in force: ")]
+    assert shaded == ["in force: untracked", "in force: rl", "in force: portfolio_optimizer"]
+    assert charts.source_runs(["lab", "lab", "rl", "rl", "rl", "lab"]) == [("lab", 0, 1), ("rl", 2, 4), ("lab", 5, 5)]
+
+
+def test_shaded_sources_colour_the_background() -> None:
+    days = pd.date_range("2024-01-01", periods=20, freq="D")
+    curves = {"allocated": np.linspace(1.0, 1.1, 20)}
+    plain = charts.equity_curves_png(days, curves, {}, "t")
+    shaded = charts.equity_curves_png(days, curves, {}, "t", sources=["strategy_lab"] * 8 + ["rl"] * 12)
+    tinted = mpimg.imread(io.BytesIO(shaded), format="png")[..., :3]
+    blank = mpimg.imread(io.BytesIO(plain), format="png")[..., :3]
+    assert (np.abs(tinted - blank).max(axis=2) > 0.05).mean() > 0.2  # most of the plot area takes a colour
+    with pytest.raises(ValueError, match="one source a day"):
+        charts.equity_curves_png(days, curves, {}, "t", sources=["rl"])

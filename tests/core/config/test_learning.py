@@ -29,7 +29,7 @@ from core.config import QLearningConfig, StrategyAgentConfig, TradingAgentConfig
     ('[trading_agent]\nretrain_cron = "0 3 1 * 1"\n', "either-or"),
     ("[trading_agent]\nposition_size = 2.0\n", "trading_agent.position_size (2.0) must not exceed "
                                                "trading_agent.max_exposure (1.0)"),
-    ("[trading_agent]\nmin_exposure = 0.2\n", "trading_agent.min_exposure (0.2) must be below "
+    ("[trading_agent]\nposition_size = 0.1\nmin_exposure = 0.2\n", "trading_agent.min_exposure (0.2) must be below "
                                               "trading_agent.position_size (0.1)"),
 ])
 def test_agent_sections_refuse_bad_values_naming_the_key_and_file(

@@ -80,5 +80,7 @@ def test_edge_values_ppo_can_run_with_are_accepted(key: str, value: object) -> N
 
 
 def test_defaults_of_every_ppo_section_pass_their_own_checks() -> None:
-    assert Config().trading_agent.ppo == PPOConfig() and not hasattr(Config(), "ppo")
-    assert StrategyAgentConfig().ppo.n_steps == 128 and TradingAgentConfig().ppo == PPOConfig()
+    # The trading agent's PPO is the library's but for a short horizon (gamma) and one torch thread.
+    trading = PPOConfig(gamma=0.5, threads=1)
+    assert Config().trading_agent.ppo == trading and not hasattr(Config(), "ppo")
+    assert StrategyAgentConfig().ppo.n_steps == 128 and TradingAgentConfig().ppo == trading
