@@ -46,6 +46,7 @@ from ai.allocation.validation import replay
 from analytics.bootstrap import difference_ci
 from analytics.metrics import max_drawdown, sharpe_ratio, total_return
 from analytics.performance.replay import lab_weights_as_of, optimizer_weights_as_of
+from analytics.plots import equity_curves_png
 from analytics.walk_forward import Fold, walk_forward_folds
 from core.config import STRATEGIES, Config
 
@@ -188,7 +189,17 @@ def evaluate(cfg: Config, folds: int, progress: bool = False) -> dict[str, Any]:
             "seed": acfg.ppo.seed, "turnover_cost": acfg.turnover_cost,
             "periods_per_year": data.history.periods_per_year, "confidence": acfg.gate_confidence or 0.9,
             "metric": acfg.gate_metric, "folds": reports,
-            "pooled": compare(pooled, cfg, data.history.periods_per_year), "periods": periods})
+            "pooled": compare(pooled, cfg, data.history.periods_per_year), "periods": periods,
+            "returns": pooled})
+
+
+def equity_plot(doc: dict[str, Any]) -> bytes:
+    """PNG of the compounded equity over the pooled test periods: the agent against every baseline."""
+    ends = pd.DatetimeIndex([p["end"] for p in doc["periods"]])
+    curves = {name: np.cumprod(1.0 + np.nan_to_num(np.asarray(r, dtype=float))) for name, r in doc["returns"].items()}
+    title = (f"walk-forward, {len(doc['folds'])} folds: the test windows joined "
+             f"({doc['periods'][0]['start'][:10]} .. {doc['periods'][-1]['end'][:10]})")
+    return equity_curves_png(ends, curves, {}, title)
 
 
 def plain(value: Any) -> Any:

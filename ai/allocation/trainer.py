@@ -25,11 +25,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from ai.allocation.agent import latest_path
-from ai.allocation.evaluation import AGENT, HINDSIGHT, REALIZABLE, evaluate
+from ai.allocation.evaluation import AGENT, HINDSIGHT, REALIZABLE, equity_plot, evaluate
 from ai.allocation.trainer_daemon import CRON_KEY, DAEMON_NAME, TrainerDaemon
 from ai.allocation.training import train_once
 from ai.allocation.training_data import NotEnoughDataError
 from analytics.walk_forward import NotEnoughForFoldsError
+from core.atomic import atomic_write_bytes
 from core.config import Config, load_config, replace_section
 from core.contracts.allocation_model import LATEST_NAME, MODEL_DIR_NAME
 from core.contracts.training_log import TRAINING_LOG_NAME
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--folds", type=int, metavar="K",
                         help="walk-forward test windows of --evaluate (default: strategy_agent.evaluation_folds)")
     parser.add_argument("--json", action="store_true", help="with --evaluate: print the JSON document")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="with --evaluate: also draw the agent's equity over the test windows against every "
+                             "baseline into this PNG file")
     parser.add_argument("--episodes", type=int, metavar="N",
                         help="training episodes (default: strategy_agent.episodes)")
     parser.add_argument("--seed", type=int, help="seed of the training (default: strategy_agent.ppo.seed)")
@@ -92,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_train_command(cfg, progress=not args.quiet)
     if args.evaluate:
         return run_evaluate_command(cfg, args.folds or cfg.strategy_agent.evaluation_folds,
-                                    progress=not (args.quiet or args.json), as_json=args.json)
+                                    progress=not (args.quiet or args.json), as_json=args.json, plot=args.plot)
     return run_daemon_main(DAEMON_NAME, cfg, lambda ctx: TrainerDaemon(cfg, ctx).run())
 
 
@@ -121,8 +125,8 @@ def run_train_command(cfg: Config, progress: bool) -> int:
     return ExitCode.OK
 
 
-def run_evaluate_command(cfg: Config, folds: int, progress: bool, as_json: bool) -> int:
-    """``--evaluate``: the walk-forward report as a table or JSON."""
+def run_evaluate_command(cfg: Config, folds: int, progress: bool, as_json: bool, plot: str | None = None) -> int:
+    """``--evaluate``: the walk-forward report as a table or JSON (and, with ``plot``, its equity curves)."""
     setup_logging(cfg)
     if folds < 1:
         print(f"rl_trainer: error: --folds {folds}: must be >= 1", file=sys.stderr)
@@ -135,6 +139,12 @@ def run_evaluate_command(cfg: Config, folds: int, progress: bool, as_json: bool)
     except FatalError as exc:
         print(f"rl_trainer: error: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
+    if plot:
+        try:
+            atomic_write_bytes(plot, equity_plot(doc))
+        except OSError as exc:
+            print(f"rl_trainer: error: cannot write the plot {plot}: {exc}", file=sys.stderr)
+            return ExitCode.FAILURE
     if as_json:
         print(json.dumps(doc, indent=2, allow_nan=False))
     else:
@@ -151,7 +161,8 @@ def print_evaluation(doc: dict[str, Any]) -> None:
     names = (AGENT, *REALIZABLE, HINDSIGHT)
     print(f"{len(doc['folds'])} expanding folds over {doc['data_range']['periods']} periods; Sharpe ratio (return); "
           f"interval: {doc['confidence']:.0%} bootstrap of the agent's {doc['metric']} minus the best baseline's")
-    print(f"{'fold':<7}{'test':<24}" + "".join(f"{n:>22}" for n in names) + f"{'vs best':>26}")
+    width = max(22, *(len(n) + 2 for n in names))
+    print(f"{'fold':<7}{'test':<24}" + "".join(f"{n:>{width}}" for n in names) + f"{'vs best':>26}")
     rows = [(str(f["fold"]), f"{f['test_start'][:10]}..{f['test_end'][:10]}", f) for f in doc["folds"]]
     rows.append(("pooled", "all test windows", doc["pooled"]))
     for label, window, row in rows:
@@ -159,7 +170,7 @@ def print_evaluation(doc: dict[str, Any]) -> None:
         lower, upper = ci["lower"], ci["upper"]
         interval = ("n/a" if lower is None else f"[{lower:.2f}, {upper:.2f}]") + (
             " beats" if row["beats_best_baseline"] else " not above")
-        print(f"{label:<7}{window:<24}" + "".join(f"{cell(row['metrics'][n]):>22}" for n in names)
+        print(f"{label:<7}{window:<24}" + "".join(f"{cell(row['metrics'][n]):>{width}}" for n in names)
               + f"{interval:>26}")
     pooled = doc["pooled"]
     print(f"pooled: best realizable baseline {pooled['best_baseline']}; the agent "

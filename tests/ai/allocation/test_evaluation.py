@@ -55,8 +55,16 @@ def test_evaluate_reports_every_fold_and_the_pooled_result_recomputes_from_the_p
     config = tmp_path / "eval.toml"
     config.write_text(EVAL_TOML)
     append_trades(history_path(cfg), planted_trades(edge=0.01))
-    assert main(["--evaluate", "--folds", "2", "--json", "--config", str(config)]) == 0
+    plot = tmp_path / "walk_forward.png"
+    assert main(["--evaluate", "--folds", "2", "--json", "--plot", str(plot), "--config", str(config)]) == 0
     doc = json.loads(capsys.readouterr().out)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+    # The pooled returns behind the plot are the sleeves' period returns, aligned with the listed periods.
+    assert set(doc["returns"]) == {"agent", "equal_weights", "portfolio_optimizer", "strategy_lab",
+                                   "best_single_in_hindsight"}
+    assert all(len(r) == len(doc["periods"]) for r in doc["returns"].values())
+    equal = [sum(p["strategy_returns"].values()) / 8 for p in doc["periods"]]
+    assert doc["returns"]["equal_weights"] == pytest.approx(equal, abs=1e-3)  # up to turnover costs
     folds = doc["folds"]
     assert len(folds) == 2 and all(f["train_end"] == f["test_start"] for f in folds)
     assert folds[0]["test_end"] == folds[1]["test_start"]
