@@ -22,7 +22,7 @@ from typing import Any
 from agents.books import Portfolio, iso_ms
 from agents.ppo_book import BOOK as PPO_BOOK
 from agents.ppo_book import book_target, book_weight
-from agents.trader_state import TraderState, save_state, state_path
+from agents.trader_state import TraderState, reconcile_pending, save_state, state_path
 from core.config import STRATEGIES, Config
 from core.contracts.pnl_history import append_trades, history_path
 from core.contracts.qlearning_policy import sizing_multiplier
@@ -33,6 +33,9 @@ from core.daemon import DaemonContext
 from core.timeframes import timeframe_to_ms
 
 log = logging.getLogger(__name__)
+
+STATE_WRITE, HISTORY_WRITE, STATUS_WRITE = "trader state", "trade history", "trader status"
+"""How failed writes of the state file, ``state/pnl_history.csv`` and the status are reported."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class PaperTrader:
         self._last_save = self._last_status = clock()
         self.sizing_multiplier = 1.0
         self.rollout: Rollout | None = None
+        self._append_failed = False
 
     def book_weights(self, allocation: Allocation) -> dict[str, float]:
         """Share of equity per book; books outside the allocation (a future PPO book) trade at weight 0.
@@ -128,11 +132,10 @@ class PaperTrader:
         self.state.last_ts, self.state.last_close = int(ts), float(close)
         self.state.candles_processed += 1
         if closed:
-            self.state.pending = closed
+            # Trades a failed write left pending (a read-only state/, a full disk) go out with these.
+            self.state.pending = [*self.state.pending, *closed]
             self.state.trades_written += len(closed)
-            self.save()
-            append_trades(self.history, closed)
-            self.state.pending = []
+            self.flush_pending()
             for row in closed:
                 log.debug("closed %s %s: pnl_pct %.5f pnl %.2f", row["strategy"], row["side"], row["pnl_pct"],
                           row["pnl"])
@@ -167,14 +170,55 @@ class PaperTrader:
         if verdict is not None and verdict.trip:
             log.warning("risk guard tripped the PPO rollout back to Stage 0: %s", verdict.reason)
 
-    def save(self) -> None:
-        """Save the state now (atomically)."""
-        save_state(self.state_file, self.state)
+    def save(self) -> bool:
+        """Save the state now (atomically); whether it was saved.
+
+        Under a daemon a failed write (read-only folder, full disk) keeps the previous file, is reported by the
+        context (logged once, heartbeat degraded) and tried again after its backoff; without one it raises.
+        """
+        if self.ctx is not None and not self.ctx.retry_due(STATE_WRITE):
+            return False
+        try:
+            save_state(self.state_file, self.state)
+        except OSError as exc:
+            if self.ctx is None:
+                raise
+            self.ctx.write_failed(STATE_WRITE, exc)
+            return False
+        if self.ctx is not None:
+            self.ctx.write_ok(STATE_WRITE)
         self._last_save = self.clock()
+        return True
+
+    def flush_pending(self) -> None:
+        """Steps 2 and 3 of the protocol: save the state listing the pending trades, then append them.
+
+        Nothing is appended unless the state listing them was saved, so a restart never writes a trade twice;
+        after a failed append the next flush appends only the trades the history does not hold yet.
+        """
+        if not self.state.pending or not self.save():
+            return
+        try:
+            if self._append_failed:
+                reconcile_pending(self.state, self.history)
+            else:
+                append_trades(self.history, self.state.pending)
+                self.state.pending = []
+        except OSError as exc:
+            if self.ctx is None:
+                raise
+            self._append_failed = True
+            self.ctx.write_failed(HISTORY_WRITE, exc)
+            return
+        self._append_failed = False
+        if self.ctx is not None:
+            self.ctx.write_ok(HISTORY_WRITE)
 
     def tick(self, force: bool = False) -> None:
         """Save the state and publish status and heartbeat when their intervals have passed (or ``force``)."""
         now = self.clock()
+        if self.state.pending:
+            self.flush_pending()  # retried here too: in live mode the next candle is an hour away
         if force or now - self._last_save >= self.cfg.trader.state_interval_s:
             self.save()
         if force or now - self._last_status >= self.cfg.trader.status_interval_s:
@@ -185,7 +229,17 @@ class PaperTrader:
     def publish_status(self, state: str = "running") -> dict[str, Any]:
         """Publish the status now (and beat the heartbeat under a daemon); returns the document written."""
         self._last_status = self.clock()
-        doc = publish_trader_status(self.cfg, self.status(state))
+        payload = self.status(state)
+        try:
+            doc: dict[str, Any] = publish_trader_status(self.cfg, payload)
+        except OSError as exc:
+            if self.ctx is None:
+                raise
+            self.ctx.write_failed(STATUS_WRITE, exc)  # the previous status stays; the heartbeat says why
+            doc = dict(payload)
+        else:
+            if self.ctx is not None:
+                self.ctx.write_ok(STATUS_WRITE)
         if self.ctx is not None:
             self.ctx.beat(state=state, last_candle=doc["last_candle"], equity=doc["equity"],
                           candles_processed=self.state.candles_processed)

@@ -249,13 +249,17 @@ def _relay_stop(ctx: DaemonContext, debouncer: Debouncer) -> None:
 
 
 def _evaluate_and_beat(bridge: WeightsBridge, ctx: DaemonContext, trigger: str) -> None:
+    if not ctx.retry_due(OUTPUT_NAME):
+        ctx.beat()  # still backing off after a failed write: the heartbeat keeps saying why
+        return
     try:
         alloc, written = bridge.evaluate()
     except OSError as exc:
-        # A full disk or a permission problem: keep the previous file and try again at the next trigger.
-        log.error("could not write %s: %s", OUTPUT_NAME, exc)
-        ctx.beat(state="error", error=str(exc), last_evaluated_at=utc_now_iso())
+        # A full disk or a permission problem: the previous file stays; the context logs it once and backs off.
+        ctx.write_failed(OUTPUT_NAME, exc)
+        ctx.beat(last_evaluated_at=utc_now_iso())
         return
+    ctx.write_ok(OUTPUT_NAME)
     log.debug("evaluated on %s: source=%s written=%s", trigger, alloc.source, written)
     ctx.beat(state="running", source=alloc.source, fallback_reasons=alloc.fallback_reasons,
              last_evaluated_at=utc_now_iso(), evaluations=bridge.evaluations)

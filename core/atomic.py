@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -122,6 +124,15 @@ def publish_json(path: str | os.PathLike[str], producer: str, payload: dict[str,
 
 
 Status = Literal["ok", "absent", "invalid", "stale"]
+MAX_JSON_BYTES = 64 * 1024 * 1024
+"""Largest JSON file a tolerant reader parses (the biggest this suite writes, a Q-table, is far below)."""
+MAX_JSON_DEPTH = 64
+"""Deepest nesting a tolerant reader accepts (the documents this suite writes nest a few levels deep)."""
+MAX_INT_DIGITS = 20
+"""Longest integer a tolerant reader accepts: any 64-bit count, seed or time in ms fits in 20 digits."""
+CLOCK_SKEW_S = 300.0
+"""How far a document's ``generated_at`` may lie ahead of this clock (another machine's clock) before the
+document counts as invalid ("generated in the future")."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,17 @@ class ReadResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+def seconds_in_future(doc: dict[str, Any]) -> float:
+    """How far the document's ``generated_at`` lies ahead of this clock (0 when it does not, or has none)."""
+    stamp = doc.get("generated_at")
+    if not isinstance(stamp, str):
+        return 0.0
+    try:
+        return max(0.0, parse_iso(stamp).timestamp() - time.time())
+    except (ValueError, OverflowError):
+        return 0.0
 
 
 def document_age_s(doc: dict[str, Any], path: Path) -> float:
@@ -160,19 +182,21 @@ def read_json(
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        doc = load_json_file(p)
     except FileNotFoundError:
         return ReadResult("absent", reason=f"{p.name}: file not found")
     except OSError as exc:
         return ReadResult("invalid", reason=f"{p.name}: unreadable ({exc.strerror or exc})")
-    except UnicodeDecodeError as exc:
-        return ReadResult("invalid", reason=f"{p.name}: not UTF-8 text ({exc.reason} at byte {exc.start})")
-    try:
-        doc = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float)
-    except (json.JSONDecodeError, ValueError) as exc:
-        return ReadResult("invalid", reason=f"{p.name}: not valid JSON ({exc})")
+    except ValueError as exc:
+        return ReadResult("invalid", reason=f"{p.name}: {exc}")
     if not isinstance(doc, dict):
         return ReadResult("invalid", reason=f"{p.name}: expected a JSON object, got {type(doc).__name__}")
+    ahead = seconds_in_future(doc)
+    if ahead > CLOCK_SKEW_S:
+        # Clamping such an age to 0 would keep the file fresh forever; it is a wrong clock or a forged file.
+        return ReadResult("invalid", reason=f"{p.name}: generated in the future (`generated_at` "
+                                            f"{doc.get('generated_at')}, {ahead:.0f}s ahead of this clock); "
+                                            "fix the writer's clock or delete the file")
     age = document_age_s(doc, p)
     if validate is not None:
         problem = validate(doc)
@@ -182,6 +206,57 @@ def read_json(
         return ReadResult("stale", reason=f"{p.name}: {age:.0f}s old, older than the {max_age_s:.0f}s allowed",
                           age_s=age)
     return ReadResult("ok", data=doc, age_s=age)
+
+
+def load_json_file(path: Path, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse a JSON file through :func:`loads_bounded`: OSError when unreadable, ValueError (the reason) when
+    it is too large, not UTF-8 or not JSON this suite accepts. The size is checked before anything is read."""
+    with open(path, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"larger than {max_bytes} bytes; not a file this suite writes, move it aside")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return loads_bounded(text, max_depth)
+
+
+def loads_bounded(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads`` for untrusted input; ValueError with the reason instead of any other exception.
+
+    Refused: NaN/Infinity, numbers that overflow a float (``1e400``), integers longer than
+    :data:`MAX_INT_DIGITS` digits, and nesting deeper than ``max_depth`` (the C parser would otherwise raise
+    RecursionError on a few thousand ``[``).
+    """
+    try:
+        doc = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float, parse_int=_bounded_int)
+    except RecursionError:
+        raise ValueError(f"not valid JSON (nested deeper than {max_depth} levels)") from None
+    except ValueError as exc:  # JSONDecodeError is a ValueError
+        raise ValueError(f"not valid JSON ({exc})") from None
+    if _depth(doc) > max_depth:
+        raise ValueError(f"not valid JSON (nested deeper than {max_depth} levels)")
+    return doc
+
+
+def _depth(doc: Any) -> int:
+    """Nesting depth of a parsed document, iteratively (no recursion to exhaust)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, level)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def _bounded_int(text: str) -> int:
+    # A 400-digit integer parses, then overflows (OverflowError) wherever it meets a float.
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"integer of {len(text.lstrip('-'))} digits is too large")
+    return int(text)
 
 
 def _no_constants(name: str) -> float:
@@ -194,3 +269,31 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{text} overflows to {value}")
     return value
+
+
+TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+"""The names :func:`atomic_open` gives its temporary files (``.<target>.<8 random chars>.tmp``)."""
+
+
+def remove_stale_temp_files(folder: Path, min_age_s: float = 600.0) -> list[Path]:
+    """Remove the temporary files a killed writer left in ``folder`` and below; returns those removed.
+
+    Only regular files named like :data:`TEMP_NAME` and last modified more than ``min_age_s`` ago go: a
+    writer of another process may be filling a younger one right now, and no other name is ever touched.
+    Errors (a read-only folder, a file removed meanwhile) are skipped: cleaning is best effort.
+    """
+    removed: list[Path] = []
+    cutoff = time.time() - min_age_s
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            if not TEMP_NAME.match(name):
+                continue
+            path = Path(root) / name
+            try:
+                st = path.lstat()
+                if stat.S_ISREG(st.st_mode) and st.st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(path)
+            except OSError:
+                continue
+    return removed

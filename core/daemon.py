@@ -7,6 +7,7 @@ jobs or watchdog handlers, so tests call the functions directly.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -17,12 +18,60 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.atomic import publish_json, read_json
+from core.atomic import publish_json, read_json, remove_stale_temp_files
 from core.config import Config
 from core.errors import ExitCode
 from core.logging_setup import setup_logging
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT = "heartbeat"
+"""The name :class:`WriteErrors` gives the heartbeat file's own write."""
+RETRY_FIRST_S = 5.0
+"""Wait before the first retry of a failed write; it doubles with each further failure ..."""
+RETRY_MAX_S = 300.0
+"""... up to this (a full disk or a read-only folder is fixed by a person, in minutes)."""
+TEMP_MIN_AGE_S = 600.0
+"""Leftover temporary files of the atomic writer younger than this are left at start (another daemon may be
+writing one now)."""
+
+
+@dataclass
+class WriteErrors:
+    """The writes of a daemon that fail now (permission, full disk), each with its backoff.
+
+    A distinct error is logged once (at ERROR); its repeats only at DEBUG, so a read-only folder does not fill
+    the log; the recovery is logged once too.
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    failing: dict[str, str] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    next_try: dict[str, float] = field(default_factory=dict)
+
+    def failed(self, what: str, exc: BaseException, daemon: str) -> None:
+        message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc)
+        level = logging.DEBUG if self.failing.get(what) == message else logging.ERROR
+        # logging never raises out of a handler (a full disk prints to stderr), so this handler cannot either.
+        log.log(level, "%s: cannot write %s (%s); keeping the previous file, retrying with backoff",
+                daemon, what, message)
+        self.failing[what] = message
+        self.attempts[what] = self.attempts.get(what, 0) + 1
+        delay = min(RETRY_FIRST_S * 2 ** (self.attempts[what] - 1), RETRY_MAX_S)
+        self.next_try[what] = self.clock() + delay
+
+    def ok(self, what: str, daemon: str) -> None:
+        if self.failing.pop(what, None) is not None:
+            log.warning("%s: writing %s works again after %d failed attempt(s)", daemon, what,
+                        self.attempts.get(what, 0))
+        self.attempts.pop(what, None)
+        self.next_try.pop(what, None)
+
+    def retry_due(self, what: str) -> bool:
+        return self.clock() >= self.next_try.get(what, -math.inf)
+
+    def reason(self) -> str:
+        return "; ".join(f"cannot write {what}: {message}" for what, message in sorted(self.failing.items()))
 
 
 @dataclass
@@ -39,14 +88,38 @@ class DaemonContext:
     def heartbeat_path(self) -> Path:
         return heartbeat_path(self.cfg, self.name)
 
+    writes: WriteErrors = field(default_factory=lambda: WriteErrors())
+
     def beat(self, **status: Any) -> None:
-        """Publish ``runtime/heartbeats/<name>.json`` (pid, uptime and any status fields)."""
+        """Publish ``runtime/heartbeats/<name>.json`` (pid, uptime and any status fields); never raises.
+
+        While a write of the daemon fails (:meth:`write_failed`), ``state`` says ``degraded`` with the reason
+        (the daemon's own state stays under ``activity``). A heartbeat that cannot be written is logged once and
+        tried again at the next beat: the daemon keeps running.
+        """
         self.extra.update(status)
-        publish_json(self.heartbeat_path, self.name, {
-            "pid": os.getpid(),
-            "uptime_s": round(time.time() - self.started_at, 1),
-            **self.extra,
-        })
+        payload = {"pid": os.getpid(), "uptime_s": round(time.time() - self.started_at, 1), **self.extra}
+        if self.writes.failing:
+            payload.update(state="degraded", activity=self.extra.get("state"),
+                           degraded_reason=self.writes.reason(), write_errors=dict(self.writes.failing))
+        try:
+            publish_json(self.heartbeat_path, self.name, payload)
+        except (OSError, ValueError) as exc:
+            self.writes.failed(HEARTBEAT, exc, self.name)
+        else:
+            self.writes.ok(HEARTBEAT, self.name)
+
+    def write_failed(self, what: str, exc: BaseException) -> None:
+        """Record that writing ``what`` failed (logged once per distinct error); the heartbeat turns degraded."""
+        self.writes.failed(what, exc, self.name)
+
+    def write_ok(self, what: str) -> None:
+        """Record that writing ``what`` worked (again): it leaves the degraded reasons."""
+        self.writes.ok(what, self.name)
+
+    def retry_due(self, what: str) -> bool:
+        """False while the backoff after a failed write of ``what`` runs: skip the attempt until then."""
+        return self.writes.retry_due(what)
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True when asked to stop."""
@@ -76,9 +149,14 @@ def daemon_context(name: str, cfg: Config) -> Iterator[DaemonContext]:
         ctx.stop.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    clean_leftover_temp_files(cfg)
     pid_file = pid_path(cfg, name)
-    pid_file.parent.mkdir(parents=True, exist_ok=True)
-    pid_file.write_text(f"{os.getpid()}\n")
+    try:
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(f"{os.getpid()}\n")
+    except OSError as exc:
+        # Without its pid file the daemon still works (status finds it by its heartbeat and command line).
+        ctx.write_failed("pid file", exc)
     try:
         ctx.beat(state="starting")
         yield ctx
@@ -88,12 +166,19 @@ def daemon_context(name: str, cfg: Config) -> Iterator[DaemonContext]:
         try:
             if pid_file.read_text().strip() == str(os.getpid()):
                 pid_file.unlink()
-        except FileNotFoundError:
-            pass
-        try:
-            ctx.beat(state="stopped")
         except OSError:
             pass
+        ctx.beat(state="stopped")
+
+
+def clean_leftover_temp_files(cfg: Config) -> list[Path]:
+    """Remove what killed atomic writers left in ``state/`` and ``runtime/`` (older ones only; logged)."""
+    removed = [p for folder in (cfg.state_dir, cfg.runtime_dir) if folder.is_dir()
+               for p in remove_stale_temp_files(folder, TEMP_MIN_AGE_S)]
+    if removed:
+        log.info("removed %d leftover temporary file(s) of interrupted writes: %s", len(removed),
+                 ", ".join(p.name for p in removed[:5]) + (" ..." if len(removed) > 5 else ""))
+    return removed
 
 
 def run_daemon_main(name: str, cfg: Config, body: Callable[[DaemonContext], None]) -> int:

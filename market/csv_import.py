@@ -105,6 +105,9 @@ def read_csv_candles(path: str | Path) -> pd.DataFrame:
         lines = _first_lines(file, 5)
     except OSError as exc:
         raise DataError(f"{file}: cannot read the candle file ({exc.strerror or exc}); check the path") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{file}: not a text CSV file (not UTF-8: {exc.reason} at byte {exc.start}); "
+                        "export the candles as UTF-8 comma-separated text") from None
     if not lines:
         raise DataError(f"{file}: the file is empty; expected a header {','.join(COLUMNS)} and rows")
     try:
@@ -116,15 +119,22 @@ def read_csv_candles(path: str | Path) -> pd.DataFrame:
             raw = raw.iloc[:, : len(COLUMNS)].set_axis(list(COLUMNS), axis=1)
         else:
             raw = pd.read_csv(file, skiprows=_header_line(lines), skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
         raise DataError(f"{file}: not a readable CSV file ({exc}); export it as comma-separated text") from exc
-    return normalize_candles(raw, str(file))
+    candles = normalize_candles(raw, str(file))
+    if candles.empty:
+        # Zero candles would let a trader or a learner run and finish on nothing, reporting success.
+        raise DataError(f"{file}: no candles (a header and no rows); add rows {','.join(COLUMNS)} or fix the path")
+    return candles
 
 
 def _first_lines(file: Path, count: int) -> list[str]:
     lines = []
     with file.open(encoding="utf-8-sig") as fh:
         for line in fh:
+            if "\x00" in line:  # NUL decodes as UTF-8 but no text export holds it: binary garbage
+                raise DataError(f"{file}: not a text CSV file (a NUL byte); export the candles as UTF-8 "
+                                "comma-separated text")
             if line.strip():
                 lines.append(line.strip())
             if len(lines) >= count:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -260,7 +261,7 @@ def fetch_candles(
     what = f"{client.id}: candles {symbol} {timeframe}"
     while since < until_ms and since + tf_ms <= now_ms:  # a candle opening at `since` is wanted and closed
         page = call_with_retries(
-            functools.partial(client.fetch_ohlcv, symbol, timeframe, since=since, limit=page_limit),
+            functools.partial(_fetch_page, client, symbol, timeframe, since, page_limit),
             f"{what} from {ms_to_iso(since)}", policy,
         )
         requests += 1
@@ -279,6 +280,24 @@ def fetch_candles(
     in_range = (frame["timestamp"] >= since_ms) & (frame["timestamp"] < until_ms)
     kept = frame[in_range & ~is_open].reset_index(drop=True)
     return FetchResult(kept, requests, bool(is_open.any()))
+
+
+def _fetch_page(client: ccxt.Exchange, symbol: str, timeframe: str, since: int, limit: int) -> list[list[Any]]:
+    """One page of candles; a 200 answer whose body is not JSON raises a (retryable) ExchangeNotAvailable.
+
+    ccxt turns such a body (a proxy's HTML page, JSON cut off mid-way) into an empty page, which would end the
+    paging early and report a short download as complete.
+    """
+    page: list[list[Any]] = client.fetch_ohlcv(symbol, timeframe, since=since, limit=limit)
+    body = getattr(client, "last_http_response", None)
+    if not page and isinstance(body, str) and body.strip():
+        try:
+            json.loads(body)
+        except ValueError:
+            raise ccxt.ExchangeNotAvailable(
+                f"answered with a body that is not JSON ({len(body)} bytes: {_short(Exception(body), 80)})"
+            ) from None
+    return page
 
 
 def missing_ranges(cached: pd.DataFrame, tf_ms: int, since_ms: int | None, end_ms: int,

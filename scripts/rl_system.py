@@ -3,10 +3,14 @@
     python scripts/rl_system.py start [--only NAME ...] [--foreground]
     python scripts/rl_system.py stop
     python scripts/rl_system.py status [--json]
+    python scripts/rl_system.py job NAME        (for crontab: one run of a scheduled job at a time)
 
-Each daemon runs as its own process in its own session (so a terminal's Ctrl-C does not reach it), with its pid
-in ``runtime/pids/<name>.pid`` and its stdout/stderr in ``runtime/logs/<name>.out``. ``stop`` sends SIGTERM,
-waits for a clean exit and only then SIGKILLs. ``status`` reads pids and heartbeats.
+``start`` hands the daemons to one supervising process (``supervise``, in the background; with ``--foreground``
+this process is the supervisor), which restarts a daemon that exits unexpectedly with an exponential backoff and
+gives up after a crash loop (see core/supervisor.py). Each daemon runs as its own process in its own session (so
+a terminal's Ctrl-C does not reach it), with its pid in ``runtime/pids/<name>.pid`` and its stdout/stderr in
+``runtime/logs/<name>.out``. ``stop`` stops the supervisor first, then sends SIGTERM, waits for a clean exit and
+only then SIGKILLs. ``status`` reads pids, heartbeats, the supervisor's record and the jobs' schedules.
 """
 
 from __future__ import annotations
@@ -37,33 +41,54 @@ from core.contracts.trader_status import read_trader_status
 from core.contracts.weights import ALLOCATIONS_NAME, RL_WEIGHTS_NAME, allocations_path
 from core.daemon import heartbeat_path, pid_path, read_heartbeat
 from core.errors import ConfigError, ExitCode
+from core.jobs import JOBS, job_named, next_runs, run_job
+from core.supervisor import (
+    Backoff,
+    Supervisor,
+    alive,
+    command_line,
+    read_state,
+    request,
+    stop_supervising,
+    supervisor_pid,
+)
 
 
 @dataclass(frozen=True)
 class DaemonSpec:
-    """How to run one daemon: ``python -m <module> <args...>``."""
+    """How to run one daemon: ``python -m <module> <args...>``; ``aliases`` are the other command lines that run
+    it (the README's ``python ai/qlearning.py --loop``, the ``rl-qlearning`` console script), so status and stop
+    recognise a daemon however it was started."""
 
     name: str
     module: str
     args: tuple[str, ...]
     what: str
+    aliases: tuple[str, ...] = ()
 
 
 DAEMONS: tuple[DaemonSpec, ...] = (
     DaemonSpec("weights_bridge", "agents.weights_bridge", ("--watch",),
-               f"merges weight sources by priority into runtime/{ALLOCATIONS_NAME}"),
+               f"merges weight sources by priority into runtime/{ALLOCATIONS_NAME}",
+               ("agents/weights_bridge.py", "rl-weights-bridge")),
     DaemonSpec("paper_trader", "agents.paper_trader", ("--replay",),
-               "runs the 8 strategies on candles, appends closed trades to state/pnl_history.csv"),
+               "runs the 8 strategies on candles, appends closed trades to state/pnl_history.csv",
+               ("agents/paper_trader.py", "rl-paper-trader")),
     DaemonSpec("performance_tracker", "analytics.performance.daemon", ("--loop",),
-               "weight history, performance report and plots; runs the portfolio optimizer and strategy lab"),
+               "weight history, performance report and plots; runs the portfolio optimizer and strategy lab",
+               ("analytics/rl_performance.py", "analytics.rl_performance", "rl-performance")),
     DaemonSpec("qlearning", "ai.tabular.cli", ("--loop",),
-               f"tabular strategy and sizing agents learn from each new trade; publishes runtime/{POLICY_NAME}"),
+               f"tabular strategy and sizing agents learn from each new trade; publishes runtime/{POLICY_NAME}",
+               ("ai/qlearning.py", "ai.qlearning", "rl-qlearning")),
     DaemonSpec("rl_trainer", "ai.allocation.trainer", ("--loop",),
-               f"retrains the strategy-weight PPO agent weekly or after 50 new trades; state/{MODEL_DIR_NAME}/"),
+               f"retrains the strategy-weight PPO agent weekly or after 50 new trades; state/{MODEL_DIR_NAME}/",
+               ("ai/rl_trainer.py", "ai.rl_trainer", "rl-trainer")),
     DaemonSpec("rl_inference", "ai.allocation.inference", ("--loop",),
-               f"publishes runtime/{RL_WEIGHTS_NAME} from the latest model every 5 min and on change"),
+               f"publishes runtime/{RL_WEIGHTS_NAME} from the latest model every 5 min and on change",
+               ("ai/rl_inference.py", "ai.rl_inference", "rl-inference")),
     DaemonSpec("shadow_ppo", "ai.trading.cli", ("run",),
-               "trading PPO in shadow mode: a decision per closed candle, experiences, monthly retraining"),
+               "trading PPO in shadow mode: a decision per closed candle, experiences, monthly retraining",
+               ("ai/shadow_ppo.py", "ai.shadow_ppo", "rl-shadow-ppo")),
 )
 """Every daemon of the suite, in start order (the trader's inputs before the trader)."""
 NAME_WIDTH = max(len(d.name) for d in DAEMONS)
@@ -72,44 +97,23 @@ STARTUP_CHECK_S = 20.0
 a crash on import), so a daemon that died at once is reported instead of listed as started."""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours still answers kill(0): reap it if it is ours.
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
-
-
-def _command_line(pid: int) -> str | None:
-    """The process's command line, or None when it cannot be read (no /proc and no ps)."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except FileNotFoundError:
-        if Path("/proc/self").exists():
-            return ""  # Linux, and the process is gone
-    except OSError:
-        return None
-    try:  # macOS and other systems without /proc
-        out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout
+_alive = alive
 
 
 def _is_daemon(pid: int, spec: DaemonSpec) -> bool:
     """True when ``pid`` is alive and runs ``spec``: a pid file left by a crash may name a reused pid, and a
     stranger must never receive our SIGTERM."""
+    return _runs(pid, spec.module)
+
+
+def _runs(pid: int, module: str) -> bool:
+    """True when ``pid`` is alive and runs ``module`` under any of its command lines."""
     if not _alive(pid):
         return False
-    command = _command_line(pid)
-    return command is None or spec.module in command
+    command = command_line(pid)
+    known = {d.module: d for d in DAEMONS}
+    marks = (module, *known[module].aliases) if module in known else (module,)
+    return command is None or any(mark in command for mark in marks)
 
 
 def running_pid(cfg: Config, name: str) -> int | None:
@@ -125,22 +129,31 @@ def _spec(name: str) -> DaemonSpec:
     return next(d for d in DAEMONS if d.name == name)
 
 
-def start_daemon(cfg: Config, spec: DaemonSpec, config_file: str | None) -> tuple[int, bool, subprocess.Popen | None]:
-    """Start ``spec`` unless it already runs; returns (pid, started_now, the new process)."""
-    pid = running_pid(cfg, spec.name)
+def ensure_supervisor(cfg: Config, config_file: str | None, args: argparse.Namespace) -> int:
+    """Start the background supervisor unless one runs; returns its pid."""
+    pid = supervisor_pid(cfg)
     if pid is not None:
-        return pid, False, None
+        return pid
     logs = cfg.runtime_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    # --config goes first: a command with subcommands (shadow_ppo run) takes it before the subcommand.
-    cmd = [sys.executable, "-m", spec.module, *(["--config", config_file] if config_file else []), *spec.args]
-    with open(logs / f"{spec.name}.out", "ab") as out:
+    cmd = [sys.executable, str(Path(__file__).resolve()), *(["--config", config_file] if config_file else []),
+           "supervise", *_backoff_argv(args)]
+    with open(logs / "supervisor.out", "ab") as out:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, env=_child_env(cfg),
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-    pid_file = pid_path(cfg, spec.name)
+    pid_file = pid_path(cfg, "supervisor")
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(f"{proc.pid}\n")
-    return proc.pid, True, proc
+    return proc.pid
+
+
+def _backoff(args: argparse.Namespace) -> Backoff:
+    return Backoff(args.restart_delay, args.max_restart_delay, args.max_restarts, args.restart_window)
+
+
+def _backoff_argv(args: argparse.Namespace) -> list[str]:
+    return ["--restart-delay", str(args.restart_delay), "--max-restart-delay", str(args.max_restart_delay),
+            "--max-restarts", str(args.max_restarts), "--restart-window", str(args.restart_window)]
 
 
 def _child_env(cfg: Config) -> dict[str, str]:
@@ -202,6 +215,7 @@ STALE_HEARTBEAT_S = 180.0
 
 def status_rows(cfg: Config) -> list[dict[str, object]]:
     rows = []
+    supervised = read_state(cfg)
     for spec in DAEMONS:
         pid = running_pid(cfg, spec.name)
         beat = read_json(heartbeat_path(cfg, spec.name))
@@ -214,8 +228,17 @@ def status_rows(cfg: Config) -> list[dict[str, object]]:
             "heartbeat_stale": pid is not None and (beat.age_s is None or beat.age_s > STALE_HEARTBEAT_S),
             "state": doc.get("state"),
             "what": spec.what,
+            **_supervision(supervised.get(spec.name)),
         })
     return rows
+
+
+def _supervision(record: dict[str, Any] | None) -> dict[str, object]:
+    """What the supervisor recorded of a daemon: its state (``given up`` after a crash loop), restarts, last
+    exit and the last error line of its output or log."""
+    record = record or {}
+    return {"supervisor_state": record.get("state"), "restarts": record.get("restarts", 0),
+            "last_exit": record.get("last_exit_text"), "last_error": record.get("last_error") or None}
 
 
 def loop_summary(cfg: Config) -> dict[str, object]:
@@ -251,52 +274,89 @@ def _select(only: list[str] | None) -> list[DaemonSpec]:
 
 def cmd_start(cfg: Config, args: argparse.Namespace) -> int:
     specs = _select(args.only)
-    config_file = str(Path(args.config).expanduser().resolve()) if args.config else None
-    started: dict[str, subprocess.Popen] = {}
+    config_file = _config_file(args)
+    if args.foreground and supervisor_pid(cfg) is not None:
+        raise ConfigError("a background supervisor already runs for this home; stop it first "
+                          "(bash scripts/stop_rl_system.sh) or leave out --foreground")
+    fresh = request(cfg, {s.name: (s.module, s.args) for s in specs},
+                    {s.name for s in specs if running_pid(cfg, s.name) is None})
+    if args.foreground:
+        return _supervise_here(cfg, config_file, args, stop_daemons_on_exit=True)
+    ensure_supervisor(cfg, config_file, args)
+    failed = early_exits(cfg, fresh, STARTUP_CHECK_S)
     for spec in specs:
-        pid, new, proc = start_daemon(cfg, spec, config_file)
-        if proc is not None:
-            started[spec.name] = proc
-        print(f"{spec.name:<{NAME_WIDTH}} {'started' if new else 'already running'} (pid {pid}): {spec.what}")
-    failed = early_exits(cfg, started, STARTUP_CHECK_S)
-    for line in failed:
+        pid = running_pid(cfg, spec.name)
+        what = "started" if spec.name in fresh else "already running"
+        if spec.name not in failed:
+            print(f"{spec.name:<{NAME_WIDTH}} {what} (pid {pid}): {spec.what}")
+    for line in failed.values():
         print(line, file=sys.stderr)
     print(f"state: {cfg.state_dir}   runtime: {cfg.runtime_dir}   logs: {cfg.runtime_dir / 'logs'}")
-    if not args.foreground:
-        print("stop with: bash scripts/stop_rl_system.sh   status: python scripts/rl_system.py status")
-        return ExitCode.FAILURE if failed else ExitCode.OK
-    print("running in the foreground; Ctrl-C stops every daemon")
-    try:
-        while any(running_pid(cfg, s.name) for s in specs):
-            time.sleep(1.0)
-        print("every daemon has exited")
-        return ExitCode.FAILURE
-    except KeyboardInterrupt:
-        _print_outcomes(stop_daemons(cfg, [s.name for s in reversed(specs)]))
-        return ExitCode.OK
+    print("supervised: a daemon that exits unexpectedly is restarted (status shows restarts)")
+    print("stop with: bash scripts/stop_rl_system.sh   status: python scripts/rl_system.py status")
+    return ExitCode.FAILURE if failed else ExitCode.OK
 
 
-def early_exits(cfg: Config, started: dict[str, subprocess.Popen], watch_s: float) -> list[str]:
-    """One error line per new daemon that exited before its first heartbeat, with its last output line.
+def _config_file(args: argparse.Namespace) -> str | None:
+    return str(Path(args.config).expanduser().resolve()) if args.config else None
 
-    Waits until each process has either published a heartbeat with its pid or exited, ``watch_s`` at most.
+
+def _supervise_here(cfg: Config, config_file: str | None, args: argparse.Namespace,
+                    stop_daemons_on_exit: bool) -> int:
+    """Run the supervisor in this process until SIGTERM/SIGINT or until no daemon is wanted any more.
+
+    In the foreground (a terminal, systemd) the end stops every daemon; the background supervisor leaves them
+    running (``stop`` stops them after it).
     """
+    supervisor = Supervisor(cfg, config_file, _child_env(cfg), _backoff(args), _runs,
+                            say=lambda line: print(line, flush=True))
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        supervisor.stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    if stop_daemons_on_exit:
+        print("running in the foreground as the supervisor; Ctrl-C (or SIGTERM) stops every daemon", flush=True)
+    supervisor.run()
+    if not supervisor.stop.is_set():
+        print("no daemon left to supervise", flush=True)
+        return ExitCode.FAILURE if stop_daemons_on_exit else ExitCode.OK
+    if stop_daemons_on_exit:
+        supervisor.stop_children(lambda names: _print_outcomes(stop_daemons(cfg, names[::-1])))
+    return ExitCode.OK
+
+
+def cmd_supervise(cfg: Config, args: argparse.Namespace) -> int:
+    return _supervise_here(cfg, _config_file(args), args, stop_daemons_on_exit=False)
+
+
+def early_exits(cfg: Config, fresh: dict[str, float], watch_s: float) -> dict[str, str]:
+    """An error line per newly requested daemon that exited before its first heartbeat, with its last output line.
+
+    Waits until each has either published a heartbeat with the pid the supervisor started it with or has been
+    recorded by the supervisor as failed at start, ``watch_s`` at most.
+    """
+    def settled(name: str) -> bool:
+        record = read_state(cfg).get(name, {})
+        if record.get("requested_at") != fresh[name]:
+            return False
+        return record.get("state") == "failed at start" or (
+            record.get("pid") is not None and (read_heartbeat(cfg, name) or {}).get("pid") == record.get("pid"))
+
     deadline = time.monotonic() + watch_s
-    while time.monotonic() < deadline and not all(
-        proc.poll() is not None or (read_heartbeat(cfg, name) or {}).get("pid") == proc.pid
-        for name, proc in started.items()
-    ):
+    while time.monotonic() < deadline and not all(settled(name) for name in fresh):
         time.sleep(0.1)
-    lines = []
-    for name, proc in started.items():
-        code = proc.poll()
-        if code is None:
+    lines = {}
+    for name in fresh:
+        record = read_state(cfg).get(name, {})
+        if record.get("requested_at") == fresh[name] and record.get("state") != "failed at start":
             continue
-        pid_path(cfg, name).unlink(missing_ok=True)
         out = cfg.runtime_dir / "logs" / f"{name}.out"
         last = _last_line(out)
-        lines.append(f"error: {name} exited at once (exit code {code})" + (f": {last}" if last else "")
-                     + f"; see {out}")
+        code = record.get("last_exit_text") or "none: the supervisor did not start it"
+        lines[name] = (f"error: {name} exited at once (exit code {code})" + (f": {last}" if last else "")
+                       + f"; see {out}")
     return lines
 
 
@@ -314,20 +374,26 @@ def _print_outcomes(outcomes: dict[str, str]) -> None:
 
 
 def cmd_stop(cfg: Config, args: argparse.Namespace) -> int:
-    _print_outcomes(stop_daemons(cfg, [s.name for s in reversed(_select(args.only))]))
+    names = [s.name for s in reversed(_select(args.only))]
+    stop_supervising(cfg, names)
+    _print_outcomes(stop_daemons(cfg, names))
     return ExitCode.OK
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     rows, loop = status_rows(cfg), loop_summary(cfg)
     if args.json:
-        print(json.dumps({"daemons": rows, "loop": loop}, indent=2))
+        print(json.dumps({"daemons": rows, "loop": loop, "supervisor_pid": supervisor_pid(cfg),
+                          "jobs": next_runs(cfg)}, indent=2))
         return ExitCode.OK
     for row in rows:
         state = f"running (pid {row['pid']})" if row["running"] else "stopped"
         stale = "  STALE heartbeat: hung? see runtime/logs/" if row["heartbeat_stale"] else ""
         print(f"{row['name']:<{NAME_WIDTH}} {state:<22} heartbeat {row['heartbeat_at'] or '-'}  "
               f"{row['state'] or ''}{stale}")
+        if row["restarts"] or row["last_exit"] or row["supervisor_state"] == "given up":
+            print(f"{'':<{NAME_WIDTH}} supervisor: {row['supervisor_state']}, restarts {row['restarts']}, last exit "
+                  f"{row['last_exit'] or '-'}: {row['last_error'] or '(no error line)'}")
     trader = loop["trader"]
     if isinstance(trader, dict):
         print(f"trader: {trader['mode']}, equity {_number(trader['equity'])}, {trader['trades_written']} trades "
@@ -337,7 +403,22 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
           f"strategy model {loop['strategy_model_version'] or 'not trained yet'}; "
           f"sizing x{loop['qlearning_sizing_multiplier'] or '-'}; "
           f"trading PPO {loop['ppo_rollout_stage'] or 'Stage 0: Shadow Mode (no rollout configured)'}")
+    pid = supervisor_pid(cfg)
+    print(f"supervisor: {f'running (pid {pid})' if pid else 'not running'}; scheduled jobs (UTC, next run): "
+          + ", ".join(f"{job['name']} {job['next_run']}" for job in next_runs(cfg)))
     return ExitCode.OK
+
+
+def cmd_job(cfg: Config, args: argparse.Namespace) -> int:
+    """One run of a scheduled job, or none when another run of it holds its lock (cron's next tick retries)."""
+    job = job_named(args.name)
+    if job is None:
+        raise ConfigError(f"unknown job {args.name!r}; known jobs: {', '.join(j.name for j in JOBS)}")
+    code = run_job(cfg, job, _config_file(args))
+    if code is None:
+        print(f"{job.name}: already running (another run holds {job.name}'s lock); nothing to do")
+        return ExitCode.OK
+    return code
 
 
 def _number(value: object) -> str:
@@ -354,12 +435,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("start", help="start the daemons in the background", parents=[config_after])
     start.add_argument("--only", nargs="+", metavar="NAME", help="start only these daemons")
-    start.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops everything")
+    start.add_argument("--foreground", action="store_true",
+                       help="stay attached as the supervisor (systemd: Type=simple); Ctrl-C stops everything")
+    supervise = sub.add_parser("supervise", help="the background supervisor that start launches",
+                               parents=[config_after])
+    for command in (start, supervise):
+        backoff = command.add_argument_group("restarts")
+        backoff.add_argument("--restart-delay", type=float, default=Backoff.first_s, metavar="S",
+                             help="first restart delay; doubles at each restart (default %(default)s)")
+        backoff.add_argument("--max-restart-delay", type=float, default=Backoff.max_s, metavar="S",
+                             help="longest restart delay (default %(default)s)")
+        backoff.add_argument("--max-restarts", type=int, default=Backoff.max_restarts, metavar="N",
+                             help="give up after N restarts within --restart-window (default %(default)s)")
+        backoff.add_argument("--restart-window", type=float, default=Backoff.window_s, metavar="S",
+                             help="window of the crash-loop limit (default %(default)s)")
     stop = sub.add_parser("stop", help="stop the daemons (SIGTERM, then SIGKILL after 15 s)", parents=[config_after])
     stop.add_argument("--only", nargs="+", metavar="NAME", help="stop only these daemons")
     status = sub.add_parser("status", help="show which daemons run and their last heartbeat",
                             parents=[config_after])
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    job = sub.add_parser("job", help="run a scheduled job once (for crontab); exits 0 at once if it runs already",
+                         parents=[config_after])
+    job.add_argument("name", choices=[j.name for j in JOBS])
     return parser
 
 
@@ -367,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = load_config(args.config)
-        handler = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status}[args.command]
+        handler = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status, "supervise": cmd_supervise,
+                   "job": cmd_job}[args.command]
         return handler(cfg, args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -229,16 +229,25 @@ class InferenceDaemon:
         with self._update_lock:
             if self.ctx.stop.is_set():
                 return
+            if not self.ctx.retry_due(OUTPUT_NAME):
+                self.ctx.beat()  # backing off after a failed write; the heartbeat keeps the reason
+                return
             try:
                 doc = update_once(self.cfg)
             except NoModelError as exc:
                 self._report("no model", f"{exc}; waiting for one")
                 self.ctx.beat(state="waiting for a model")
                 return
-            except (FatalError, OSError, ValueError) as exc:
+            except OSError as exc:
+                # A read-only runtime/ or a full disk: the previous weights stay; logged once, shown as degraded.
+                self.ctx.write_failed(OUTPUT_NAME, exc)
+                self.ctx.beat()
+                return
+            except (FatalError, ValueError) as exc:
                 self._report(f"error {exc}", f"update failed ({trigger}): {exc}", error=True)
                 self.ctx.beat(state="error", error=str(exc))
                 return
+            self.ctx.write_ok(OUTPUT_NAME)
             self.updates += 1
             self._report("ok", f"published weights of model version {doc['model_version']}")
             log.debug("updated on %s: %s", trigger, doc["weights"])

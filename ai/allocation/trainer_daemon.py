@@ -27,7 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ai.allocation.env import load_trades
 from ai.allocation.features import ms_to_iso, to_ms
 from ai.allocation.inference import trader_clock_ms
-from ai.allocation.training import last_completed_training, train_once
+from ai.allocation.training import last_completed_training, settle_pending_promotions, train_once
 from ai.allocation.training_data import NotEnoughDataError, count_trades
 from core.config import Config
 from core.contracts.pnl_history import HISTORY_NAME, history_path
@@ -142,6 +142,10 @@ class TrainerDaemon:
     def run(self) -> None:
         """Until SIGTERM: wait for a request, check or train, refresh the heartbeat."""
         self.start()
+        try:
+            settle_pending_promotions(self.cfg)  # a kill of the previous run between promotion and its record
+        except OSError as exc:
+            self.ctx.write_failed("training log", exc)
         self.wake.set()  # the check requested at construction runs now, not a heartbeat period later
         try:
             self.beat("idle")

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import gymnasium as gym
 
@@ -40,7 +41,12 @@ from ai.ppo import PPO, MetricsLog, UpdateStats, sync_vector_env
 from core.atomic import utc_now_iso
 from core.config import Config, StrategyAgentConfig
 from core.contracts.allocation_model import metrics_path
-from core.contracts.training_log import TrainingRecord, append_training_record, read_training_records
+from core.contracts.training_log import (
+    TrainingRecord,
+    append_training_record,
+    read_training_records,
+    replace_training_record,
+)
 from core.locks import locked
 
 log = logging.getLogger(__name__)
@@ -124,6 +130,7 @@ def train_once(cfg: Config, episodes: int | None = None, progress: bool = False,
     acfg = cfg.strategy_agent
     episodes = episodes or acfg.episodes
     started_at, started = utc_now_iso(), time.monotonic()
+    settle_pending_promotions(cfg)  # before numbering: a kill may have left the last promotion half recorded
     data = prepare_training_data(cfg, as_of_ms)
     version = next_model_version(cfg)
     log.info("training model version %d on %s (%d episodes, trigger: %s)", version,
@@ -140,17 +147,57 @@ def train_once(cfg: Config, episodes: int | None = None, progress: bool = False,
         # A manual --train beside the daemon must not promote the other's candidate: one at a time.
         with locked(candidate_path(cfg)):
             check = check_candidate(save_candidate(result.ppo, cfg, extra), data, acfg, latest_path(cfg))
+            record.update({"completed": True, "promoted": check.ok, "reason": check.reason,
+                           "holdout": check.holdout})
             if check.ok:
-                promote_candidate(cfg)
-        record.update({"completed": True, "promoted": check.ok, "reason": check.reason, "holdout": check.holdout})
+                record["duration_s"] = round(time.monotonic() - started, 3)
+                promote_with_record(cfg, record)
         if not check.ok:
             record["candidate"] = str(candidate_path(cfg).relative_to(cfg.home))  # left there for inspection
-    record["duration_s"] = round(time.monotonic() - started, 3)
-    append_training_record(cfg, record)
+    if not record["promoted"]:
+        record["duration_s"] = round(time.monotonic() - started, 3)
+        append_training_record(cfg, record)
     (log.info if record["promoted"] else log.warning)("model version %d %s: %s", version,
                                                       "promoted" if record["promoted"] else "not promoted",
                                                       record["reason"])
     return record
+
+
+def promote_with_record(cfg: Config, record: TrainingRecord) -> None:
+    """Promote the candidate so that its training record is there first: announced as pending, then completed.
+
+    A kill between the steps leaves a pending record that :func:`settle_pending_promotions` resolves from the
+    model in place; never a promoted model without its record.
+    """
+    append_training_record(cfg, cast(TrainingRecord, {**record, "promoted": False, "promotion_pending": True}))
+    promote_candidate(cfg)
+    replace_training_record(cfg, record)
+
+
+def settle_pending_promotions(cfg: Config) -> int:
+    """Complete the records of promotions a kill interrupted: promoted when their model is the one in place,
+    not promoted otherwise. Returns how many were settled.
+
+    Under the candidate's lock, which a promotion holds throughout, so one in progress is never settled."""
+    if not any(r.get("promotion_pending") for r in read_training_records(cfg)):
+        return 0
+    with locked(candidate_path(cfg)):
+        pending = [r for r in read_training_records(cfg) if r.get("promotion_pending")]
+        current = current_model_version(cfg)
+        for record in pending:
+            _settle(cfg, record, current)
+    return len(pending)
+
+
+def _settle(cfg: Config, record: TrainingRecord, current: int) -> None:
+    """Complete one pending record: promoted when its model is the one in place."""
+    done = cast(TrainingRecord, {k: v for k, v in record.items() if k != "promotion_pending"})
+    done["promoted"] = record.get("model_version") == current
+    if not done["promoted"]:
+        done["reason"] = "interrupted before its promotion; the previous model stayed in place"
+    replace_training_record(cfg, done)
+    log.warning("model version %s: settled an interrupted promotion (%s)", record.get("model_version"),
+                "promoted" if done["promoted"] else "not promoted")
 
 
 def _base_record(data: TrainingData, result: FitResult, version: int, episodes: int, started_at: str,

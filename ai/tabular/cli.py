@@ -4,8 +4,8 @@
     python ai/qlearning.py --loop             # daemon: the same on every change of state/pnl_history.csv
     python ai/qlearning.py --loop --polling   # the same on a network filesystem
 
-Exit codes: 0 done, 1 a failure outside the configuration (a bad history or Q-table file, the disk),
-2 bad configuration.
+Exit codes: 0 done, 1 a failure outside the input (the disk), 2 bad configuration or input (a bad history,
+candle or Q-table file; the message names it and the fix).
 """
 
 from __future__ import annotations
@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(cfg)
         try:
             result = run_pass(cfg)
-        except (FatalError, OSError) as exc:
+        except FatalError as exc:  # a bad history, candle or Q-table file: the message names it and the fix
+            print(f"qlearning: error: {exc}", file=sys.stderr)
+            return ExitCode.BAD_INPUT
+        except OSError as exc:
             print(f"qlearning: error: {exc}", file=sys.stderr)
             return ExitCode.FAILURE
         print(summary_line(result))

@@ -94,14 +94,27 @@ def loop(cfg: Config, ctx: DaemonContext, loader: CandleLoader = load_candles) -
         observer.join(timeout=5)
 
 
+WRITES = "Q-tables and policy"
+"""What the daemon's write errors are reported as (``state/qlearning/*.json``, the policy in ``runtime/``)."""
+
+
 def _pass_and_beat(cfg: Config, ctx: DaemonContext, loader: CandleLoader, trigger: str) -> None:
+    if not ctx.retry_due(WRITES):
+        ctx.beat()  # backing off after a failed write (a full disk): the heartbeat keeps the reason
+        return
     try:
         result = run_pass(cfg, loader)
-    except (FatalError, OSError, ValueError) as exc:
-        # A bad history or agent file, a full disk: keep the files as they are and try again next time.
+    except OSError as exc:
+        # A read-only folder or a full disk: the files stay as they were; logged once, retried with backoff.
+        ctx.write_failed(WRITES, exc)
+        ctx.beat(last_pass_at=utc_now_iso())
+        return
+    except (FatalError, ValueError) as exc:
+        # A bad history or agent file: keep the files as they are and try again next time.
         log.error("pass on %s failed: %s", trigger, exc)
         ctx.beat(state="error", error=str(exc), last_pass_at=utc_now_iso())
         return
+    ctx.write_ok(WRITES)
     if result.report.new_trades:
         log.info("%s", summary_line(result))
     ctx.beat(state="running", last_pass_at=utc_now_iso(), trigger=trigger,
@@ -114,9 +127,14 @@ def scheduled_backup(cfg: Config, ctx: DaemonContext, started: datetime) -> None
     """The scheduled backup when due; a failure (full disk) is logged and retried after the next pass."""
     try:
         made = backup_if_due(cfg, started)
-    except (FatalError, OSError) as exc:
+    except OSError as exc:
+        ctx.write_failed("Q-table backup", exc)
+        ctx.beat()
+        return
+    except FatalError as exc:
         log.error("scheduled Q-table backup failed: %s", exc)
         ctx.beat(state="error", error=f"backup: {exc}")
         return
+    ctx.write_ok("Q-table backup")
     if made is not None:
         ctx.beat(last_backup=made.name, last_backup_at=utc_now_iso())

@@ -51,6 +51,11 @@ from core.timeframes import ms_to_iso, timeframe_to_ms
 
 log = logging.getLogger(__name__)
 
+DECISIONS_WRITE = "decisions and experiences"
+"""How a failed write of ``runtime/rl_v3_decisions.jsonl`` / ``state/rl_v3/experiences.jsonl`` is reported."""
+STATUS_WRITE = "rl_v3_status.json"
+"""How a failed write of the shadow status is reported."""
+
 
 # ----------------------------------------------------------------------------------------------------- daemon
 
@@ -188,7 +193,7 @@ def run_daemon(cfg: Config, max_decisions: int | None = None) -> int:
                     budget = None if max_decisions is None else max_decisions - made
                     made += _poll_safely(runner, budget, ctx)
                     _guard_live_book(cfg)
-                publish_status(cfg)
+                _publish_status_safely(cfg, ctx)
                 job = scheduler.get_job(RETRAIN_JOB_ID)
                 ctx.beat(state="running" if model is not None else "waiting-for-model", decisions=made,
                          model_loaded=model is not None,
@@ -206,9 +211,27 @@ def run_daemon(cfg: Config, max_decisions: int | None = None) -> int:
 
 
 def _poll_safely(runner: ShadowRunner, budget: int | None, ctx: DaemonContext) -> int:
-    """One poll; a retryable failure (exchange down) is logged and retried at the next poll."""
+    """One poll; a retryable failure (exchange down) is logged and retried at the next poll, a failed write
+    (read-only folder, full disk) is reported by the context and retried after its backoff."""
+    if not ctx.retry_due(DECISIONS_WRITE):
+        return 0
     try:
-        return runner.poll(budget, stop=ctx.stop)
+        made = runner.poll(budget, stop=ctx.stop)
     except RetryableError as exc:
         log.warning("candles unavailable, retrying at the next poll: %s", exc)
         return 0
+    except OSError as exc:
+        ctx.write_failed(DECISIONS_WRITE, exc)
+        return 0
+    ctx.write_ok(DECISIONS_WRITE)
+    return made
+
+
+def _publish_status_safely(cfg: Config, ctx: DaemonContext) -> None:
+    """Publish the shadow status; a failed write keeps the previous file and shows in the heartbeat."""
+    try:
+        publish_status(cfg)
+    except OSError as exc:
+        ctx.write_failed(STATUS_WRITE, exc)
+    else:
+        ctx.write_ok(STATUS_WRITE)

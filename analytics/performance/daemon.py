@@ -64,10 +64,17 @@ def run_guarded(ctx: DaemonContext, job: str, action: Callable[[], object]) -> b
     """Run one job; log and record a failure in the heartbeat instead of letting it end the daemon."""
     try:
         action()
+    except OSError as exc:
+        # A read-only folder or a full disk: logged once per distinct error, the heartbeat says degraded, the
+        # job's next run (its schedule is the backoff) tries again; the files it writes keep their content.
+        ctx.write_failed(job, exc)
+        ctx.beat(last_error=f"{job}: {exc}", last_error_at=utc_now_iso())
+        return False
     except Exception as exc:  # noqa: BLE001 - one failing job must not stop the other three
         log.exception("job %s failed", job)
         ctx.beat(state="error", last_error=f"{job}: {exc}", last_error_at=utc_now_iso())
         return False
+    ctx.write_ok(job)
     ctx.beat(state="running", **{f"last_{job}_at": utc_now_iso()})
     return True
 

@@ -1,9 +1,10 @@
 """``state/pnl_history.csv``: the closed-trade history every learner reads.
 
 The trader appends under an exclusive lock on a separate ``.lock`` file, so readers and other writers never
-see two appends interleaved. Reading is tolerant: a malformed row (a bad number, NaN, an unknown strategy, the
-truncated last line of a writer caught mid-append) is skipped and counted, never fatal; a missing required
-column is a :class:`~core.errors.DataError` naming it.
+see two appends interleaved. Reading is tolerant: a malformed row (a bad number, NaN, a price <= 0, a ``pnl_pct``
+beyond ±1000 %, an unknown strategy, the truncated last line of a writer caught mid-append) is skipped and
+counted, and an exact duplicate of an earlier row is dropped and counted, never fatal; a missing required
+column or an unreadable file is a :class:`~core.errors.DataError` naming it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ COLUMNS: tuple[str, ...] = (
 )
 NUMERIC_COLUMNS: tuple[str, ...] = ("qty", "entry_price", "exit_price", "pnl", "pnl_pct", "fees", "equity_after")
 TIME_COLUMNS: tuple[str, ...] = ("closed_at", "opened_at")
+PRICE_COLUMNS: tuple[str, ...] = ("entry_price", "exit_price")
+"""Columns that must be > 0 (a zero price makes every return infinite)."""
+MAX_ABS_PNL_PCT = 10.0
+"""Largest ``|pnl_pct|`` a row may have (10 = 1000 %): beyond it the row is a data error, not a trade."""
 SIDES: tuple[str, ...] = ("long", "short")
 """Values of ``side``: the pnl's sign depends on it, so a row with any other side is malformed."""
 EXTRA_STRATEGIES: tuple[str, ...] = ("rl_v3_ppo",)
@@ -56,6 +61,8 @@ class HistoryRead:
     skipped: int = 0
     problems: list[str] = field(default_factory=list)
     path: Path | None = None
+    duplicates: int = 0
+    """Rows dropped as exact copies of an earlier row (counted in ``skipped`` too): a trade counts once."""
 
 
 def _format(value: Any) -> str:
@@ -141,8 +148,11 @@ def read_history(path: str | os.PathLike[str], allowed_strategies: Iterable[str]
     allowed = set(allowed_strategies) if allowed_strategies is not None else set(STRATEGIES) | set(EXTRA_STRATEGIES)
     if not p.exists():
         return HistoryRead(_empty_frame(), path=p)
-    with locked(p, exclusive=False):
-        text = p.read_text(encoding="utf-8-sig", errors="replace")
+    try:
+        with locked(p, exclusive=False):
+            text = p.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError as exc:
+        raise DataError(f"{p}: cannot read the trade history ({exc.strerror or exc}); fix its permissions") from exc
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header is None:
@@ -158,6 +168,7 @@ def read_history(path: str | os.PathLike[str], allowed_strategies: Iterable[str]
     complete = text.endswith("\n")
     lines = text.count("\n")
     good: list[dict[str, Any]] = []
+    seen: dict[tuple[str, ...], int] = {}
     result = HistoryRead(_empty_frame(), path=p)
     for lineno, row in enumerate(reader, start=2):
         if not row:
@@ -165,6 +176,13 @@ def read_history(path: str | os.PathLike[str], allowed_strategies: Iterable[str]
         parsed = _parse_row(row, index, len(header), allowed)
         if not isinstance(parsed, str) and not complete and lineno > lines:
             parsed = "truncated last line (a writer may be mid-append)"
+        if not isinstance(parsed, str):
+            key = tuple(cell.strip() for cell in row)
+            if key in seen:
+                # The same trade twice would be learned from twice (and weigh twice in every statistic).
+                parsed = f"exact duplicate of row {seen[key]}, dropped"
+                result.duplicates += 1
+            seen.setdefault(key, lineno)
         if isinstance(parsed, str):
             result.skipped += 1
             if len(result.problems) < 5:
@@ -193,6 +211,12 @@ def _parse_row(row: list[str], index: dict[str, int], width: int, allowed: set[s
         if not math.isfinite(value):
             return f"`{col}` is {raw}"
         record[col] = value
+    for col in PRICE_COLUMNS:
+        if record[col] <= 0:
+            return f"`{col}` is {record[col]:g}; a price must be > 0"
+    if abs(record["pnl_pct"]) > MAX_ABS_PNL_PCT:
+        return (f"`pnl_pct` is {record['pnl_pct']:g}, beyond ±{MAX_ABS_PNL_PCT:g} "
+                f"(±{MAX_ABS_PNL_PCT * 100:.0f} %); a fraction of the entry is expected")
     if record["strategy"] not in allowed:
         return f"unknown strategy {record['strategy']!r}"
     if record["side"] not in SIDES:

@@ -17,6 +17,7 @@ replaced by a fresh one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -32,6 +33,7 @@ from core.atomic import (
     atomic_write_text,
     envelope,
     fsync_dir,
+    load_json_file,
     parse_iso,
 )
 from core.config import Config
@@ -110,18 +112,63 @@ def read_qtable(path: Path) -> dict[str, Any] | None:
     Only the JSON is checked here; the agent that loads it checks the fields (see ``QAgent.load_document``).
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        doc = load_json_file(path)
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise DataError(f"{path}: cannot read the Q-table ({exc}); fix its permissions or move it aside") from exc
-    try:
-        doc = json.loads(text)
     except ValueError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc}); move it aside to start the agent afresh") from exc
+        raise DataError(f"{path}: {exc}; move it aside to start the agent afresh") from exc
     if not isinstance(doc, dict):
         raise DataError(f"{path}: expected a JSON object; move it aside to start the agent afresh")
+    problem = validate_qtable(doc)
+    if problem:
+        raise DataError(f"{path}: {problem}; fix it, restore a backup or move it aside to start afresh")
     return doc
+
+
+def validate_qtable(doc: dict[str, Any]) -> str | None:
+    """Why the numbers of a Q-table document cannot be used, or None (the agent checks the table's entries).
+
+    Checked here, at load, so a NaN epsilon or an infinite counter is refused before it reaches learning or
+    tuning advice, and a ``table`` of the wrong type is never taken for an empty table.
+    """
+    if "table" in doc and not isinstance(doc["table"], dict):
+        return f"`table` must be an object {{state: entry}}, got {type(doc['table']).__name__}"
+    for key in ("updates", "q_updates"):
+        if key in doc and not _is_count(doc[key]):
+            return f"`{key}` must be an integer >= 0, got {doc[key]!r}"
+    if "epsilon" in doc and not _in_unit(doc["epsilon"]):
+        return f"`epsilon` must be a number in [0, 1], got {doc['epsilon']!r}"
+    for section in ("hyperparameters", "overrides"):
+        values = doc.get(section, {})
+        if not isinstance(values, dict):
+            return f"`{section}` must be an object, got {type(values).__name__}"
+        bad = [k for k, v in values.items() if not _in_unit(v)]
+        if bad:
+            return f"`{section}.{bad[0]}` must be a number in [0, 1], got {values[bad[0]]!r}"
+    stats = doc.get("reward_stats", {})
+    if not isinstance(stats, dict):
+        return f"`reward_stats` must be an object, got {type(stats).__name__}"
+    bad = [k for k, v in stats.items() if not (_is_count(v) if k == "n" else _is_finite(v))]
+    if bad:
+        return f"`reward_stats.{bad[0]}` must be a finite number, got {stats[bad[0]]!r}"
+    ema = doc.get("td_error_ema")
+    if ema is not None and not _is_finite(ema):
+        return f"`td_error_ema` must be a finite number or null, got {ema!r}"
+    return None
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _in_unit(value: Any) -> bool:
+    return _is_finite(value) and 0.0 <= value <= 1.0
 
 
 def write_qtable(path: Path, doc: QTableDocument) -> int:

@@ -6,6 +6,10 @@ The document is ``{"records": [...]}`` in the published envelope, oldest first, 
 Writer: the trainer, through :func:`append_training_record` (read-modify-write under a lock on
 ``rl_training_log.json.lock``, published atomically). A log that exists but cannot be read is moved aside as
 ``rl_training_log.json.unreadable-<time>`` rather than overwritten, so what it still holds can be recovered.
+A promotion is announced first: its record is appended with ``"promoted": false, "promotion_pending": true``,
+the model is promoted, and :func:`replace_training_record` completes the record; a pending record whose
+completion a kill prevented is settled by the trainer's next start from the model in place. So a promoted model
+always has its record.
 
 Readers: the trainer (:func:`read_training_records`: the last completed training, the versions used) and the
 performance report (:func:`read_training_log`: the latest records with a status and reason; any list of
@@ -68,6 +72,7 @@ class TrainingRecord(TypedDict, total=False):
     holdout: dict[str, Any]
     candidate: str
     duration_s: float
+    promotion_pending: bool
 
 
 class TrainingLogView(TypedDict, total=False):
@@ -110,6 +115,20 @@ def append_training_record(cfg: Config, record: TrainingRecord, max_records: int
         records = [*read_training_records(cfg), record]
         publish_json(path, PRODUCER, {"records": records[-keep:]})
     return path
+
+
+def replace_training_record(cfg: Config, record: TrainingRecord) -> bool:
+    """Put ``record`` in place of the newest pending record of its ``model_version`` (atomically, under the
+    lock); False when there is none. Used to complete a promotion the log announced as pending."""
+    path = training_log_path(cfg)
+    with locked(path):
+        records = read_training_records(cfg)
+        for i in range(len(records) - 1, -1, -1):
+            if records[i].get("promotion_pending") and records[i].get("model_version") == record.get("model_version"):
+                records[i] = record
+                publish_json(path, PRODUCER, {"records": records})
+                return True
+    return False
 
 
 def _set_aside_if_unreadable(path: Path) -> None:

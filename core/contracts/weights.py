@@ -138,9 +138,16 @@ def validate_weights(doc_or_mapping: Mapping[str, Any]) -> str | None:
         weights = doc_or_mapping["weights"]
         if not isinstance(weights, Mapping):
             return f"`weights` must be an object {{strategy: number}}, got {type(weights).__name__}"
-    else:
-        weights = doc_or_mapping
-    return _mapping_problem(weights)
+        return _mapping_problem(weights) or _above_one(weights)
+    return _mapping_problem(doc_or_mapping)
+
+
+def _above_one(weights: Mapping[str, float]) -> str | None:
+    # A published document is normalized, so a weight above 1 means a damaged or hand-edited file.
+    for name, value in weights.items():
+        if value > 1.0 + SUM_TOLERANCE:
+            return f"`weights.{name}` is {value!r}, above 1; a published weight lies in [0, 1]"
+    return None
 
 
 def _mapping_problem(weights: Mapping[str, Any]) -> str | None:
@@ -153,14 +160,20 @@ def _mapping_problem(weights: Mapping[str, Any]) -> str | None:
     for name, value in weights.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"`weights.{name}` is not a number: {value!r}"
-        if math.isnan(value):
+        if isinstance(value, float) and math.isnan(value):
             return f"`weights.{name}` is NaN"
-        if math.isinf(value):
+        if isinstance(value, float) and math.isinf(value):
             return f"`weights.{name}` is infinite"
         if value < 0:
             return f"`weights.{name}` is negative ({value!r}); weights must be >= 0"
     if not any(value > 0 for value in weights.values()):
         return "all weights are zero; at least one strategy needs a positive weight"
+    try:
+        total = math.fsum(float(value) for value in weights.values())
+    except OverflowError:  # a huge integer, or finite floats whose sum is not
+        total = math.inf
+    if not math.isfinite(total):
+        return "the weights are too large to add up (overflow); write them as fractions summing to 1"
     return None
 
 

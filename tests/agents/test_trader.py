@@ -148,3 +148,61 @@ def test_ppo_rollout_moves_capital_and_the_risk_guard_trips_it_back() -> None:
     append_jsonl(decide, {"timestamp": T0 + 3 * HOUR, "exposure": 1.0, "action_name": "LONG"})
     trader.process(T0 + 3 * HOUR, 80.0, {})
     assert BOOK not in trader.state.portfolio.positions
+
+
+def test_write_errors_leave_trades_pending_and_every_trade_is_written_once_later(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import agents.trader as trader_module
+    from agents.trader_state import state_path
+    from core import atomic
+    from core.daemon import DaemonContext, WriteErrors, read_heartbeat
+
+    cfg = trader_cfg()
+    targets = [{"turtle_trading": float(k % 2 == 0)} for k in range(6)]  # a trade closes at k = 1, 3, 5
+    closes = [100.0, 110.0, 105.0, 99.0, 101.0, 120.0]
+    reference = make_trader(cfg)
+    feed(reference, closes, targets)
+    expected = read_history(history_path(cfg)).trades
+    assert len(expected) == 3
+    history_path(cfg).unlink()
+
+    now = [0.0]
+    ctx = DaemonContext(name="paper_trader", cfg=cfg, writes=WriteErrors(clock=lambda: now[0]))
+    trader = PaperTrader(cfg, "replay", fresh_state(cfg, check_trader_config(cfg)), ctx)
+    real_write, real_append = atomic.atomic_write_text, trader_module.append_trades
+    read_only = {state_path(cfg).name, status_path(cfg).name}
+
+    def write(path: str | Path, text: str) -> None:
+        if Path(path).name in read_only:
+            raise PermissionError(13, "Permission denied", str(path))
+        real_write(path, text)
+
+    def disk_fills_mid_append(path: Path, rows: list[dict]) -> None:
+        real_append(path, rows[:1])  # the first row made it, then the disk was full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic, "atomic_write_text", write)
+    for k in range(2):
+        trader.process(T0 + k * HOUR, closes[k], targets[k])
+        trader.tick(force=True)  # must not raise either
+    assert not history_path(cfg).exists() and len(trader.state.pending) == 1  # unsaved state: nothing appended
+    beat = read_heartbeat(cfg, "paper_trader")
+    assert beat is None or beat["state"] == "degraded"  # the heartbeat folder itself is writable here
+    assert "Permission denied" in ctx.writes.reason()
+
+    read_only.clear()
+    now[0] += 10.0
+    monkeypatch.setattr(trader_module, "append_trades", disk_fills_mid_append)
+    for k in range(2, 4):
+        trader.process(T0 + k * HOUR, closes[k], targets[k])
+    assert len(trader.state.pending) == 2 and "No space left" in ctx.writes.reason()
+
+    monkeypatch.setattr(trader_module, "append_trades", real_append)
+    now[0] += 10.0
+    for k in range(4, 6):
+        trader.process(T0 + k * HOUR, closes[k], targets[k])
+    trader.tick(force=True)
+    written = read_history(history_path(cfg)).trades
+    pd.testing.assert_frame_equal(written.reset_index(drop=True), expected.reset_index(drop=True))
+    assert trader.state.pending == [] and not ctx.writes.failing
+    assert read_heartbeat(cfg, "paper_trader")["state"] == "running"

@@ -358,3 +358,38 @@ def test_watch_notices_a_source_going_stale_without_any_file_event(cfg: Config, 
     finally:
         code = stop_bridge(proc)
     assert code == 0
+
+
+def test_a_write_error_keeps_the_previous_file_degrades_the_heartbeat_and_is_retried(
+        cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core import atomic
+    from core.daemon import DaemonContext, WriteErrors, read_heartbeat
+
+    publish(cfg, LAB, LAB_W)
+    bridge = wb.WeightsBridge(cfg)
+    now = [0.0]
+    ctx = DaemonContext(name=wb.DAEMON_NAME, cfg=cfg, writes=WriteErrors(clock=lambda: now[0]))
+    wb._evaluate_and_beat(bridge, ctx, "timer")
+    before = (cfg.runtime_dir / wb.OUTPUT_NAME).read_bytes()
+    real_write = atomic.atomic_write_text
+    attempts = []
+
+    def full_disk(path: str | os.PathLike[str], text: str) -> None:
+        if Path(path).name == wb.OUTPUT_NAME:
+            attempts.append(path)
+            raise OSError(28, "No space left on device")
+        real_write(path, text)
+
+    monkeypatch.setattr(atomic, "atomic_write_text", full_disk)
+    publish(cfg, RL, RL_W)  # a new source: the bridge must try to write
+    wb._evaluate_and_beat(bridge, ctx, "change")
+    beat = read_heartbeat(cfg, wb.DAEMON_NAME)
+    assert beat is not None and beat["state"] == "degraded" and "No space left" in beat["degraded_reason"]
+    assert (cfg.runtime_dir / wb.OUTPUT_NAME).read_bytes() == before
+    wb._evaluate_and_beat(bridge, ctx, "timer")  # within the backoff: no new attempt
+    assert len(attempts) == 1
+    monkeypatch.setattr(atomic, "atomic_write_text", real_write)
+    now[0] += 10.0
+    wb._evaluate_and_beat(bridge, ctx, "timer")
+    assert read_allocations(cfg)["source"] == "rl"
+    assert read_heartbeat(cfg, wb.DAEMON_NAME)["state"] == "running"

@@ -21,6 +21,7 @@ from core.atomic import (
     atomic_write_json,
     atomic_write_text,
     envelope,
+    load_json_file,
     parse_iso,
     publish_json,
     read_json,
@@ -312,10 +313,37 @@ def test_age_falls_back_to_mtime_without_generated_at(tmp_path: Path) -> None:
     assert result.age_s == pytest.approx(600, abs=30)
 
 
-def test_future_timestamp_counts_as_fresh(tmp_path: Path) -> None:
-    later = iso(datetime.now(timezone.utc) + timedelta(hours=1))
+def test_timestamp_within_clock_skew_counts_as_fresh(tmp_path: Path) -> None:
+    later = iso(datetime.now(timezone.utc) + timedelta(seconds=60))
     result = read_json(write_raw(tmp_path, json.dumps({"generated_at": later})), max_age_s=10)
     assert result.ok and result.age_s == 0.0
+
+
+@pytest.mark.parametrize("stamp", ["2099-01-01T00:00:00Z", "HOUR"])
+def test_timestamp_in_the_future_is_invalid_not_forever_fresh(tmp_path: Path, stamp: str) -> None:
+    if stamp == "HOUR":
+        stamp = iso(datetime.now(timezone.utc) + timedelta(hours=1))
+    result = read_json(write_raw(tmp_path, json.dumps({"generated_at": stamp})), max_age_s=10)
+    assert result.status == "invalid" and "generated in the future" in result.reason
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[" * 100_000 + "]" * 100_000, "nested deeper than"),
+    ('{"a": ' * 70 + "1" + "}" * 70, "nested deeper than"),
+    ('{"w": ' + "9" * 400 + "}", "too large"),
+    ('{"w": 1e400}', "overflows"),
+    ('{"w": NaN}', "NaN is not allowed"),
+])
+def test_hostile_json_is_invalid_with_a_reason(tmp_path: Path, text: str, expected: str) -> None:
+    result = read_json(write_raw(tmp_path, text))
+    assert result.status == "invalid" and expected in result.reason
+
+
+def test_oversized_json_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = write_raw(tmp_path, json.dumps({"pad": "x" * 200}))
+    with pytest.raises(ValueError, match="larger than 100 bytes"):
+        load_json_file(path, max_bytes=100)
+    assert load_json_file(path)["pad"] == "x" * 200
 
 
 def test_validator_message_makes_the_document_invalid(tmp_path: Path) -> None:

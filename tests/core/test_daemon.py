@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import core.daemon as core_daemon
 from core.atomic import parse_iso, read_json
 from core.config import REPO_ROOT, Config, loaded_from, replace_section
 from core.daemon import (
@@ -242,3 +244,112 @@ def test_sigterm_mid_step_lets_the_step_finish(cfg: Config, daemon_script: Path)
     assert not (out / "started-2").exists()  # and no new step began after the signal
     assert read_heartbeat(cfg, "tiny")["state"] == "stopped"
     assert not pid_path(cfg, "tiny").exists()
+
+
+# --- write errors and leftover temporary files ---------------------------------------------------------------------
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand (backoff without sleeping)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def failing_publish(monkeypatch: pytest.MonkeyPatch, errors: list[OSError | None]) -> list[Path]:
+    """Make core.daemon's writer raise the next error of ``errors`` per call (None: write for real)."""
+    real = core_daemon.publish_json
+    calls: list[Path] = []
+
+    def publish(path: Path, producer: str, payload: dict[str, object]) -> dict[str, object]:
+        calls.append(Path(path))
+        error = errors.pop(0) if errors else None
+        if error is not None:
+            raise error
+        return real(path, producer, payload)
+
+    monkeypatch.setattr(core_daemon, "publish_json", publish)
+    return calls
+
+
+def test_heartbeat_write_errors_are_survived_logged_once_and_retried(
+        cfg: Config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    ctx = DaemonContext(name="unit", cfg=cfg)
+    ctx.beat(state="running", step=1)
+    before = heartbeat_path(cfg, "unit").read_bytes()
+    full = OSError(errno.ENOSPC, "No space left on device")
+    failing_publish(monkeypatch, [PermissionError(errno.EACCES, "Permission denied"), full, full, None])
+    with caplog.at_level(logging.DEBUG, logger="core.daemon"):
+        for step in (2, 3, 4):
+            ctx.beat(state="running", step=step)  # must not raise
+        assert heartbeat_path(cfg, "unit").read_bytes() == before  # the previous heartbeat stays intact
+        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 2  # one per distinct error, the repeat of ENOSPC only at DEBUG
+        assert "Permission denied" in errors[0] and "No space left" in errors[1]
+        ctx.beat(state="running", step=5)
+    assert read_heartbeat(cfg, "unit") is not None and read_heartbeat(cfg, "unit")["step"] == 5
+    assert any("works again" in r.getMessage() for r in caplog.records)
+    assert not ctx.writes.failing
+
+
+def test_a_failed_write_turns_the_heartbeat_degraded_with_the_reason(cfg: Config) -> None:
+    ctx = DaemonContext(name="unit", cfg=cfg)
+    ctx.write_failed("allocations_override.json", PermissionError(errno.EROFS, "Read-only file system"))
+    ctx.beat(state="running")
+    doc = read_heartbeat(cfg, "unit")
+    assert doc is not None and (doc["state"], doc["activity"]) == ("degraded", "running")
+    assert doc["degraded_reason"] == "cannot write allocations_override.json: [Errno 30] Read-only file system"
+    ctx.write_ok("allocations_override.json")
+    ctx.beat()
+    doc = read_heartbeat(cfg, "unit")
+    assert doc is not None and doc["state"] == "running" and "degraded_reason" not in doc
+
+
+def test_retries_back_off_exponentially_and_reset_on_success(cfg: Config) -> None:
+    clock = FakeClock()
+    ctx = DaemonContext(name="unit", cfg=cfg, writes=core_daemon.WriteErrors(clock=clock))
+    assert ctx.retry_due("state")
+    waits = []
+    for _ in range(10):
+        ctx.write_failed("state", OSError(errno.ENOSPC, "No space left on device"))
+        start = clock.now
+        while not ctx.retry_due("state"):
+            clock.now += 1.0
+        waits.append(clock.now - start)
+    assert waits[:4] == [core_daemon.RETRY_FIRST_S * 2 ** i for i in range(4)]
+    assert waits[-1] == core_daemon.RETRY_MAX_S
+    ctx.write_ok("state")
+    ctx.write_failed("state", OSError(errno.ENOSPC, "No space left on device"))
+    assert ctx.writes.next_try["state"] == clock.now + core_daemon.RETRY_FIRST_S
+
+
+def test_context_survives_unwritable_pid_and_heartbeat_folders(cfg: Config) -> None:
+    # A file where the folders should be fails every write there, even for root.
+    cfg.runtime_dir.mkdir(parents=True)
+    (cfg.runtime_dir / "pids").write_text("not a folder")
+    (cfg.runtime_dir / "heartbeats").write_text("not a folder")
+    with daemon_context("unit", cfg) as ctx:
+        ctx.beat(state="running")
+        assert set(ctx.writes.failing) == {"pid file", core_daemon.HEARTBEAT}
+    assert (cfg.runtime_dir / "heartbeats").read_text() == "not a folder"
+
+
+def test_leftover_temp_files_are_removed_at_start_only_old_and_only_the_writers(cfg: Config) -> None:
+    model = cfg.state_dir / "rl_model"
+    model.mkdir(parents=True)
+    old = time.time() - 2 * core_daemon.TEMP_MIN_AGE_S
+    leftovers = [model / ".checkpoint_latest.pt.k3j_x9ab.tmp", cfg.state_dir / ".paper_trader_state.json.a1b2c3d4.tmp"]
+    kept = [model / ".config.json.zz99yy88.tmp",  # young: a writer may be filling it now
+            cfg.state_dir / "notes.tmp", cfg.state_dir / ".notes.tmp",  # user files, not the writer's pattern
+            cfg.state_dir / ".x.json.ABCDEFGH.tmp"]  # mkstemp never uses capitals
+    for path in leftovers + kept:
+        path.write_bytes(b"")
+    for path in leftovers + kept[1:]:
+        os.utime(path, (old, old))
+    with daemon_context("unit", cfg):
+        pass
+    assert not any(p.exists() for p in leftovers)
+    assert all(p.exists() for p in kept)

@@ -101,7 +101,11 @@ class FakeBinance:
         self._thread.join(timeout=5)
 
     def fail_klines(self, *answers: tuple[int, Any]) -> None:
-        """The next klines requests get these answers (status, body) instead of candles."""
+        """The next klines requests get these answers (status, body) instead of candles.
+
+        A ``str`` body is served as an HTML page, ``bytes`` verbatim as ``application/json`` (e.g. a JSON
+        answer cut off mid-way), anything else as JSON.
+        """
         self.klines_failures.extend(answers)
 
     def klines_requests(self) -> list[Recorded]:
@@ -183,7 +187,8 @@ class FakeBinance:
                 status, body = server.answer(parts.path, params)
                 with server._lock:
                     server.requests.append(Recorded(parts.path, params, status))
-                data = (body if isinstance(body, str) else json.dumps(body)).encode()
+                # bytes are sent as they are, labelled JSON: a truncated or otherwise broken JSON answer.
+                data = body if isinstance(body, bytes) else (body if isinstance(body, str) else json.dumps(body)).encode()
                 self.send_response(status)
                 is_json = not isinstance(body, str)
                 self.send_header("Content-Type", "application/json" if is_json else "text/html")

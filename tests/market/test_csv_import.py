@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -107,3 +108,18 @@ def test_csv_missing_or_empty_file(tmp_path: Path, write: WriteFile) -> None:
         read_csv_candles(tmp_path / "absent.csv")
     with pytest.raises(DataError, match="the file is empty"):
         read_csv_candles(write(tmp_path, "\n"))
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (bytes(range(256)) * 4, "not a text CSV file"),
+    ("timestamp,open,high,low,close,volume\n1704067200000,1,2,0.5,1.5,10\n".encode("utf-16"), "not a text CSV"),
+    (b"\x00\x01\x02garbage\n\x00\x00", "not a text CSV file"),
+    (b"timestamp,open,high,low,close,volume\n", "no candles (a header and no rows)"),
+])
+def test_garbage_or_empty_candle_files_are_a_data_error_naming_the_file(
+        tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "candles.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=re.escape(message)) as info:
+        read_csv_candles(path)
+    assert str(info.value).startswith(f"{path}: ")

@@ -390,3 +390,28 @@ def test_script_prints_finished_symbols_before_a_later_failure(live_server: Fake
     assert code == 2 and "no market `NOPE/USDT`" in captured.err
     assert captured.out.startswith("ETH/USDT 1h: +")  # the first symbol's cache was written and reported
     assert read_cached_candles(cache_path(cfg, "ETH/USDT")).shape[0] >= 23
+
+
+@pytest.mark.parametrize("body", [
+    b'[[1716000000000,"1.0","2.0","0.5"',  # JSON cut off mid-way, labelled JSON
+    "<html><body><h1>Down for maintenance</h1></body></html>",  # a proxy's page with status 200
+])
+def test_script_a_200_answer_that_is_not_json_is_an_error_not_a_short_download(
+        live_server: FakeBinance, config_file: Path, cfg: Config, body: bytes | str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts.download_candles import main
+
+    live_server.fail_klines(*[(200, body)] * 3)  # every attempt (max_retries = 2) gets the broken answer
+    code = main(["--symbol", "ETH/USDT", "--days", "1", "--exchange-url", live_server.url,
+                 "--config", str(config_file), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1 and "body that is not JSON" in captured.err and "Traceback" not in captured.err
+    assert "+0 rows" not in captured.out and "no gaps" not in captured.out
+    assert not cache_path(cfg, "ETH/USDT").exists()
+
+
+def test_a_broken_answer_once_is_retried_and_the_download_completes(ex_cfg: Config, server: FakeBinance) -> None:
+    server.fail_klines((200, b'[[1716000000000,"1.0"'))
+    result = update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED, now_ms=NOW)
+    closed = [LISTED + i * HOUR_MS for i in range(CLOSED)]
+    pd.testing.assert_frame_equal(read_cached_candles(result.path), expected_frame("ETHUSDT", closed))

@@ -121,7 +121,7 @@ def test_a_daemon_that_dies_at_once_is_reported(rl_home: Path, monkeypatch: pyte
 
 
 def test_names_line_up_in_every_listing(rl_home: Path) -> None:
-    lines = _run("status").stdout.splitlines()[:-1]  # the last line sums up the loop
+    lines = _run("status").stdout.splitlines()[:-2]  # the last lines sum up the loop, supervisor and jobs
     assert len(lines) == 7 and len({line.index(" stopped") for line in lines}) == 1
 
 
@@ -145,3 +145,92 @@ def test_status_script_takes_config_like_start_and_stop(tmp_path: Path, order: s
     refused = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "status_rl_system.sh"), "--config", str(bad)],
                              capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     assert refused.returncode == 2 and "paths.homme" in refused.stderr
+
+
+def _beat_pid(home: Path, name: str) -> int | None:
+    try:
+        return int(json.loads((home / "runtime" / "heartbeats" / f"{name}.json").read_text())["pid"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+
+
+def _row(name: str) -> dict:  # type: ignore[type-arg]
+    return next(r for r in json.loads(_run("status", "--json").stdout)["daemons"] if r["name"] == name)
+
+
+def test_a_killed_daemon_is_restarted_and_a_crash_loop_given_up(rl_home: Path, tmp_path: Path) -> None:
+    config = tmp_path / "rl.toml"
+    config.write_text("[bridge]\nrecheck_interval_s = 1.0\n")
+    backoff = ("--restart-delay", "0.5", "--max-restarts", "2", "--restart-window", "60")
+    started = _run("--config", str(config), "start", "--only", "weights_bridge", *backoff)
+    assert started.returncode == 0, started.stderr
+    pid_file = rl_home / "runtime" / "pids" / "weights_bridge.pid"
+    first = int(pid_file.read_text())
+    try:
+        os.kill(first, 9)
+        # back within its backoff (0.5 s) plus its start-up: a new pid, and a heartbeat from that pid
+        assert _wait_for(lambda: (pid := running(pid_file)) not in (None, first) and _beat_pid(rl_home, "weights_bridge")
+                         == pid, timeout=15)
+        row = _row("weights_bridge")
+        assert row["running"] and row["restarts"] == 1 and row["last_exit"] == "-9 (SIGKILL)"
+        assert row["supervisor_state"] == "running"
+        # Now every restart fails at once (a bad key): after --max-restarts restarts the supervisor gives up.
+        config.write_text("[bridge]\nrecheck_intervall_s = 1.0\n")
+        os.kill(int(pid_file.read_text()), 9)
+        assert _wait_for(lambda: _row("weights_bridge")["supervisor_state"] == "given up", timeout=20)
+        row = _row("weights_bridge")
+        assert not row["running"] and row["restarts"] == 2 and row["last_exit"] == "2"
+        assert "bridge.recheck_intervall_s" in row["last_error"]
+        text = _run("status").stdout
+        assert "supervisor: given up, restarts 2, last exit 2: " in text and "supervisor: not running" in text
+    finally:
+        _run("stop")
+
+
+def running(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() and _proc_state(pid) != "Z" else None
+
+
+def test_a_stopped_daemon_is_not_restarted(rl_home: Path) -> None:
+    assert _run("start", "--only", "weights_bridge", "--restart-delay", "0.2").returncode == 0
+    pid = int((rl_home / "runtime" / "pids" / "weights_bridge.pid").read_text())
+    assert "supervisor: running" in _run("status").stdout
+    stopped = _run("stop", "--only", "weights_bridge")
+    assert "stopped" in stopped.stdout and "killed" not in stopped.stdout
+    time.sleep(1.0)  # five restart delays: a supervisor that missed the stop would have restarted it
+    assert not _row("weights_bridge")["running"]
+    assert _wait_for(lambda: "supervisor: not running" in _run("status").stdout, timeout=5)
+    assert not Path(f"/proc/{pid}").exists() or _proc_state(pid) == "Z"
+
+
+def test_foreground_supervisor_stops_everything_on_sigterm(rl_home: Path) -> None:
+    # How systemd runs it (deploy/rl-system.service): Type=simple, SIGTERM to stop.
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), "start", "--foreground", "--only", "weights_bridge"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert _wait_for(lambda: _beat_pid(rl_home, "weights_bridge") is not None, timeout=20)
+        pid = _beat_pid(rl_home, "weights_bridge")
+        proc.send_signal(15)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out
+    assert "weights_bridge" in out and "stopped" in out
+    assert pid is not None and (not Path(f"/proc/{pid}").exists() or _proc_state(pid) == "Z")
+
+
+def test_status_recognises_the_readme_command_line(rl_home: Path) -> None:
+    daemon = subprocess.Popen([sys.executable, "ai/qlearning.py", "--loop"], cwd=REPO_ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert _wait_for(lambda: _beat_pid(rl_home, "qlearning") == daemon.pid, timeout=30)
+        row = _row("qlearning")
+        assert row["running"] and row["pid"] == daemon.pid
+        assert _run("stop", "--only", "qlearning").stdout.split() == ["qlearning", "stopped"]
+        assert daemon.wait(timeout=10) == 0
+    finally:
+        daemon.kill()

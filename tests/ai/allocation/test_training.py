@@ -193,3 +193,38 @@ def test_a_trained_agent_favours_the_strategy_that_wins_in_each_regime(cfg: Conf
     assert bull[turtle] > 0.125 + 0.03, bull  # more than equal weighting gives it
     assert bear[mean_reversion] > 0.125 + 0.03, bear
     assert bull[turtle] > bear[turtle] and bear[mean_reversion] > bull[mean_reversion]  # it follows the regime
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL between two steps of a promotion (nothing after it runs)."""
+
+
+@pytest.mark.parametrize("kill_after_promotion", [True, False])
+def test_a_kill_between_promotion_and_record_never_leaves_a_promoted_model_without_its_record(
+        fast: Fast, write_trades: WriteTrades, cfg: Config, monkeypatch: pytest.MonkeyPatch,
+        kill_after_promotion: bool) -> None:
+    cfg = fast(cfg)
+    write_trades(cfg, 300)
+    real_promote = training.promote_candidate
+
+    def promote_then_die(c: Config) -> Path:
+        if kill_after_promotion:
+            real_promote(c)
+        raise Killed
+
+    monkeypatch.setattr(training, "promote_candidate", promote_then_die)
+    with pytest.raises(Killed):
+        train_once(cfg)
+    (pending,) = read_training_records(cfg)  # what a reader sees right after the kill
+    assert pending["promotion_pending"] is True and pending["model_version"] == 1
+    agent = load_agent(cfg)
+    assert (agent is not None) == kill_after_promotion  # a promoted model is never without its record
+
+    assert training.settle_pending_promotions(cfg) == 1  # what the next start of the trainer does
+    (settled,) = read_training_records(cfg)
+    assert "promotion_pending" not in settled and settled["promoted"] is kill_after_promotion
+    assert training.settle_pending_promotions(cfg) == 0
+    monkeypatch.setattr(training, "promote_candidate", real_promote)
+    record = train_once(cfg)
+    assert record["promoted"] and record["model_version"] == 2
+    assert [r.get("promotion_pending") for r in read_training_records(cfg)] == [None, None]

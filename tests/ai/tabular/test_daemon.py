@@ -92,3 +92,27 @@ def test_loop_learns_appended_trades_and_exits_0_on_sigterm(cfg: Config, tmp_pat
         log.close()
     assert code == 0
     assert heartbeat(cfg)["state"] == "stopped"
+
+
+def test_a_write_error_in_a_pass_is_survived_reported_and_retried_after_backoff(
+        cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ai.tabular import daemon
+    from core.daemon import DaemonContext, WriteErrors, read_heartbeat
+
+    calls: list[int] = []
+
+    def read_only_pass(*_args: object) -> None:
+        calls.append(1)
+        raise PermissionError(13, "Permission denied", str(cfg.state_dir / "qlearning"))
+
+    monkeypatch.setattr(daemon, "run_pass", read_only_pass)
+    now = [0.0]
+    ctx = DaemonContext(name="qlearning", cfg=cfg, writes=WriteErrors(clock=lambda: now[0]))
+    daemon._pass_and_beat(cfg, ctx, None, "timer")  # type: ignore[arg-type]
+    beat = read_heartbeat(cfg, "qlearning")
+    assert beat is not None and beat["state"] == "degraded" and "Permission denied" in beat["degraded_reason"]
+    daemon._pass_and_beat(cfg, ctx, None, "change")  # type: ignore[arg-type]
+    assert len(calls) == 1  # backing off
+    now[0] += 10.0
+    daemon._pass_and_beat(cfg, ctx, None, "timer")  # type: ignore[arg-type]
+    assert len(calls) == 2

@@ -42,5 +42,5 @@ def test_a_corrupt_agent_file_is_a_clear_error_not_a_fresh_start(cfg: Config,
     with pytest.raises(DataError, match="meta_agent.json: not valid JSON"):
         run_pass(cfg)
     assert path.read_text() == "{not json"
-    assert main(["--once"]) == 1
+    assert main(["--once"]) == 2  # bad input, as documented
     assert "move it aside" in capsys.readouterr().err

@@ -114,10 +114,21 @@ def test_a_failing_job_is_logged_in_the_heartbeat_and_the_next_one_recovers(cfg:
 
     assert run_guarded(ctx, "report", broken) is False
     beat = json.loads(ctx.heartbeat_path.read_text())
-    assert beat["state"] == "error" and "disk full" in beat["last_error"]
+    assert beat["state"] == "degraded" and "disk full" in beat["last_error"]
+    assert beat["degraded_reason"] == "cannot write report: disk full"
     assert run_guarded(ctx, "track", lambda: track_weights(cfg)) is True
     beat = json.loads(ctx.heartbeat_path.read_text())
-    assert beat["state"] == "running" and "last_track_at" in beat
+    # The report still has not been written since: the daemon stays degraded until it is.
+    assert (beat["state"], beat["activity"]) == ("degraded", "running") and "last_track_at" in beat
+    assert run_guarded(ctx, "report", lambda: None) is True
+    beat = json.loads(ctx.heartbeat_path.read_text())
+    assert beat["state"] == "running" and "degraded_reason" not in beat
+
+    def bug() -> None:
+        raise KeyError("weights")
+
+    assert run_guarded(ctx, "report", bug) is False  # not a write error: the daemon's own state says error
+    assert json.loads(ctx.heartbeat_path.read_text())["state"] == "error"
 
 
 def test_loop_daemon_tracks_publishes_fallbacks_and_exits_0_on_sigterm(cfg: Config, tmp_path: Path) -> None:

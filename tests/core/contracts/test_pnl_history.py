@@ -339,3 +339,48 @@ def test_a_torn_line_that_would_parse_never_becomes_a_trade(history: Path) -> No
     append_trades(history, [trade(1)])  # the writer's restart writes the whole trade again
     got = read_history(history)
     assert list(got.trades["equity_after"]) == [10_000.0, 10_001.0] and got.skipped == 0
+
+
+# --- bad values and duplicates ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("overrides", "reason"), [
+    ({"entry_price": 0.0}, "`entry_price` is 0; a price must be > 0"),
+    ({"exit_price": -5.0}, "`exit_price` is -5; a price must be > 0"),
+    ({"pnl_pct": 1e300}, "`pnl_pct` is 1e+300, beyond"),
+    ({"pnl_pct": -10.5}, "`pnl_pct` is -10.5, beyond"),
+])
+def test_impossible_prices_and_returns_are_skipped_and_counted(
+        history: Path, overrides: dict[str, Any], reason: str) -> None:
+    history.parent.mkdir(parents=True, exist_ok=True)
+    history.write_text("\n".join([HEADER, csv_line(trade(0)), csv_line(trade(1, **overrides)), csv_line(trade(2))])
+                       + "\n")
+    got = read_history(history)
+    assert len(got.trades) == 2 and got.skipped == 1 and got.duplicates == 0
+    assert len(got.problems) == 1 and got.problems[0].startswith(f"pnl_history.csv row 3: {reason}")
+    assert list(got.trades["equity_after"]) == [10_000.0, 10_002.0]
+
+
+def test_exact_duplicate_rows_are_dropped_and_counted(history: Path) -> None:
+    history.parent.mkdir(parents=True, exist_ok=True)
+    lines = [csv_line(trade(0)), csv_line(trade(1)), csv_line(trade(0)), csv_line(trade(1)), csv_line(trade(0))]
+    history.write_text("\n".join([HEADER, *lines]) + "\n")
+    got = read_history(history)
+    assert len(got.trades) == 2 and got.duplicates == 3 and got.skipped == 3
+    assert got.problems[0] == "pnl_history.csv row 4: exact duplicate of row 2, dropped"
+    # The same trade at another price is not a duplicate: only exact copies are dropped.
+    history.write_text("\n".join([HEADER, csv_line(trade(0)), csv_line(trade(0, exit_price=102.0))]) + "\n")
+    assert len(read_history(history).trades) == 2
+
+
+def test_an_unreadable_history_is_a_read_error_naming_the_file(history: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    append_trades(history, [trade(0)])
+
+    def denied(self: Path, *args: Any, **kwargs: Any) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    with pytest.raises(DataError, match="cannot read the trade history.*fix its permissions") as info:
+        read_history(history)
+    assert str(history) in str(info.value)

@@ -67,7 +67,7 @@ def test_a_missing_table_is_none(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("{not json", "not valid JSON"),
     ("[1, 2]", "expected a JSON object"),
-    (b"\xff\xfe", "cannot read the Q-table"),
+    (b"\xff\xfe", "not UTF-8 text"),
 ])
 def test_a_garbage_table_is_a_clear_error_naming_the_file(tmp_path: Path, text: str | bytes, message: str) -> None:
     path = tmp_path / "meta_agent.json"
@@ -79,3 +79,39 @@ def test_a_garbage_table_is_a_clear_error_naming_the_file(tmp_path: Path, text: 
         read_qtable(path)
     assert str(info.value).startswith(f"{path}: ")
     assert "move it aside" in str(info.value)  # the fix comes with the error
+
+
+def _raw_table(tmp_path: Path, change: dict[str, str]) -> Path:
+    """A table written as raw text (the writer would refuse most of the bad values), with ``change`` applied."""
+    fields = {"agent": '"meta"', "epsilon": "0.5", "updates": "3", "q_updates": "3", "td_error_ema": "0.1",
+              "hyperparameters": '{"alpha": 0.1, "gamma": 0.9, "epsilon_decay": 0.99, "epsilon_min": 0.05}',
+              "reward_stats": '{"n": 3, "mean": 0.1, "m2": 0.2}', "table": "{}", **change}
+    path = tmp_path / "meta_agent.json"
+    path.write_text("{" + ", ".join(f'"{k}": {v}' for k, v in fields.items()) + "}")
+    return path
+
+
+def test_the_unchanged_raw_table_loads(tmp_path: Path) -> None:
+    assert read_qtable(_raw_table(tmp_path, {}))["epsilon"] == 0.5
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"updates": "1e999"}, "overflows"),
+    ({"updates": "1.5"}, "`updates` must be an integer"),
+    ({"epsilon": "NaN"}, "not valid JSON"),
+    ({"epsilon": "-1"}, "`epsilon` must be a number in \\[0, 1\\]"),
+    ({"hyperparameters": '{"alpha": Infinity}'}, "not valid JSON"),
+    ({"hyperparameters": '{"alpha": 5}'}, "`hyperparameters.alpha`"),
+    ({"reward_stats": '{"n": 3, "mean": "x", "m2": 0}'}, "`reward_stats.mean`"),
+    ({"reward_stats": '{"n": 3, "mean": 0, "m2": 1e999}'}, "overflows"),
+    ({"td_error_ema": "-Infinity"}, "not valid JSON"),
+    ({"td_error_ema": "1e400"}, "overflows"),
+    ({"table": "[]"}, "`table` must be an object"),
+    ({"updates": "9" * 400}, "too large"),
+])
+def test_bad_numbers_in_a_table_are_a_clear_error_naming_the_file(
+        tmp_path: Path, change: dict[str, str], message: str) -> None:
+    path = _raw_table(tmp_path, change)
+    with pytest.raises(DataError, match=message) as info:
+        read_qtable(path)
+    assert str(info.value).startswith(f"{path}: ")
