@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agents.books import Costs, iso_ms
-from agents.trader import PaperTrader
+from agents.trader import HISTORY_WRITE, PaperTrader
 from agents.trader_feed import LiveFeed, ReplayFeed, SignalSource, StrategySignals, make_feed
 from agents.trader_state import (
     PRODUCER,
@@ -182,7 +182,8 @@ def run(cfg: Config, mode: str, speed: float, max_candles: int | None,
             log.info("resuming after %s (%d candles, %d trades so far)",
                      iso_ms(state.last_ts) if state.last_ts is not None else "no candle", state.candles_processed,
                      state.trades_written)
-            reconcile_pending(state, history_path(cfg))
+            # A history that cannot be written now keeps the trades pending: the trader retries them.
+            reconcile_pending(state, history_path(cfg), lambda exc: ctx.write_failed(HISTORY_WRITE, exc))
         trader = PaperTrader(cfg, mode, state, ctx)
         trader.allocations.poll()
         trader.save()

@@ -113,7 +113,8 @@ class PaperTrader:
         self._last_save = self._last_status = clock()
         self.sizing_multiplier = 1.0
         self.rollout: Rollout | None = None
-        self._append_failed = False
+        # Trades still pending at start (their append failed at the restart) may be partly in the history.
+        self._append_failed = bool(state.pending)
 
     def book_weights(self, allocation: Allocation) -> dict[str, float]:
         """Share of equity per book; books outside the allocation (a future PPO book) trade at weight 0.

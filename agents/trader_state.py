@@ -20,7 +20,7 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -160,14 +160,27 @@ def history_trade_ids(path: Path) -> set[str]:
             for sym, strat, o, c in zip(trades["symbol"], trades["strategy"], opened, closed, strict=True)}
 
 
-def reconcile_pending(state: TraderState, history: Path) -> int:
-    """Append the pending trades the history does not hold yet (step 3 of the protocol); returns how many."""
+def reconcile_pending(state: TraderState, history: Path,
+                      on_write_error: Callable[[OSError], None] | None = None) -> int:
+    """Append the pending trades the history does not hold yet (step 3 of the protocol); returns how many.
+
+    When the history cannot be written (a read-only folder, a full disk) and ``on_write_error`` is given, the
+    error goes to it, the trades stay pending and 0 is returned, so a daemon keeps running (degraded) and
+    retries later through this same function, which writes only the trades still missing; without it the
+    OSError is raised.
+    """
     if not state.pending:
         return 0
     written = history_trade_ids(history)
     missing = [row for row in state.pending if row["trade_id"] not in written]
     if missing:
-        append_trades(history, missing)
+        try:
+            append_trades(history, missing)
+        except OSError as exc:
+            if on_write_error is None:
+                raise
+            on_write_error(exc)
+            return 0  # nothing is dropped: the state still lists every pending trade
         log.info("restart: wrote %d pending trade(s) a stopped run had not written yet", len(missing))
     state.pending = []
     return len(missing)

@@ -23,6 +23,7 @@ writes the files.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -31,7 +32,7 @@ from typing import Any, cast
 import numpy as np
 
 from core.atomic import utc_now_iso
-from core.contracts.qtables import QTableDocument, RewardStats, qtable_document
+from core.contracts.qtables import QTableDocument, RewardStats, StateEntry, qtable_document
 
 PRODUCER = "ai.tabular.learner"
 """The ``producer`` of the Q-table and policy files (the learning daemon's historical module name)."""
@@ -141,7 +142,7 @@ class RunningStats:
         return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
 
 
-@dataclass
+@dataclass(slots=True)  # no per-state __dict__: a table holds thousands of rows
 class StateRow:
     """One state of the table: its visits and ``{action: [q_value, updates]}`` for the actions learned."""
 
@@ -292,6 +293,29 @@ class QAgent:
 
     def to_document(self) -> QTableDocument:
         """The agent's file content (inside the envelope)."""
+        doc = self._document_without_table()
+        doc["table"] = {s: self._row_document(row) for s, row in self.table.items()}
+        return doc
+
+    def to_json_text(self) -> str:
+        """The compact JSON of :meth:`to_document`, byte for byte, built one state at a time.
+
+        Saving a large table this way never holds it twice as nested Python objects (the whole document as
+        dicts and lists costs several times the table's own memory), so a save's peak memory stays close to
+        the table itself. NaN is refused with ValueError, as the JSON writers do.
+        """
+        head = json.dumps(self._document_without_table(), allow_nan=False, separators=(",", ":"))
+        if not head.endswith(',"table":{}}'):  # the table is the document's last key
+            raise ValueError("the Q-table document must end with its table")
+        rows = (json.dumps(s) + ":" + json.dumps(self._row_document(row), allow_nan=False, separators=(",", ":"))
+                for s, row in self.table.items())
+        return head[:-2] + ",".join(rows) + "}}"
+
+    @staticmethod
+    def _row_document(row: StateRow) -> StateEntry:
+        return {"visits": row.visits, "q": {str(a): [float(e[0]), int(e[1])] for a, e in row.q.items()}}
+
+    def _document_without_table(self) -> QTableDocument:
         return qtable_document(PRODUCER, {
             "agent": self.name,
             "n_actions": self.n_actions,
@@ -306,12 +330,13 @@ class QAgent:
             "td_error_ema": self.td_error_ema,
             "progress": self.progress.to_dict(),
             "tuning_history": list(self.tuning_history),
-            "table": {s: {"visits": row.visits, "q": {str(a): [float(e[0]), int(e[1])] for a, e in row.q.items()}}
-                      for s, row in self.table.items()},
+            "table": {},
         })
 
     def load_document(self, doc: Mapping[str, Any]) -> None:
-        """Restore from :meth:`to_document`'s output (raises KeyError/TypeError/ValueError when malformed)."""
+        """Restore from :meth:`to_document`'s output (raises KeyError/TypeError/ValueError when malformed).
+
+        A plain dict ``table`` is emptied while it is read (the document is read for this load only)."""
         if doc.get("agent") != self.name or int(doc["n_actions"]) != self.n_actions:
             raise ValueError(f"holds agent {doc.get('agent')!r} with {doc.get('n_actions')} actions, "
                              f"expected {self.name!r} with {self.n_actions}")
@@ -328,7 +353,11 @@ class QAgent:
         self.progress = Progress.from_dict(dict(doc.get("progress", {})))
         self.tuning_history = [dict(r) for r in doc.get("tuning_history", [])][-TUNING_HISTORY_MAX:]
         self.table = {}
-        for state, raw in dict(doc["table"]).items():
+        rows = doc["table"]
+        for state in list(rows):
+            # Taken out of the parsed document as it is converted, so the table is never held twice in full
+            # (the document is read for this load only).
+            raw = rows.pop(state) if isinstance(rows, dict) else rows[state]
             q = {int(a): [float(e[0]), int(e[1])] for a, e in dict(raw["q"]).items()}
             if any(not 0 <= a < self.n_actions for a in q):
                 raise ValueError(f"state {state!r} has an action outside 0..{self.n_actions - 1}")

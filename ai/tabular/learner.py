@@ -33,7 +33,7 @@ from typing import Any
 from ai.tabular.actions import meta_rewards, sizing_rewards, stop_returns
 from ai.tabular.agent import QAgent
 from ai.tabular.policy import publish_policy
-from ai.tabular.snapshot import LearnReport, Snapshot, read_snapshot
+from ai.tabular.snapshot import LearnReport, Snapshot, learned_cutoff_ms, read_snapshot
 from ai.tabular.state import AccountStates, CandleLoader, MarketStates, State, state_key, to_ms
 from ai.tabular.store import agents_locked, load_agent, save_agent_file
 from core.config import Config
@@ -135,9 +135,11 @@ class PassResult:
 
 def run_pass(cfg: Config, loader: CandleLoader = load_candles) -> PassResult:
     """Learn from the new trades, save the agents that changed, publish the policy (what ``--once`` does)."""
-    snapshot, report = read_snapshot(cfg, loader)
     with agents_locked(cfg):
         agents = {name: load_agent(cfg, name) for name in AGENT_NAMES}
+        # Only the trades an agent may still lack are held: a pass's memory does not grow with the history.
+        since = learned_cutoff_ms(a.progress.learned_before_ms for a in agents.values())
+        snapshot, report = read_snapshot(cfg, loader, since_ms=since)
         before = {name: (a.progress.trades_learned, a.progress.trades_skipped) for name, a in agents.items()}
         learn_new_trades(cfg, agents, snapshot, report)
         for name, agent in agents.items():

@@ -17,7 +17,7 @@ import pandas as pd
 from ai.tabular.actions import describe_meta, describe_sizing, meta_label, sizing_label
 from ai.tabular.agent import PRODUCER, QAgent
 from ai.tabular.snapshot import Snapshot
-from ai.tabular.state import State, SymbolMarket, state_dict, state_key, to_ms
+from ai.tabular.state import State, SymbolMarket, state_dict, state_key
 from core.config import Config
 from core.contracts.qlearning_policy import (
     NEUTRAL_MULTIPLIER,
@@ -37,8 +37,8 @@ def reference_time_ms(cfg: Config, snapshot: Snapshot, symbol: str) -> tuple[int
     stamp = status.last_candle_ts if status is not None else None
     if stamp is not None:
         candidates.append((stamp + snapshot.markets.tf_ms, "trader_status"))
-    if len(snapshot.trades):
-        candidates.append((int(to_ms(snapshot.trades["closed_at"]).max()), "last_trade"))
+    if len(snapshot.account.closed_ms):  # every trade, also those learned before the snapshot's cut-off
+        candidates.append((int(snapshot.account.closed_ms.max()), "last_trade"))
     if not candidates or cfg.market.data_source.strip().lower() == "ccxt":
         market = snapshot.markets.market(symbol, 0)
         if isinstance(market, SymbolMarket) and len(market.close_ms):

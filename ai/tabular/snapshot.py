@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,13 +114,30 @@ class Snapshot:
     markets: MarketStates
 
 
-def read_snapshot(cfg: Config, loader: CandleLoader = load_candles) -> tuple[Snapshot, LearnReport]:
-    """Read the history (DataError when a column is missing), key its trades, prepare the states."""
+def read_snapshot(cfg: Config, loader: CandleLoader = load_candles,
+                  since_ms: int | None = None) -> tuple[Snapshot, LearnReport]:
+    """Read the history (DataError when a column is missing), key its trades, prepare the states.
+
+    ``since_ms``: trades closing before it are learned by every agent (the agents' cut-off, see
+    :func:`learned_cutoff_ms`), so only the newer trades are kept and keyed: what a pass holds is the late
+    window, not the whole history, however long the history grows. The account states still cover every trade
+    (the drawdown's peak, the recent trades and the loss streak look back past the cut-off).
+    """
     path = history_path(cfg)
     history = read_history(path)
     for problem in history.problems:
         log.warning("skipped a malformed history row: %s", problem)
     trades = history.trades
-    snapshot = Snapshot(trades, trade_keys(path, trades), account_states(trades, cfg.qlearning.recent_trades),
-                        MarketStates(cfg, loader))
-    return snapshot, LearnReport(trades=len(trades), history_skipped_rows=history.skipped)
+    account = account_states(trades, cfg.qlearning.recent_trades)
+    if since_ms is not None and len(trades):
+        trades = trades[account.closed_ms >= since_ms].reset_index(drop=True)
+    snapshot = Snapshot(trades, trade_keys(path, trades), account, MarketStates(cfg, loader))
+    return snapshot, LearnReport(trades=len(history.trades), history_skipped_rows=history.skipped)
+
+
+def learned_cutoff_ms(cutoffs: Iterable[int | None]) -> int | None:
+    """The earliest of the agents' ``learned_before_ms`` (None when one agent has none yet: it needs them all)."""
+    values = list(cutoffs)
+    if not values or any(v is None for v in values):
+        return None
+    return min(v for v in values if v is not None)

@@ -7,15 +7,17 @@ files' locks while they read, change and save them, so neither loses the other's
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ai.tabular.actions import META_DEFAULT, N_META_ACTIONS, N_SIZING_ACTIONS, SIZING_DEFAULT
 from ai.tabular.agent import QAgent
+from core.atomic import atomic_write_text
 from core.config import Config
 from core.contracts.pnl_history import locked
-from core.contracts.qtables import AGENT_NAMES, agent_path, read_qtable, write_qtable
+from core.contracts.qtables import AGENT_NAMES, agent_path, read_qtable
 from core.errors import DataError
 
 
@@ -46,8 +48,13 @@ def load_agent_file(agent: QAgent, path: Path) -> QAgent:
 
 
 def save_agent_file(agent: QAgent, path: Path) -> int:
-    """Write the agent atomically as compact JSON; returns the file size in bytes."""
-    return write_qtable(path, agent.to_document())
+    """Write the agent atomically as compact JSON; returns the file size in bytes.
+
+    The same bytes :func:`core.contracts.qtables.write_qtable` writes for :meth:`QAgent.to_document`, built state
+    by state (:meth:`QAgent.to_json_text`) so that a save does not hold the table twice as Python objects.
+    """
+    atomic_write_text(path, agent.to_json_text() + "\n")
+    return os.path.getsize(path)
 
 
 @contextmanager

@@ -289,6 +289,8 @@ class ShadowRunner:
             else:
                 log.info("candle %s does not follow the pending decision's candle %s: no experience for it",
                          ms_to_iso(int(features.timestamps[j])), ms_to_iso(int(pending["timestamp"])))
+            # Settled: if writing the next decision fails, its retry must not record (and step) this one again.
+            self.state.pending = None
         return self.decide(window, features, j)
 
     def record_experience(self, window: pd.DataFrame, features: MarketFeatures, j: int,

@@ -94,10 +94,26 @@ def test_bad_lines_are_skipped(log_file: Path) -> None:
         b'{"bytes": "\xff\xfe"}',
         b'{"i": 2}',
     ]) + b"\n")
-    records = read_jsonl(log_file)
-    assert [r for r in records if "i" in r] == [{"i": 0}, {"i": 2}]
-    assert len(records) == 3  # the undecodable bytes are replaced, the line itself is still an object
-    assert records[1]["bytes"] == "\ufffd\ufffd"
+    assert read_jsonl(log_file) == [{"i": 0}, {"i": 2}]  # not UTF-8 is refused, as in core.atomic
+
+
+def test_lines_beyond_the_bounded_json_limits_are_skipped_and_counted(
+        log_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    log_file.parent.mkdir(parents=True)
+    lines = [b'{"i": 0}', b'{"w": ' + b"9" * 400 + b"}", b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+             b'{"pad": "' + b"x" * 5000 + b'"}', b'{"i": 1}']
+    log_file.write_bytes(b"\n".join(lines) + b"\n")
+    with caplog.at_level("WARNING", logger="core.jsonl"):
+        records = list(iter_jsonl(log_file, max_line_bytes=4096))
+    assert records == [{"i": 0}, {"i": 1}]  # no OverflowError, RecursionError or unbounded line in memory
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert "skipped 3 bad line(s)" in message and "line 2: not valid JSON (integer of 400 digits is too large)" in message
+
+
+def test_a_final_line_longer_than_the_limit_is_skipped(log_file: Path) -> None:
+    log_file.parent.mkdir(parents=True)
+    log_file.write_bytes(b'{"i": 0}\n{"pad": "' + b"x" * 10_000 + b'"}')  # no newline at the end
+    assert list(iter_jsonl(log_file, max_line_bytes=100)) == [{"i": 0}]
 
 
 def test_append_after_a_partial_line_is_not_lost(log_file: Path) -> None:

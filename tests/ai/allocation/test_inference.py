@@ -222,3 +222,39 @@ def test_the_daemon_repeats_the_update_every_interval(cfg: Config) -> None:
         ctx.stop.set()
         thread.join(timeout=20)
     assert not thread.is_alive()
+
+
+def test_a_write_error_keeps_the_previous_weights_degrades_the_heartbeat_and_is_retried(
+        cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core import atomic
+    from core.daemon import WriteErrors, read_heartbeat
+
+    trained(cfg)
+    now = [0.0]
+    ctx = DaemonContext(name="rl_inference", cfg=cfg, writes=WriteErrors(clock=lambda: now[0]))
+    daemon = InferenceDaemon(cfg, ctx)
+    daemon.update("start")
+    before = output_path(cfg).read_bytes()
+    real_write = atomic.atomic_write_text
+    attempts = []
+
+    def full_disk(path: str | os.PathLike[str], text: str) -> None:
+        if Path(path).name == output_path(cfg).name:
+            attempts.append(path)
+            raise OSError(28, "No space left on device")
+        real_write(path, text)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(atomic, "atomic_write_text", full_disk)
+        daemon.update("trades")  # must not raise: the daemon keeps running
+        beat = read_heartbeat(cfg, "rl_inference")
+        assert beat is not None and beat["state"] == "degraded" and "No space left" in beat["degraded_reason"]
+        assert output_path(cfg).read_bytes() == before  # the previous weights stay whole
+        daemon.update("timer")  # within the backoff: no new attempt
+        assert len(attempts) == 1
+    now[0] += 10.0
+    written = []
+    monkeypatch.setattr(atomic, "atomic_write_text", lambda path, text: (written.append(path), real_write(path, text)))
+    daemon.update("timer")  # after the backoff: tried again, and it works
+    assert read_heartbeat(cfg, "rl_inference")["state"] == "running" and daemon.updates == 2
+    assert output_path(cfg) in map(Path, written) and read_weights(output_path(cfg)).ok

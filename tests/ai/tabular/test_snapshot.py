@@ -1,11 +1,17 @@
-"""Trade keys: the ``trade_id`` column identifies trades when present, identical rows without one are one trade."""
+"""Trade keys: the ``trade_id`` column identifies trades when present, identical rows without one are one trade;
+a pass holds only the trades it may still have to learn."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import pytest
+
+from ai.tabular import learner
 from ai.tabular.learner import run_pass
-from core.config import Config
+from ai.tabular.snapshot import LearnReport, Snapshot, read_snapshot
+from core.config import Config, replace_section
 from core.contracts.pnl_history import COLUMNS, append_trades, history_path
 
 # Signatures of the helper fixtures of conftest.py.
@@ -29,3 +35,26 @@ def test_identical_rows_without_an_id_are_one_trade(cfg: Config, trade_rows: Tra
     row = trade_rows(cfg, [400], 3, lambda k, s: 0.01, strategies=("turtle_trading",))[0]
     append_trades(history_path(cfg), [row, row])
     assert run_pass(cfg).report.learned["meta"] == 1
+
+
+def test_a_pass_holds_the_late_window_not_the_whole_history(cfg: Config, trade_rows: TradeRows,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = replace_section(cfg, "qlearning", late_window_s=10 * 3600.0)  # 10 candles of trade time
+    held: list[int] = []
+
+    def spy(*args: Any, **kwargs: Any) -> tuple[Snapshot, LearnReport]:
+        snapshot, report = read_snapshot(*args, **kwargs)
+        held.append(len(snapshot.trades))
+        return snapshot, report
+
+    monkeypatch.setattr(learner, "read_snapshot", spy)
+    one = ("turtle_trading",)
+    append_trades(history_path(cfg), trade_rows(cfg, list(range(300, 900, 5)), 2, lambda k, s: 0.01, one))
+    assert run_pass(cfg).report.learned["meta"] == 120
+    assert run_pass(cfg).report.new_trades == 0
+    append_trades(history_path(cfg), trade_rows(cfg, list(range(900, 1500, 5)), 2, lambda k, s: -0.01, one))
+    assert run_pass(cfg).report.learned["meta"] == 120  # the new trades are all there to learn
+    last = run_pass(cfg)
+    assert last.report.trades == 240 and last.report.new_trades == 0
+    # first pass: everything (nothing learned yet); later ones only the trades of the late window
+    assert held[0] == 120 and held[1] <= 3 and held[3] == held[1]

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from ai.tabular.agent import QAgent
 from ai.tabular.cli import main
 from ai.tabular.learner import run_pass
-from ai.tabular.store import load_agent
+from ai.tabular.store import load_agent, load_agent_file, save_agent_file
 from core.config import Config
 from core.contracts.pnl_history import append_trades, history_path
-from core.contracts.qtables import agent_path
+from core.contracts.qtables import agent_path, write_qtable
 from core.errors import DataError
 
 # Signatures of the helper fixtures of conftest.py.
@@ -44,3 +48,28 @@ def test_a_corrupt_agent_file_is_a_clear_error_not_a_fresh_start(cfg: Config,
     assert path.read_text() == "{not json"
     assert main(["--once"]) == 2  # bad input, as documented
     assert "move it aside" in capsys.readouterr().err
+
+
+def test_a_save_writes_the_contracts_bytes_without_holding_the_table_twice(tmp_path: Path) -> None:
+    agent = QAgent("sizing", 40, 0, alpha=0.1, gamma=0.9, epsilon=0.5, epsilon_decay=0.99, epsilon_min=0.01)
+    for i in range(1000):
+        agent.learn(f"S{i}", {a: 0.01 * a - 0.1 for a in range(40)}, f"S{i + 1}")
+    ours, theirs = tmp_path / "ours.json", tmp_path / "theirs.json"
+    tracemalloc.start()
+    try:
+        size = save_agent_file(agent, ours)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    write_qtable(theirs, agent.to_document())
+    stamp = re.compile(rb'"generated_at":"[^"]*"')
+    assert stamp.sub(b"", ours.read_bytes()) == stamp.sub(b"", theirs.read_bytes())
+    # the nested document alone would take about ten times the file; the text about twice
+    assert peak < 3 * size
+    loaded = load_agent_file(QAgent("sizing", 40, 0, alpha=0.1, gamma=0.9, epsilon=0.5, epsilon_decay=0.99,
+                                    epsilon_min=0.01), ours)
+    assert loaded.to_document()["table"] == agent.to_document()["table"]
+    agent.table["S0"].q[0][0] = float("nan")
+    with pytest.raises(ValueError):
+        save_agent_file(agent, ours)
+    assert stamp.sub(b"", ours.read_bytes()) == stamp.sub(b"", theirs.read_bytes())  # the file stays whole

@@ -12,14 +12,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ai.trading.common import load_model
+import pytest
+import torch
+
+from ai.trading import shadow_daemon
+from ai.trading.account import Action
+from ai.trading.common import DAEMON_NAME, TradingModel, load_model
 from ai.trading.features import N_FEATURES
 from ai.trading.shadow_daemon import bootstrap_candles
+from ai.trading.shadow_runner import ShadowRunner
 from core.atomic import read_json
-from core.config import load_config
+from core.config import Config, load_config
+from core.contracts import shadow_decisions
 from core.contracts.shadow_decisions import decisions_path
 from core.contracts.shadow_status import experiences_path
 from core.contracts.trading_model import model_path
+from core.daemon import DaemonContext, WriteErrors, read_heartbeat
 from core.jsonl import read_jsonl
 from market.sources import load_candles
 
@@ -88,3 +96,69 @@ def test_the_bootstrap_model_trains_only_on_candles_before_the_traders_clock(
     candles = bootstrap_candles(cfg)
     assert not isinstance(candles, str)
     assert candles.frame["timestamp"].tolist() == [int(t) for t in ts[900:1200]]
+
+
+class _AlwaysLong(torch.nn.Module):
+    """A policy that always prefers LONG (logits), with value 0: decisions without training a model."""
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = torch.zeros(obs.shape[0], 6)
+        logits[:, Action.LONG] = 5.0
+        return logits, torch.zeros(obs.shape[0])
+
+
+def _full_disk_then_recovery(set_trader: Callable[..., Any], tcfg: Config,
+                             monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[int], Any]:
+    """Decisions and experiences timestamps after the decisions log could not be written for a while."""
+    ts = load_candles(tcfg, ["BTC/USDT"])["BTC/USDT"]["timestamp"].to_numpy()
+    runner = ShadowRunner(tcfg, TradingModel(_AlwaysLong(), {}, model_path(tcfg), "stub"))
+    now = [0.0]
+    ctx = DaemonContext(name=DAEMON_NAME, cfg=tcfg, writes=WriteErrors(clock=lambda: now[0]))
+    set_trader(tcfg, int(ts[1000]))
+    assert shadow_daemon._poll_safely(runner, None, ctx) == 1
+    before = decisions_path(tcfg).read_bytes()
+    attempts = []
+
+    def full_disk(*_args: object, **_kw: object) -> None:
+        attempts.append(1)
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(shadow_decisions, "append_jsonl", full_disk)
+        patch.setattr(shadow_daemon, "publish_status", full_disk)
+        set_trader(tcfg, int(ts[1002]))
+        assert shadow_daemon._poll_safely(runner, None, ctx) == 0  # no exception: the daemon keeps running
+        shadow_daemon._publish_status_safely(tcfg, ctx)
+        ctx.beat(state="running")
+        beat = read_heartbeat(tcfg, DAEMON_NAME)
+        assert beat is not None and beat["state"] == "degraded" and "No space left" in beat["degraded_reason"]
+        assert set(beat["write_errors"]) == {shadow_daemon.DECISIONS_WRITE, shadow_daemon.STATUS_WRITE}
+        assert decisions_path(tcfg).read_bytes() == before
+        tries = len(attempts)
+        assert shadow_daemon._poll_safely(runner, None, ctx) == 0 and len(attempts) == tries  # within the backoff
+
+    # the disk has room again
+    now[0] += 10.0
+    made = shadow_daemon._poll_safely(runner, None, ctx)
+    set_trader(tcfg, int(ts[1003]))
+    made += shadow_daemon._poll_safely(runner, None, ctx)
+    assert made >= 2  # at the latest when the trader moves on
+    shadow_daemon._publish_status_safely(tcfg, ctx)
+    ctx.beat(state="running")
+    assert read_heartbeat(tcfg, DAEMON_NAME)["state"] == "running"
+    decided = [d["timestamp"] for d in read_jsonl(decisions_path(tcfg))]
+    return decided, [e["timestamp"] for e in read_jsonl(experiences_path(tcfg))], ts
+
+
+def test_a_write_error_keeps_the_decisions_degrades_the_heartbeat_and_is_retried(
+        set_trader: Callable[..., Any], tcfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    decided, _, ts = _full_disk_then_recovery(set_trader, tcfg, monkeypatch)
+    # the candles the failure held back are decided once each: no gap, no duplicate decision
+    assert decided == sorted(set(decided)) and decided[-1] == int(ts[1003])
+    assert all(b - a == 3_600_000 for a, b in zip(decided, decided[1:], strict=False))
+
+
+def test_a_failed_decision_write_does_not_repeat_an_experience(
+        set_trader: Callable[..., Any], tcfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    decided, experienced, _ = _full_disk_then_recovery(set_trader, tcfg, monkeypatch)
+    assert experienced == decided[:-1]
