@@ -1,88 +1,40 @@
-"""Helpers shared by the strategy-weight trainer's tests, given as fixtures: trade rows of the 8 strategies, a
-writer of them into the history, and a configuration that trains in seconds."""
+"""Fixtures of the strategy-weight agent's tests, over the helpers of support.py."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from core.config import STRATEGIES, Config, PPOConfig, replace_section
-from core.contracts.pnl_history import append_trades, history_path
-
-START = pd.Timestamp("2024-01-02", tz="UTC")
-FAST_PPO = PPOConfig(n_steps=16, batch_size=32, n_epochs=2, hidden_sizes=[16, 16], threads=1, device="cpu")
+from core.config import Config
+from tests.ai.allocation import support
 
 TradeRows = Callable[..., list[dict[str, Any]]]
 WriteTrades = Callable[..., None]
 Fast = Callable[..., Config]
 
 
-def _trade_rows(n: int, seed: int = 0, start: pd.Timestamp = START, days: float = 30) -> list[dict[str, Any]]:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for hours in np.sort(rng.uniform(0, days * 24, n)):
-        closed = start + pd.Timedelta(hours=float(hours))
-        pct = float(rng.normal(0.001, 0.01))
-        rows.append({"closed_at": closed.isoformat(), "opened_at": (closed - pd.Timedelta(hours=2)).isoformat(),
-                     "symbol": "BTC/USDT", "strategy": STRATEGIES[int(rng.integers(0, 8))], "side": "long",
-                     "qty": 0.01, "entry_price": 40_000.0, "exit_price": 40_000.0 * (1 + pct), "pnl": 400.0 * pct,
-                     "pnl_pct": pct, "fees": 0.4, "equity_after": 10_000.0})
-    return rows
-
-
-def _write_trades(cfg: Config, n: int, seed: int = 0, start: pd.Timestamp = START, days: float = 30) -> None:
-    append_trades(history_path(cfg), _trade_rows(n, seed, start, days))
-
-
-def _planted_trades(edge: float, days: int = 120, seed: int = 0) -> list[dict[str, Any]]:
-    """Two trades a day per strategy, N(0, 1 %) each, except turtle_trading whose mean is ``edge``."""
-    rng = np.random.default_rng(seed)
-    start = START
-    rows = []
-    for day in range(days):
-        for name in STRATEGIES:
-            for _ in range(2):
-                closed = start + pd.Timedelta(days=day, hours=float(rng.uniform(1, 23)))
-                pct = float(rng.normal(edge if name == "turtle_trading" else 0.0, 0.01))
-                rows.append({"closed_at": closed.isoformat(), "opened_at": (closed - pd.Timedelta(hours=1)).isoformat(),
-                             "symbol": "BTC/USDT", "strategy": name, "side": "long", "qty": 1.0,
-                             "entry_price": 100.0, "exit_price": 100.0 * (1 + pct), "pnl": pct, "pnl_pct": pct,
-                             "fees": 0.0, "equity_after": 10_000.0})
-    return sorted(rows, key=lambda r: str(r["closed_at"]))
-
-
-def _fast(cfg: Config, **changes: Any) -> Config:
-    # Random trades have no edge, so the performance gate would refuse every candidate: the tests of training,
-    # promotion mechanics and inference turn it off; the gate's own tests (test_validation.py) turn it on.
-    agent = {"episodes": 2, "episode_length": 10, "window_periods": 5, "market_window_candles": 24, "num_envs": 2,
-             "ppo": FAST_PPO, "gate_confidence": 0.0, **changes}
-    return replace_section(cfg, "strategy_agent", **agent)
-
-
 @pytest.fixture
 def trade_rows() -> TradeRows:
     """``trade_rows(n, seed=0, start=2024-01-02, days=30)``: ``n`` random trades of the 8 strategies."""
-    return _trade_rows
+    return support.trade_rows
 
 
 @pytest.fixture
 def write_trades() -> WriteTrades:
     """``write_trades(cfg, n, seed=0, start=..., days=30)``: append ``n`` random trades to the history."""
-    return _write_trades
+    return support.write_trades
 
 
 @pytest.fixture
 def fast() -> Fast:
     """``fast(cfg, **changes)``: ``cfg`` with a strategy agent that trains in seconds (performance gate off)."""
-    return _fast
+    return support.fast
 
 
 @pytest.fixture
 def planted_trades() -> Callable[..., list[dict[str, Any]]]:
     """``planted_trades(edge, days=120, seed=0)``: two trades a day per strategy, N(0, 1 %), except
     turtle_trading whose mean is ``edge`` (0: a history without any edge)."""
-    return _planted_trades
+    return support.planted_trades

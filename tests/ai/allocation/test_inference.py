@@ -28,16 +28,15 @@ from ai.allocation.inference import (
 )
 from ai.allocation.training import train_once
 from core.atomic import publish_json
-from core.config import STRATEGIES, Config, PPOConfig, replace_section
+from core.config import STRATEGIES, Config, replace_section
 from core.contracts.allocation_model import latest_path
-from core.contracts.pnl_history import append_trades, read_history
+from core.contracts.pnl_history import read_history
 from core.contracts.weights import read_weights
 from core.daemon import DaemonContext
+from tests.ai.allocation.support import START, fast, write_trades
 
 REPO = Path(__file__).resolve().parents[3]
-START = pd.Timestamp("2024-01-02", tz="UTC")
 DAY = pd.Timedelta(days=1)
-FAST_PPO = PPOConfig(n_steps=16, batch_size=32, n_epochs=2, hidden_sizes=[16, 16], threads=1, device="cpu")
 FAST_TOML = """
 [strategy_agent]
 debounce_s = 0.2
@@ -47,25 +46,6 @@ window_periods = 5
 market_window_candles = 24
 num_envs = 2
 """
-
-
-def fast(cfg: Config) -> Config:
-    # Random trades have no edge: the performance gate (tested in test_validation.py) is off to get a model.
-    return replace_section(cfg, "strategy_agent", episodes=2, episode_length=10, window_periods=5,
-                           market_window_candles=24, num_envs=2, ppo=FAST_PPO, gate_confidence=0.0)
-
-
-def write_trades(cfg: Config, n: int, seed: int = 0, start: pd.Timestamp = START, days: float = 30) -> None:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for hours in np.sort(rng.uniform(0, days * 24, n)):
-        closed = start + pd.Timedelta(hours=float(hours))
-        pct = float(rng.normal(0.001, 0.01))
-        rows.append({"closed_at": closed.isoformat(), "opened_at": (closed - pd.Timedelta(hours=2)).isoformat(),
-                     "symbol": "BTC/USDT", "strategy": STRATEGIES[int(rng.integers(0, 8))], "side": "long",
-                     "qty": 0.01, "entry_price": 40_000.0, "exit_price": 40_000.0 * (1 + pct), "pnl": 400.0 * pct,
-                     "pnl_pct": pct, "fees": 0.4, "equity_after": 10_000.0})
-    append_trades(cfg.state_dir / "pnl_history.csv", rows)
 
 
 def trained(cfg: Config) -> Config:
