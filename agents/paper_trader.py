@@ -169,7 +169,7 @@ def run(cfg: Config, mode: str, speed: float, max_candles: int | None,
     speed = speed if mode == "replay" else 0.0
     sources = list(sources) if sources is not None else [StrategySignals(cfg)]
     path = state_path(cfg)
-    with single_instance(path), daemon_context(PRODUCER, cfg) as ctx:
+    with single_instance(path, cfg.runtime_dir / "locks"), daemon_context(PRODUCER, cfg) as ctx:
         if reset:
             backup = reset_state(path)
             if backup is not None:

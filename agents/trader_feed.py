@@ -21,9 +21,9 @@ import pandas as pd
 
 from agents.books import iso_ms
 from core.config import STRATEGIES, Config, replace_section
+from core.daemon import release_free_memory
 from core.errors import FatalError
 from core.timeframes import timeframe_to_ms
-from market.exchange import open_exchange
 from market.sources import load_candles
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,7 @@ class ReplayFeed:
         self.n_candles = self._candles_needed(last_ts)
         log.info("end of the synthetic candles: extending the market to %d candles", self.n_candles)
         self.window = self._load()
+        release_free_memory()  # the regenerated market and its signals are freed: their peak is not kept resident
         rest = self.window.after(last_ts)
         return rest if len(rest) else None
 
@@ -150,6 +151,8 @@ class LiveFeed:
     def candles_after(self, last_ts: int | None) -> MarketWindow:
         """The closed candles after ``last_ts``; on a first start only the newest one (no trading the past)."""
         if self.exchange is None:
+            from market.exchange import open_exchange  # ccxt (~50 MB) only for a live trader, not a replay
+
             self.exchange = open_exchange(self.cfg)
         frames = load_candles(self.cfg, self.cfg.market.symbols, source="ccxt",
                               limit=self.cfg.trader.live_history_candles, exchange=self.exchange)

@@ -16,7 +16,6 @@ lost or written twice. A state belongs to one market (:func:`market_key`) and is
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from agents.books import Costs, Portfolio, trade_id
+from core import locks
 from core.atomic import publish_json, read_json
 from core.config import Config
 from core.contracts.pnl_history import append_trades, read_history
@@ -187,17 +187,18 @@ def reconcile_pending(state: TraderState, history: Path,
 
 
 @contextmanager
-def single_instance(path: Path) -> Iterator[None]:
-    """Hold ``<state file>.lock`` so two traders never write one history twice."""
+def single_instance(path: Path, fallback_dir: Path | None = None) -> Iterator[Path | None]:
+    """Hold ``<state file>.lock`` so two traders never write one history twice; yields the lock file held.
+
+    When it cannot be created (a read-only state folder) the lock is ``<fallback_dir>/<state file>.lock``
+    instead (the runtime's ``locks/``); when neither can be, the trader runs without one (logged), as it
+    would run degraded anyway, rather than die.
+    """
     lock = path.with_name(path.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a+") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise FatalError(f"another paper trader is running with the state {path}; stop it first "
-                             "(bash scripts/stop_rl_system.sh)") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    fallback = (fallback_dir or lock.parent) / lock.name
+    try:
+        with locks.single_instance(lock, fallback) as held:
+            yield held
+    except locks.AlreadyLocked:
+        raise FatalError(f"another paper trader is running with the state {path}; stop it first "
+                         "(bash scripts/stop_rl_system.sh)") from None

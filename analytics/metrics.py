@@ -36,10 +36,12 @@ _TIMEFRAME = re.compile(r"^(\d+)([smhdwMy])$")
 
 
 def clean_returns(returns: ReturnsLike) -> np.ndarray:
-    """The finite values of ``returns`` as a float64 array (NaN and +-inf dropped)."""
+    """The finite values of ``returns`` as a float64 array (NaN and +-inf dropped); a view of the input when
+    it is already a finite float64 array, so callers must not write into it."""
     arr = np.asarray(list(returns) if not isinstance(returns, (np.ndarray, pd.Series)) else returns, dtype=np.float64)
     arr = arr.ravel()
-    return arr[np.isfinite(arr)]
+    finite = np.isfinite(arr)
+    return arr if finite.all() else arr[finite]  # no copy of an all-finite series (a million returns: ms)
 
 
 def total_return(returns: ReturnsLike) -> float:
@@ -123,18 +125,28 @@ def sortino_ratio(returns: ReturnsLike, periods_per_year: float, risk_free: floa
 def equity_curve(returns: ReturnsLike, start: float = 1.0) -> np.ndarray:
     """Equity after each period, compounding from ``start``: ``start * cumprod(1 + r)`` (same length as the
     cleaned returns; the starting value itself is not included)."""
-    r = clean_returns(returns)
-    return start * np.cumprod(1.0 + r)
+    equity = np.add(clean_returns(returns), 1.0)
+    np.cumprod(equity, out=equity)  # in place: one array for a million periods instead of three
+    if start != 1.0:
+        equity *= start
+    return equity
 
 
 def drawdown_series(returns: ReturnsLike) -> np.ndarray:
     """Drawdown after each period: ``equity / running_peak - 1`` (<= 0), the starting equity 1 being the
     first peak."""
-    equity = equity_curve(returns)
+    return drawdown_of_equity(equity_curve(returns))
+
+
+def drawdown_of_equity(equity: np.ndarray) -> np.ndarray:
+    """:func:`drawdown_series` of an :func:`equity_curve` already computed."""
     if equity.size == 0:
         return equity
-    peak = np.maximum.accumulate(np.maximum(equity, 1.0))
-    return equity / peak - 1.0
+    drawdown = np.maximum(equity, 1.0)
+    np.maximum.accumulate(drawdown, out=drawdown)  # the running peak, then the drawdown, in one array
+    np.divide(equity, drawdown, out=drawdown)
+    drawdown -= 1.0
+    return drawdown
 
 
 def max_drawdown(returns: ReturnsLike) -> float:

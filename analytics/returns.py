@@ -2,7 +2,9 @@
 report measure strategies by.
 
 Trades. :func:`load_strategy_trades` reads ``state/pnl_history.csv`` (through its contract) and keeps the
-trades of the 8 strategies; rows of other books (``rl_v3_ppo``) are dropped and malformed rows are counted.
+trades of the 8 strategies; rows of other books (``rl_v3_ppo``) are dropped and malformed rows are counted. A
+one-shot command parses only the rows appended since its previous run (:func:`cache_history_reads`,
+:mod:`core.contracts.pnl_history_cache`); a daemon keeps the history in memory (:func:`read_history_incrementally`).
 
 Window. A series ends on ``as_of``, by default the UTC day of the newest trade in the history
 (:func:`history_day`): the history's own clock, which is today for a trader running live and the simulated day
@@ -19,8 +21,10 @@ series run from the later of the lookback start and the history's first trade, t
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +32,8 @@ import pandas as pd
 
 from analytics.metrics import periods_per_year_for
 from core.config import STRATEGIES, Config
-from core.contracts.pnl_history import history_path, read_history
+from core.contracts.pnl_history import HistoryTail, history_path, read_history
+from core.contracts.pnl_history_cache import read_history_cached
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +70,42 @@ def today_utc() -> date:
     return datetime.now(timezone.utc).date()
 
 
+_INCREMENTAL: dict[Path, tuple[HistoryTail, threading.Lock]] = {}
+"""Histories this process reads incrementally (:func:`read_history_incrementally`), with a lock each: the
+performance daemon's jobs run on two threads."""
+
+
+def read_history_incrementally(cfg: Config) -> None:
+    """From now on :func:`load_strategy_trades` of ``cfg``'s history parses only the rows appended since its
+    previous call in this process (a daemon that reads the history for every report and fallback run)."""
+    path = history_path(cfg)
+    _INCREMENTAL.setdefault(path, (HistoryTail(path), threading.Lock()))
+
+
+_CACHED: set[Path] = set()
+"""Histories this process reads through the history cache (:func:`cache_history_reads`)."""
+
+
+def cache_history_reads(cfg: Config) -> None:
+    """From now on :func:`load_strategy_trades` of ``cfg``'s history restores the previous run's parse from
+    ``state/cache`` and parses only the rows appended since, saving the state again (a one-shot command run over
+    and over: ``rl_inference.py --update``, ``rl_performance.py --report``). Readers that must not write
+    (the dashboard) never call it."""
+    _CACHED.add(history_path(cfg))
+
+
 def load_strategy_trades(cfg: Config) -> tuple[pd.DataFrame, int]:
     """Valid trades of the 8 strategies (other books dropped) and how many malformed rows were skipped."""
-    read = read_history(history_path(cfg))
-    for problem in read.problems:
+    path = history_path(cfg)
+    kept = _INCREMENTAL.get(path)
+    if kept is None:
+        read = read_history_cached(path) if path in _CACHED else read_history(path)
+        problems = read.problems
+    else:
+        with kept[1]:
+            problems = kept[0].poll().problems  # only the rows not reported yet
+            read = kept[0].as_read()
+    for problem in problems:
         log.warning("skipped a trade row: %s", problem)
     trades = read.trades[read.trades["strategy"].isin(STRATEGIES)]
     return trades.reset_index(drop=True), read.skipped
@@ -104,11 +141,13 @@ def daily_strategy_returns(trades: pd.DataFrame, lookback_days: int, as_of: date
                          window_start, end)
     if trades.empty:
         return empty
+    first_day = trades["closed_at"].min().tz_convert("UTC").tz_localize(None).normalize()
+    trades = _closed_within(trades, window_start, end)
     day = trades["closed_at"].dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
     inside = trades[(day >= pd.Timestamp(window_start)) & (day <= pd.Timestamp(end))]
     if inside.empty:
         return empty
-    bounds = _trading_days(pd.DatetimeIndex([pd.Timestamp(window_start), pd.Timestamp(end), day.min()]), calendar)
+    bounds = _trading_days(pd.DatetimeIndex([pd.Timestamp(window_start), pd.Timestamp(end), first_day]), calendar)
     start = max(bounds[0], bounds[2])
     index = pd.date_range(start, bounds[1], freq="B" if calendar == "equity" else "D")
     inside_day = _trading_days(day[inside.index], calendar)
@@ -116,6 +155,18 @@ def daily_strategy_returns(trades: pd.DataFrame, lookback_days: int, as_of: date
     returns = sums.reindex(index=index, columns=list(STRATEGIES), fill_value=0.0).astype(float)
     counts = inside["strategy"].value_counts()
     return DailyReturns(returns, {s: int(counts.get(s, 0)) for s in STRATEGIES}, window_start, end)
+
+
+def _closed_within(trades: pd.DataFrame, first: date, last: date) -> pd.DataFrame:
+    """The trades closed on the UTC days ``first`` to ``last``, found by binary search when they are sorted by
+    close (a history read is), so a replay's many short windows over a long history do not each scan every
+    trade; unsorted trades are returned as they are (the caller filters them)."""
+    closed = trades["closed_at"]
+    if not closed.is_monotonic_increasing:
+        return trades
+    lo = int(closed.searchsorted(pd.Timestamp(first, tz="UTC")))
+    hi = int(closed.searchsorted(pd.Timestamp(last, tz="UTC") + pd.Timedelta(days=1)))
+    return trades.iloc[lo:hi]
 
 
 def load_daily_returns(cfg: Config, lookback_days: int, as_of: date | None = None) -> DailyReturns:

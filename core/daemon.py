@@ -6,6 +6,7 @@ jobs or watchdog handlers, so tests call the functions directly.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import os
@@ -124,6 +125,31 @@ class DaemonContext:
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True when asked to stop."""
         return self.stop.wait(seconds)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None  # not glibc: its allocator returns memory its own way
+    return trim
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> bool:
+    """Hand the memory freed by a daemon's work back to the system (glibc's ``malloc_trim``); False where the C
+    library has no such call.
+
+    A pass that builds frames and tables and frees them leaves its peak in the heap: glibc keeps freed memory
+    whose pages share the heap with a live object, so a daemon's resident size followed its largest pass and
+    crept up with the data (measured with ``scripts/soak.py``). Called after each pass of a daemon whose
+    working set follows the data."""
+    if _MALLOC_TRIM is None:
+        return False
+    _MALLOC_TRIM(0)
+    return True
 
 
 def heartbeat_path(cfg: Config, name: str) -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from core.config import REPO_ROOT, Config
+from core.locks import open_lock_file
 from core.schedule import cron_trigger
 
 
@@ -61,10 +62,9 @@ def lock_path(cfg: Config, name: str) -> Path:
 
 def try_lock(cfg: Config, name: str) -> IO[str] | None:
     """The open, locked lock file of job ``name``, or None when another run holds it. Keep it open while the
-    job runs; closing it (or the process ending) releases the lock."""
-    path = lock_path(cfg, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+")
+    job runs; closing it (or the process ending) releases the lock. The daemon that runs the same work takes
+    it too (the trainer's training), so a crontab run and the daemon never overlap."""
+    handle = open_lock_file(lock_path(cfg, name))  # OSError when it can be neither created nor opened
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

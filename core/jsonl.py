@@ -34,12 +34,22 @@ def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any], max_lines
                 if fh.read(1) != b"\n":
                     line = "\n" + line  # a crashed writer left half a line: keep ours out of it
             fh.write(line.encode("utf-8"))
-        if max_lines > 0 and p.stat().st_size > 0:
+        if max_lines > 0 and p.stat().st_size > 0 and _most_lines(p) > max_lines:
             # Bytes, not text: one undecodable foreign line must not make every later append fail.
             lines = p.read_bytes().splitlines(keepends=True)
             if len(lines) > max_lines:
                 keep = max(1, (max_lines * 3) // 4)
                 atomic_write_bytes(p, b"".join(lines[-keep:]))
+
+
+def _most_lines(path: Path, chunk: int = 1 << 20) -> int:
+    """An upper bound of ``len(path.read_bytes().splitlines())``, read in chunks: an append holds one chunk,
+    not the whole log, until the log is due for a trim."""
+    breaks = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            breaks += block.count(b"\n") + block.count(b"\r")  # "\r\n" counts twice: still a bound
+    return breaks + 1
 
 
 def read_jsonl(path: str | os.PathLike[str], limit: int | None = None) -> list[dict[str, Any]]:

@@ -125,6 +125,18 @@ def command_line(pid: int) -> str | None:
     return out.stdout
 
 
+def rss_bytes(pid: int) -> int | None:
+    """Resident memory of a live process (``VmRSS`` of ``/proc/<pid>/status``), or None where it cannot be read
+    (the process is gone, or the system has no ``/proc``)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024  # reported in kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def last_error_line(cfg: Config, name: str) -> str:
     """The last line of the daemon's raw output (a traceback's last line), else the last ERROR line of its log."""
     logs = cfg.runtime_dir / "logs"

@@ -104,3 +104,38 @@ def schedule_once_soon(scheduler: Any, func: Callable[..., Any], job_id: str, de
     run_at = datetime.now(timezone.utc) + timedelta(seconds=delay_s)
     scheduler.add_job(func, "date", run_date=run_at, args=args or [], id=job_id, replace_existing=True,
                       coalesce=True, max_instances=1, misfire_grace_time=misfire_grace_s)
+
+
+class DebouncedWorker:
+    """Runs ``work`` on its own thread once per burst of :meth:`notify` calls (see :class:`Debouncer`).
+
+    A notification that arrives while ``work`` runs is not lost: it makes one more run after the current one,
+    so the last change is always looked at, and a burst of any length costs one run per ``max_delay_s`` at most.
+    """
+
+    def __init__(self, work: Callable[[], None], quiet_s: float, max_delay_s: float, name: str = "debounced") -> None:
+        self.work = work
+        self.debouncer = Debouncer(quiet_s, max_delay_s)
+        self.runs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def notify(self) -> None:
+        self.debouncer.notify()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop after the run in progress (if any) has finished, waiting up to ``timeout_s``."""
+        self._stop.set()
+        self.debouncer.wake()
+        self._thread.join(timeout_s)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            pending = self.debouncer.seconds_until_due()
+            self.debouncer.wait(60.0 if pending is None else pending)
+            if not self._stop.is_set() and self.debouncer.take_if_due():
+                self.runs += 1
+                self.work()

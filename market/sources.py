@@ -20,7 +20,7 @@ from core.timeframes import timeframe_to_ms
 from market.cache import cache_path, read_cached_candles
 from market.csv_import import read_csv_candles
 from market.gaps import describe_gaps, find_gaps
-from market.synthetic import synthetic_candles
+from market.synthetic_window import synthetic_window
 
 if TYPE_CHECKING:
     import ccxt
@@ -64,7 +64,9 @@ def load_candles(
 
 
 def _load_synthetic(cfg: Config, symbols: list[str], limit: int | None) -> dict[str, pd.DataFrame]:
-    return synthetic_candles(cfg, symbols, n_candles=max(cfg.synthetic.n_candles, limit or 0))
+    # Only the candles returned are generated (from the stream's checkpoints), not the whole market first.
+    end = max(cfg.synthetic.n_candles, limit or 0)
+    return synthetic_window(cfg, symbols, end=end, count=limit or end)
 
 
 def _load_csv(cfg: Config, symbol: str) -> pd.DataFrame:

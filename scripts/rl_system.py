@@ -41,7 +41,7 @@ from core.contracts.trader_status import read_trader_status
 from core.contracts.weights import ALLOCATIONS_NAME, RL_WEIGHTS_NAME, allocations_path
 from core.daemon import heartbeat_path, pid_path, read_heartbeat
 from core.errors import ConfigError, ExitCode
-from core.jobs import JOBS, job_named, next_runs, run_job
+from core.jobs import JOBS, job_named, lock_path, next_runs, run_job
 from core.supervisor import (
     Backoff,
     Supervisor,
@@ -49,6 +49,7 @@ from core.supervisor import (
     command_line,
     read_state,
     request,
+    rss_bytes,
     stop_supervising,
     supervisor_pid,
 )
@@ -89,6 +90,9 @@ DAEMONS: tuple[DaemonSpec, ...] = (
     DaemonSpec("shadow_ppo", "ai.trading.cli", ("run",),
                "trading PPO in shadow mode: a decision per closed candle, experiences, monthly retraining",
                ("ai/shadow_ppo.py", "ai.shadow_ppo", "rl-shadow-ppo")),
+    DaemonSpec("dashboard", "dashboard.cli", (),
+               "the web page of the suite: health, the loop, the trader, both PPO agents, Q-learning (read only)",
+               ("scripts/dashboard.py",)),
 )
 """Every daemon of the suite, in start order (the trader's inputs before the trader)."""
 NAME_WIDTH = max(len(d.name) for d in DAEMONS)
@@ -228,6 +232,7 @@ def status_rows(cfg: Config) -> list[dict[str, object]]:
             "heartbeat_stale": pid is not None and (beat.age_s is None or beat.age_s > STALE_HEARTBEAT_S),
             "state": doc.get("state"),
             "what": spec.what,
+            "rss_bytes": rss_bytes(pid) if pid is not None else None,
             **_supervision(supervised.get(spec.name)),
         })
     return rows
@@ -291,6 +296,9 @@ def cmd_start(cfg: Config, args: argparse.Namespace) -> int:
             print(f"{spec.name:<{NAME_WIDTH}} {what} (pid {pid}): {spec.what}")
     for line in failed.values():
         print(line, file=sys.stderr)
+    if any(s.name == "dashboard" for s in specs) and "dashboard" not in failed:
+        url = (read_heartbeat(cfg, "dashboard") or {}).get("url")  # the port actually taken (port = 0)
+        print(f"dashboard: {url or f'http://{cfg.dashboard.host}:{cfg.dashboard.port}/'}")
     print(f"state: {cfg.state_dir}   runtime: {cfg.runtime_dir}   logs: {cfg.runtime_dir / 'logs'}")
     print("supervised: a daemon that exits unexpectedly is restarted (status shows restarts)")
     print("stop with: bash scripts/stop_rl_system.sh   status: python scripts/rl_system.py status")
@@ -388,6 +396,8 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         return ExitCode.OK
     for row in rows:
         state = f"running (pid {row['pid']})" if row["running"] else "stopped"
+        if isinstance(row["rss_bytes"], int):
+            state += f" {row['rss_bytes'] / 2**20:.0f} MB"
         stale = "  STALE heartbeat: hung? see runtime/logs/" if row["heartbeat_stale"] else ""
         print(f"{row['name']:<{NAME_WIDTH}} {state:<22} heartbeat {row['heartbeat_at'] or '-'}  "
               f"{row['state'] or ''}{stale}")
@@ -414,9 +424,15 @@ def cmd_job(cfg: Config, args: argparse.Namespace) -> int:
     job = job_named(args.name)
     if job is None:
         raise ConfigError(f"unknown job {args.name!r}; known jobs: {', '.join(j.name for j in JOBS)}")
-    code = run_job(cfg, job, _config_file(args))
+    try:
+        code = run_job(cfg, job, _config_file(args))
+    except OSError as exc:
+        print(f"{job.name}: cannot create its lock {lock_path(cfg, job.name)} ({exc}); make {cfg.runtime_dir} "
+              "writable", file=sys.stderr)
+        return ExitCode.FAILURE
     if code is None:
-        print(f"{job.name}: already running (another run holds {job.name}'s lock); nothing to do")
+        print(f"{job.name}: already running (its lock is held by another run, or by the daemon doing the same "
+              "work); nothing to do")
         return ExitCode.OK
     return code
 

@@ -135,7 +135,8 @@ def _suite(command: str, env: dict[str, str]) -> int:
 def run(home: Path, args: argparse.Namespace) -> Samples:
     """Start the suite in ``home``, sample until the time is up, stop it (also on Ctrl-C or an error)."""
     config = home / "soak.toml"
-    config.write_text(f"[trader]\nreplay_speed = {float(args.speed)}\n")
+    # port 0: a soak beside a running suite must not need its dashboard's port
+    config.write_text(f"[trader]\nreplay_speed = {float(args.speed)}\n[dashboard]\nport = 0\n")
     env = {**os.environ, "RL_SYSTEM_HOME": str(home), "RL_SYSTEM_CONFIG": str(config)}
     samples: Samples = []
     start = time.monotonic()

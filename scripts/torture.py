@@ -1,8 +1,9 @@
 """Torture runs: SIGKILL loops of the paper trader, Q-learning and the strategy-weight trainer, each compared
-with an uninterrupted run, plus the bad-input table, in temporary homes (your state is not touched).
+with an uninterrupted run, plus the bad-input table and the exchange faults, in temporary homes (your state is
+not touched).
 
     python scripts/torture.py [--kills 10] [--candles 3000] [--seed 0] [--json]
-        [--scenarios trader qlearning trainer bad_inputs]
+        [--scenarios trader qlearning trainer bad_inputs exchange_faults]
 
 Prints one row per scenario (runs, kills, lost, duplicated, tracebacks, verdict) and exits 1 when any failed.
 Kill times are drawn from a generator seeded with ``--seed``, so a failing run can be repeated.
@@ -325,10 +326,26 @@ def torture_trainer(work: Path, kills: int, history: Path, candles: int, rng: ra
 def bad_inputs() -> Outcome:
     """Run the bad-input table of ``tests/test_bad_inputs.py`` as a whole (each case: exit code, no traceback,
     saved files unchanged)."""
-    outcome = Outcome("bad inputs")
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "tests/test_bad_inputs.py"], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=900)
+    return _pytest_outcome("bad inputs", ["tests/test_bad_inputs.py"])
+
+
+EXCHANGE_FAULTS = ("not_json or broken_answer or stalls_or_goes_away or exchange_goes_away or exhausted_retries "
+                   "or failure_on_a_later_page or exchange_failure_exits_1")
+"""The faults of ``tests/market/test_exchange.py`` against the local fake exchange: a 200 answer that is not JSON
+(truncated, HTML), an answer after the client's timeout, a connection cut mid-answer, a server that goes away
+mid-download, server errors that persist; each must end in one clear line (after retries) with nothing half-written in
+the candle cache."""
+
+
+def exchange_faults() -> Outcome:
+    """Run the exchange faults of ``tests/market/test_exchange.py`` (see :data:`EXCHANGE_FAULTS`)."""
+    return _pytest_outcome("exchange faults", ["tests/market/test_exchange.py", "-k", EXCHANGE_FAULTS])
+
+
+def _pytest_outcome(scenario: str, args: list[str]) -> Outcome:
+    outcome = Outcome(scenario)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|error)", done.stdout)}
     outcome.runs = sum(counts.values())
     if done.returncode != 0 or outcome.runs == 0:
@@ -339,7 +356,7 @@ def bad_inputs() -> Outcome:
 
 # ------------------------------------------------------------------------------------------ the command
 
-SCENARIOS = ("trader", "qlearning", "trainer", "bad_inputs")
+SCENARIOS = ("trader", "qlearning", "trainer", "bad_inputs", "exchange_faults")
 
 
 def torture_all(work: Path, kills: int, candles: int, seed: int,
@@ -357,6 +374,8 @@ def torture_all(work: Path, kills: int, candles: int, seed: int,
         outcomes.append(torture_trainer(work, kills, history, candles, rng))
     if "bad_inputs" in scenarios:
         outcomes.append(bad_inputs())
+    if "exchange_faults" in scenarios:
+        outcomes.append(exchange_faults())
     return outcomes
 
 

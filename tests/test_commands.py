@@ -23,6 +23,7 @@ COMMAND_FILES = [
     "ai/rl_trainer.py",
     "ai/rl_inference.py",
     "ai/shadow_ppo.py",
+    "ai/experiments.py",
     "ai/qlearning.py",
     "analytics/rl_performance.py",
     "analytics/portfolio_optimizer.py",

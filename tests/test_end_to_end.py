@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ gate_confidence = 0.0  # the plumbing of RL weights is tested here; the performa
 bootstrap_episodes = 2
 episode_length = 128
 retrain_candles = 1000
+[dashboard]
+port = 0  # any free port: the start command prints the URL
 """
 # The replay closes hundreds of trades a second: the trainer trains its first model only (not one every 50
 # trades) and the shadow PPO bootstraps a small one, so the test stays well under a minute on two cores.
@@ -159,6 +162,11 @@ def test_whole_loop_offline(rl_home: Path, tmp_path: Path) -> None:
         rest = _cli(config, "start")
         assert rest.returncode == 0, rest.stderr
         assert rest.stdout.count("already running") == len(FIRST_PHASE) + 1
+        # The dashboard started with the rest and answers at the URL the start command printed.
+        url = next(line.split(": ", 1)[1] for line in rest.stdout.splitlines() if line.startswith("dashboard: "))
+        with urllib.request.urlopen(url + "api/health", timeout=10) as answer:
+            names = {row["name"] for row in json.loads(answer.read())["daemons"]}
+        assert {"dashboard", "paper_trader", "weights_bridge"} <= names
         checkpoint = rl_home / "state" / "rl_model" / "checkpoint_latest.pt"
         _wait(checkpoint.exists, "the trainer's first checkpoint", 60)
         _wait(lambda: json.loads(rl_file.read_text())["producer"] == "rl_inference",

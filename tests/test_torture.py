@@ -17,6 +17,7 @@ from scripts.torture import (
     Home,
     Outcome,
     count_rows,
+    exchange_faults,
     learned_content,
     promotion_problems,
     torture_qlearning,
@@ -81,3 +82,9 @@ def test_lost_and_duplicated_rows_are_counted() -> None:
     assert count_rows(["a", "b", "c"], ["a", "b", "c"]) == (0, 0)
     assert count_rows(["a", "b", "c"], ["a", "c", "c", "c"]) == (1, 2)
     assert not Outcome("x", duplicated=1).ok and not Outcome("x", problems=["differs"]).ok
+
+
+def test_the_exchange_faults_all_run_and_pass() -> None:
+    outcome = exchange_faults()  # stalls, cut answers, a server gone mid-download, not-JSON bodies, persistent 5xx
+    assert outcome.ok, outcome.problems
+    assert outcome.runs == 10  # every fault test is selected: none was renamed out of the scenario

@@ -8,7 +8,9 @@ previous one as a backup, a candidate waiting for validation, and ``config.json`
 for people and tools (the checkpoint's own metadata holds the same and is what loading relies on).
 
 Checkpoints are written by :meth:`ai.ppo.PPO.save` (tensors and plain data, atomically) and read with
-``torch.load(..., weights_only=True)``: no code is ever unpickled. Promotion copies the latest checkpoint to the
+``torch.load(..., weights_only=True)``, or for the inference daemon (``load_agent(cfg, numpy_policy=True)``:
+no torch) by :func:`ai.ppo.numpy_policy.read_checkpoint_arrays`, which refuses the same: no code is ever
+unpickled. Promotion copies the latest checkpoint to the
 backup atomically, then renames the candidate over the latest one, so whenever a process is killed the
 latest checkpoint is a complete one (the old or the new one).
 """
@@ -21,13 +23,13 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ai.allocation.features import FEATURE_NAMES, N_FEATURES, N_STRATEGIES
-from ai.ppo import PPO, ActorCritic, CheckpointError, load_policy
+from ai.ppo import CheckpointError
+from ai.ppo.numpy_policy import NumpyPolicy, read_checkpoint_arrays
 from core.atomic import atomic_write_bytes, fsync_dir
 from core.config import STRATEGIES, Config, StrategyAgentConfig
 from core.contracts.allocation_model import (
@@ -40,6 +42,11 @@ from core.contracts.allocation_model import (
     write_model_config,
 )
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+    from ai.ppo import PPO, ActorCritic
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +79,8 @@ def with_feature_params(acfg: StrategyAgentConfig, params: dict[str, Any]) -> St
 class StrategyAgent:
     """A loaded policy and its metadata; turns states into strategy weights."""
 
-    policy: ActorCritic
+    policy: ActorCritic | NumpyPolicy
+    """The torch network (training, validation) or its numpy forward pass (the inference daemon: no torch)."""
     meta: dict[str, Any]
     path: Path
 
@@ -119,15 +127,33 @@ def check_meta(meta: dict[str, Any], path: Path) -> None:
 
 def nonfinite_parameter(module: torch.nn.Module) -> str | None:
     """Name of the first parameter or buffer holding NaN or infinity, or None when all are finite."""
+    import torch
+
     for name, tensor in module.state_dict().items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             return name
     return None
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> StrategyAgent:
-    """Load one checkpoint file (weights only) and check it is a usable strategy-weight model."""
+def nonfinite_array(arrays: dict[str, Any]) -> str | None:
+    """Name of the first floating-point array of a checkpoint's state dict holding NaN or infinity, or None."""
+    for name, array in arrays.items():
+        if isinstance(array, np.ndarray) and array.dtype.kind == "f" and not bool(np.isfinite(array).all()):
+            return name
+    return None
+
+
+def load_checkpoint(path: str | os.PathLike[str], numpy_policy: bool = False) -> StrategyAgent:
+    """Load one checkpoint file (weights only) and check it is a usable strategy-weight model.
+
+    ``numpy_policy`` gives the agent the numpy forward pass (:mod:`ai.ppo.numpy_policy`) instead of the torch
+    network: the same weights, read without importing torch.
+    """
     file = Path(path)
+    if numpy_policy:
+        return _load_numpy_checkpoint(file)
+    from ai.ppo import load_policy
+
     policy, meta = load_policy(file, device="cpu")
     check_meta(meta, file)
     bad = nonfinite_parameter(policy)
@@ -136,7 +162,21 @@ def load_checkpoint(path: str | os.PathLike[str]) -> StrategyAgent:
     return StrategyAgent(policy, meta, file)
 
 
-def load_agent(cfg: Config) -> StrategyAgent | None:
+def _load_numpy_checkpoint(file: Path) -> StrategyAgent:
+    payload = read_checkpoint_arrays(file)
+    meta = payload["meta"]
+    check_meta(meta, file)
+    bad = nonfinite_array(payload["state_dict"])
+    if bad is not None:
+        raise CheckpointError(f"{file}: parameter `{bad}` holds NaN or infinity; retrain the model")
+    try:
+        policy = NumpyPolicy.from_state_dict(payload["state_dict"], meta)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{file}: {exc}") from exc
+    return StrategyAgent(policy, meta, file)
+
+
+def load_agent(cfg: Config, numpy_policy: bool = False) -> StrategyAgent | None:
     """The latest model, else the backup when the latest is unusable; None when there is no model at all.
 
     Raises :class:`CheckpointError` when model files exist but none of them can be used.
@@ -146,7 +186,7 @@ def load_agent(cfg: Config) -> StrategyAgent | None:
         if not path.exists():
             continue
         try:
-            agent = load_checkpoint(path)
+            agent = load_checkpoint(path, numpy_policy)
         except CheckpointError as exc:
             problems.append(str(exc))
             log.warning("unusable model: %s", exc)

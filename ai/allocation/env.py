@@ -232,10 +232,12 @@ def primary_symbol(cfg: Config) -> str:
 
 def history_from_frames(cfg: Config, trades: pd.DataFrame, candles: pd.DataFrame | None,
                         end: pd.Timestamp | int | None = None, max_periods: int | None = None,
-                        acfg: StrategyAgentConfig | None = None) -> StrategyHistory:
+                        acfg: StrategyAgentConfig | None = None,
+                        last_boundaries: int | None = None) -> StrategyHistory:
     """A :class:`StrategyHistory` from a trade frame and the primary symbol's candles.
 
-    ``end`` (default: the last trade's close) anchors the grid; data after it is ignored.
+    ``end`` (default: the last trade's close) anchors the grid; data after it is ignored. ``last_boundaries``:
+    see :func:`ai.allocation.features.build_history`.
     """
     arrays = TradeArrays.from_frame(trades)
     if end is None:
@@ -247,7 +249,7 @@ def history_from_frames(cfg: Config, trades: pd.DataFrame, candles: pd.DataFrame
     else:
         end_ms = int(end)
     return build_history(arrays, candles, acfg or cfg.strategy_agent, cfg.market.timeframe, cfg.market.calendar,
-                         end_ms, max_periods)
+                         end_ms, max_periods, last_boundaries)
 
 
 def weights_dict(weights: np.ndarray) -> dict[str, float]:

@@ -62,6 +62,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -331,24 +332,47 @@ def ms_to_iso(ms: int) -> str:
 
 
 def build_history(trades: TradeArrays, candles: pd.DataFrame | None, acfg: StrategyAgentConfig, timeframe: str,
-                  calendar: str, end_ms: int, max_periods: int | None = None) -> StrategyHistory:
+                  calendar: str, end_ms: int, max_periods: int | None = None,
+                  last_boundaries: int | None = None) -> StrategyHistory:
     """The grid ending at ``end_ms`` with its period sums and the action-independent features of each boundary.
 
-    Trades closed after ``end_ms`` and candles closed after it are never used.
+    Trades closed after ``end_ms`` and candles closed after it are never used. ``last_boundaries``: features
+    only for that many boundaries at the end (inference replays the last periods; earlier rows stay 0).
     """
     period_ms = timeframe_to_ms(acfg.rebalance_period)
     grid = grid_covering(trades, end_ms, period_ms, max_periods)
     stats = bucket_trades(trades, grid)
     ppy = periods_per_year_for(acfg.rebalance_period, calendar)
-    candle = candle_features(_closed_by(candles, timeframe, end_ms), timeframe, calendar, acfg)
+    candle = _cached_candle_features(_closed_by(candles, timeframe, end_ms), timeframe, calendar, acfg)
     base = np.zeros((grid.n + 1, N_FEATURES))
+    first = 0 if last_boundaries is None else max(0, grid.n + 1 - last_boundaries)
     for k, t_ms in enumerate(grid.boundaries):
-        base[k] = base_features(stats, k, int(t_ms), candle, acfg, ppy)
+        if k >= first:
+            base[k] = base_features(stats, k, int(t_ms), candle, acfg, ppy)
     used = trades.closed_ms[(trades.closed_ms > grid.start_ms) & (trades.closed_ms <= end_ms)]
     return StrategyHistory(
         grid, stats, base, ppy, int(len(used)),
         int(used[0]) if len(used) else None, int(used[-1]) if len(used) else None,
     )
+
+
+_CANDLE_CACHE: dict[tuple[Any, ...], CandleFeatures] = {}
+
+
+def _cached_candle_features(frame: pd.DataFrame | None, timeframe: str, calendar: str,
+                            acfg: StrategyAgentConfig) -> CandleFeatures:
+    """:func:`candle_features`, remembered for the last candle frame seen: the inference daemon decides many
+    times on the same candles between two candle closes, and these rolling features are most of a decision."""
+    if frame is None or len(frame) == 0:
+        return candle_features(frame, timeframe, calendar, acfg)
+    ts = frame["timestamp"].to_numpy(np.int64)
+    key = (timeframe, calendar, acfg.rebalance_period, acfg.market_window_candles, acfg.window_periods,
+           acfg.drawdown_scale, acfg.sharpe_scale, len(frame), int(ts[0]), int(ts[-1]),
+           *(float(frame[c].to_numpy(np.float64).sum()) for c in ("open", "high", "low", "close", "volume")))
+    if key not in _CANDLE_CACHE:
+        _CANDLE_CACHE.clear()
+        _CANDLE_CACHE[key] = candle_features(frame, timeframe, calendar, acfg)
+    return _CANDLE_CACHE[key]
 
 
 def _closed_by(candles: pd.DataFrame | None, timeframe: str, end_ms: int) -> pd.DataFrame | None:

@@ -21,7 +21,10 @@ for a time after the decision time is withdrawn, and ``--update`` exits 3 (the t
 the trades up to the trader's clock, is usable). With no model yet nothing is written either (``--update`` exits
 3; the daemon keeps waiting); the bridge falls back to its other sources meanwhile. The daemon updates every ``--interval`` seconds (``strategy_agent.inference_interval_s``)
 and, debounced, right after a new checkpoint is promoted or the trade history changes (watchdog; atomic
-replacements arrive as moves). SIGTERM finishes the current write and exits 0.
+replacements arrive as moves; one update per burst of events, see :class:`core.watch.DebouncedWorker`). Between
+updates the daemon keeps the model, the recent trades (read incrementally) and the candles
+(:mod:`ai.allocation.live_inputs`), so an update costs the same at 1k or 100k trades, and it predicts with the
+numpy forward pass of the model: it never imports torch. SIGTERM finishes the current write and exits 0.
 
 Exit codes: 0 written (or daemon stopped), 1 the output could not be written, 2 bad configuration or unusable
 model files, 3 no model yet.
@@ -46,7 +49,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ai.allocation.agent import StrategyAgent, load_agent, with_feature_params
 from ai.allocation.env import StrategyWeightEnv, history_from_frames, load_primary_candles, load_trades
 from ai.allocation.features import FEATURE_NAMES, ms_to_iso, to_ms
+from ai.allocation.live_inputs import LiveInputs, decision_window
 from ai.ppo import CheckpointError
+from analytics.returns import cache_history_reads
 from core.atomic import parse_iso, read_json
 from core.config import Config, load_config, replace_section
 from core.contracts.allocation_model import LATEST_NAME, model_dir
@@ -57,7 +62,7 @@ from core.daemon import DaemonContext, run_daemon_main
 from core.errors import ConfigError, ExitCode, FatalError
 from core.logging_setup import setup_logging
 from core.timeframes import timeframe_to_ms
-from core.watch import SourceFileHandler, make_observer, schedule_once_soon
+from core.watch import MAX_DELAY_FACTOR, DebouncedWorker, SourceFileHandler, make_observer
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +126,8 @@ def current_state(cfg: Config, agent: StrategyAgent, trades: pd.DataFrame, candl
     acfg = with_feature_params(cfg.strategy_agent, agent.feature_params)
     replay_periods = acfg.window_periods
     # The replay's first decision needs a full look-back window behind it: twice the window covers both.
-    history = history_from_frames(cfg, trades, candles, end=t_ms, max_periods=2 * replay_periods, acfg=acfg)
+    history = history_from_frames(cfg, trades, candles, end=t_ms, max_periods=2 * replay_periods, acfg=acfg,
+                                  last_boundaries=replay_periods + 1)  # the replay's boundaries only
     length = min(replay_periods, history.n_periods)
     env = StrategyWeightEnv(history, acfg)
     obs, _ = env.reset(options={"start": history.n_periods - length, "length": length})
@@ -173,14 +179,20 @@ def withdraw_later_weights(cfg: Config, t_ms: int) -> bool:
     return later
 
 
-def compute_weights(cfg: Config, agent: StrategyAgent, now: datetime | None = None) -> dict[str, Any]:
+def compute_weights(cfg: Config, agent: StrategyAgent, now: datetime | None = None,
+                    inputs: LiveInputs | None = None) -> dict[str, Any]:
     """The weights for now and what they were computed from (the payload of the published document).
 
+    ``inputs``: the daemon's trades and candles kept between updates (default: read both in full now).
     :class:`ModelAfterDecisionTimeError` when the model was trained on data after the decision time.
     """
-    trades = load_trades(cfg)
-    candles = load_primary_candles(cfg)
+    trades = inputs.trades(agent) if inputs is not None else load_trades(cfg)
+    candles = inputs.candles() if inputs is not None else load_primary_candles(cfg)
     t_ms = decision_time_ms(trades, candles, cfg.market.timeframe, now, trader_clock_ms(cfg))
+    if inputs is not None and not inputs.covers(agent, t_ms):
+        trades = inputs.all_trades()
+    elif inputs is None:
+        trades = decision_window(cfg, agent, trades, t_ms)  # features from the recent trades only
     check_no_look_ahead(cfg, agent, t_ms)
     obs, data_range = current_state(cfg, agent, trades, candles, t_ms)
     return {
@@ -194,16 +206,17 @@ def compute_weights(cfg: Config, agent: StrategyAgent, now: datetime | None = No
     }
 
 
-def update_once(cfg: Config, now: datetime | None = None) -> dict[str, Any]:
+def update_once(cfg: Config, now: datetime | None = None, inputs: LiveInputs | None = None) -> dict[str, Any]:
     """Load the latest model, compute and publish the weights; returns the document written.
 
+    ``inputs`` keeps the model, trades and candles between calls (the daemon); without it all are read now.
     Raises :class:`NoModelError` when there is no model yet (nothing is written).
     """
-    agent = load_agent(cfg)
+    agent = inputs.agent() if inputs is not None else load_agent(cfg, numpy_policy=True)
     if agent is None:
         raise NoModelError(f"no model in {model_dir(cfg)} yet; train one with `python ai/rl_trainer.py --train` "
                            "(the weights bridge falls back to its other sources meanwhile)")
-    payload = compute_weights(cfg, agent, now)
+    payload = compute_weights(cfg, agent, now, inputs)
     weights = payload.pop("weights")
     return publish_weights(output_path(cfg), PRODUCER, weights, **payload)
 
@@ -220,6 +233,10 @@ class InferenceDaemon:
         self.acfg = cfg.strategy_agent
         self.scheduler = BackgroundScheduler(timezone=timezone.utc)
         self.observer = make_observer(self.acfg.polling, self.acfg.poll_interval_s)
+        self.inputs = LiveInputs(cfg)
+        # File events: one update per burst, on its own thread, as soon as the burst is quiet.
+        self.on_change = DebouncedWorker(lambda: self.update("file change"), self.acfg.debounce_s,
+                                         self.acfg.debounce_s * MAX_DELAY_FACTOR, name="rl_inference-on-change")
         self._update_lock = threading.Lock()
         self._last_outcome = ""
         self.updates = 0
@@ -233,7 +250,7 @@ class InferenceDaemon:
                 self.ctx.beat()  # backing off after a failed write; the heartbeat keeps the reason
                 return
             try:
-                doc = update_once(self.cfg)
+                doc = update_once(self.cfg, inputs=self.inputs)
             except NoModelError as exc:
                 self._report("no model", f"{exc}; waiting for one")
                 self.ctx.beat(state="waiting for a model")
@@ -261,14 +278,14 @@ class InferenceDaemon:
         self._last_outcome = outcome
 
     def on_file_event(self) -> None:
-        schedule_once_soon(self.scheduler, self.update, "rl_inference_on_change", self.acfg.debounce_s,
-                           self.acfg.misfire_grace_s, args=["file change"])
+        self.on_change.notify()
 
     def start(self, interval_s: float) -> None:
         self.scheduler.add_job(self.update, "interval", seconds=interval_s, args=["timer"], id="rl_inference_update",
                                next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1,
                                misfire_grace_time=self.acfg.misfire_grace_s)
         self.scheduler.start()
+        self.on_change.start()
         models, state = model_dir(self.cfg), self.cfg.state_dir
         models.mkdir(parents=True, exist_ok=True)
         self.observer.schedule(SourceFileHandler(frozenset({LATEST_NAME}), self.on_file_event), str(models),
@@ -288,7 +305,8 @@ class InferenceDaemon:
         finally:
             self.observer.stop()
             self.observer.join(timeout=5)
-            self.scheduler.shutdown(wait=True)  # a running update finishes its write
+            self.on_change.stop()  # a running update finishes its write
+            self.scheduler.shutdown(wait=True)
 
 
 # ---------------------------------------------------------------------------------------------- command line
@@ -334,6 +352,7 @@ def run_update_command(cfg: Config) -> int:
     """``--update``: one update; prints where the weights went."""
     setup_logging(cfg)
     started = time.monotonic()
+    cache_history_reads(cfg)  # the next --update parses only the trades appended since this one
     try:
         doc = update_once(cfg)
     except NoModelError as exc:

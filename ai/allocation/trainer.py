@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training episodes (default: strategy_agent.episodes)")
     parser.add_argument("--seed", type=int, help="seed of the training (default: strategy_agent.ppo.seed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write the training curve as TensorBoard event files in state/rl_model/tensorboard/ "
+                             "(as strategy_agent.ppo.tensorboard = true; needs `pip install -e .[tensorboard]`)")
     parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
     return parser
 
@@ -81,6 +84,8 @@ def load_trainer_config(args: argparse.Namespace) -> Config:
     if args.seed is not None:
         acfg = cfg.strategy_agent
         cfg = replace_section(cfg, "strategy_agent", ppo=dataclasses.replace(acfg.ppo, seed=args.seed))
+    if args.tensorboard:
+        cfg = replace_section(cfg, "strategy_agent", ppo=dataclasses.replace(cfg.strategy_agent.ppo, tensorboard=True))
     cron_trigger(cfg.strategy_agent.retrain_cron, CRON_KEY)  # a bad expression stops every mode, naming its key
     return cfg
 

@@ -5,7 +5,9 @@ at 03:00) and as soon as ``retrain_after_new_trades`` trades have closed since t
 first training happens once ``min_trades`` trades exist). It watches the history's folder (debounced; atomic
 replacements arrive as moves) and re-checks every ``check_interval_s``. SIGTERM stops a training in progress
 without promoting it and exits 0. Scheduler jobs and file events only *request* work (one-line calls); the
-trainings run one at a time in the daemon's own thread.
+trainings run one at a time in the daemon's own thread. Each holds the lock of the crontab's ``job trainer``
+(:func:`core.jobs.try_lock`): a crontab run finds the daemon training and exits at once, and the daemon skips a
+training while a crontab run holds it.
 
 No look-ahead: with the paper trader's status at hand, its clock (the close of its last candle) is "now": a
 training uses only the trades closed by then, and only those count toward the triggers. In a replay the history
@@ -29,10 +31,11 @@ from ai.allocation.features import ms_to_iso, to_ms
 from ai.allocation.inference import trader_clock_ms
 from ai.allocation.training import last_completed_training, settle_pending_promotions, train_once
 from ai.allocation.training_data import NotEnoughDataError, count_trades
-from core.config import Config
-from core.contracts.pnl_history import HISTORY_NAME, history_path
+from core.config import STRATEGIES, Config
+from core.contracts.pnl_history import HISTORY_NAME, HistoryTail, history_path
 from core.daemon import DaemonContext
 from core.errors import FatalError
+from core.jobs import try_lock
 from core.schedule import cron_trigger
 from core.watch import SourceFileHandler, make_observer, schedule_once_soon
 
@@ -42,35 +45,40 @@ DAEMON_NAME = "rl_trainer"
 HEARTBEAT_S = 30.0
 """Longest time between two heartbeats of the daemon, training included."""
 CRON_KEY = "strategy_agent.retrain_cron"
+JOB_NAME = "trainer"
+"""The scheduled job (:mod:`core.jobs`) that runs this daemon's training from a crontab; its lock is held by
+every training of the daemon too."""
 
 
-def trades_by(cfg: Config, clock_ms: int | None) -> int:
-    """Valid trades of the 8 strategies closed at or before ``clock_ms`` (all of them when None)."""
-    if clock_ms is None:
-        return count_trades(cfg)
-    trades = load_trades(cfg)
+def trades_by(cfg: Config, clock_ms: int | None, history: HistoryTail | None = None) -> int:
+    """Valid trades of the 8 strategies closed at or before ``clock_ms`` (all of them when None).
+
+    With ``history`` (the daemon's incremental reader) only what was appended since its last poll is read.
+    """
+    if history is None:
+        if clock_ms is None:
+            return count_trades(cfg)
+        trades = load_trades(cfg)
+    else:
+        history.poll()
+        trades = history.trades[history.trades["strategy"].isin(STRATEGIES)]
+        if clock_ms is None:
+            return len(trades)
     return int((to_ms(pd.DatetimeIndex(trades["closed_at"])) <= clock_ms).sum())
 
 
-def trades_since_last_training(cfg: Config) -> tuple[int, int | None]:
+def trades_since_last_training(cfg: Config, history: HistoryTail | None = None) -> tuple[int, int | None]:
     """(trades now, trades at the last completed training or None when there was none); "now" is the trader's
     clock when its status is at hand."""
-    now = trades_by(cfg, trader_clock_ms(cfg))
+    now = trades_by(cfg, trader_clock_ms(cfg), history)
     last = last_completed_training(cfg)
     seen = last.get("trades") if last else None
     return now, seen if isinstance(seen, int) and not isinstance(seen, bool) else None
 
 
-def retrain_due(cfg: Config) -> str | None:
+def retrain_due(cfg: Config, history: HistoryTail | None = None) -> str | None:
     """Why training is due because of new trades, or None."""
-    acfg = cfg.strategy_agent
-    now, seen = trades_since_last_training(cfg)
-    if seen is None:
-        return f"first training: {now} trades" if now >= acfg.min_trades else None
-    new = now - seen if now >= seen else now  # a shorter history was replaced: all of it is new
-    if new >= acfg.retrain_after_new_trades and now >= acfg.min_trades:
-        return f"{new} new trades since the last training"
-    return None
+    return cfg.strategy_agent.retrain_reason(*trades_since_last_training(cfg, history))
 
 
 class TrainerDaemon:
@@ -92,6 +100,8 @@ class TrainerDaemon:
         self.observer = make_observer(self.acfg.polling, self.acfg.poll_interval_s)
         self._last_beat = 0.0
         self.trainings = 0
+        self.history = HistoryTail(history_path(cfg))
+        """New trades are counted from what was appended since the last check, not from a full read."""
 
     # -- triggers (called from scheduler and watchdog threads) ------------------------------------------
 
@@ -166,7 +176,7 @@ class TrainerDaemon:
         reason = "; ".join(dict.fromkeys(requests))
         if check and not reason:
             try:
-                reason = retrain_due(self.cfg) or ""
+                reason = retrain_due(self.cfg, self.history) or ""
             except FatalError as exc:
                 log.error("cannot read the history: %s", exc)
                 return
@@ -174,6 +184,22 @@ class TrainerDaemon:
             self.train(reason)
 
     def train(self, reason: str) -> None:
+        try:
+            handle = try_lock(self.cfg, JOB_NAME)
+        except OSError as exc:
+            # No lock can be created (read-only runtime/): neither can a crontab run's, so none can overlap.
+            self.ctx.write_failed("training lock", exc)
+            self._train(reason)
+            return
+        if handle is None:
+            log.info("not training (%s): a `job %s` run from the crontab is training now; it uses the same "
+                     "trades", reason, JOB_NAME)
+            return
+        with handle:  # the crontab's `job trainer` holds the same lock: the two never train at once
+            self.ctx.write_ok("training lock")
+            self._train(reason)
+
+    def _train(self, reason: str) -> None:
         self.beat("training", trigger=reason)
         clock = trader_clock_ms(self.cfg)
         if clock is not None:

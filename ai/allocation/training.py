@@ -37,7 +37,7 @@ from ai.allocation.env import StrategyWeightEnv
 from ai.allocation.features import StrategyHistory
 from ai.allocation.training_data import TrainingData, prepare_training_data
 from ai.allocation.validation import check_candidate
-from ai.ppo import PPO, MetricsLog, UpdateStats, sync_vector_env
+from ai.ppo import PPO, MetricsLog, UpdateStats, sync_vector_env, tensorboard_run_dir
 from core.atomic import utc_now_iso
 from core.config import Config, StrategyAgentConfig
 from core.contracts.allocation_model import metrics_path
@@ -135,7 +135,9 @@ def train_once(cfg: Config, episodes: int | None = None, progress: bool = False,
     version = next_model_version(cfg)
     log.info("training model version %d on %s (%d episodes, trigger: %s)", version,
              json.dumps(data.data_range()), episodes, trigger)
-    with MetricsLog(metrics_path(cfg)) as metrics:  # the learning curve beside the model, row by row
+    curve = metrics_path(cfg)
+    board = tensorboard_run_dir(curve.parent) if acfg.ppo.tensorboard else None
+    with MetricsLog(curve, tensorboard=board) as metrics:  # the learning curve beside the model, row by row
         result = fit(data, acfg, episodes, progress=progress, stop=stop, on_update=metrics.then(on_update))
     record = _base_record(data, result, version, episodes, started_at, trigger)
     if result.interrupted:

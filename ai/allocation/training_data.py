@@ -62,11 +62,13 @@ def min_periods_to_train(holdout_fraction: float) -> int:
     return n
 
 
-def prepare_training_data(cfg: Config, as_of_ms: int | None = None) -> TrainingData:
+def prepare_training_data(cfg: Config, as_of_ms: int | None = None,
+                          candles: pd.DataFrame | None = None) -> TrainingData:
     """Trades and candles as a split history; :class:`NotEnoughDataError` when there is too little.
 
     ``as_of_ms``: only trades closed at or before it (the trader's clock: in a replay the history may hold
-    trades of a later time, which a model deciding at the clock must not have seen).
+    trades of a later time, which a model deciding at the clock must not have seen). ``candles``: the primary
+    symbol's candles when the caller has them already (default: loaded from the configured source).
     """
     acfg = cfg.strategy_agent
     if not history_path(cfg).is_file():
@@ -80,7 +82,7 @@ def prepare_training_data(cfg: Config, as_of_ms: int | None = None) -> TrainingD
         raise NotEnoughDataError(
             f"{history_path(cfg)} holds {len(trades)} closed trade(s) of the 8 strategies; at least "
             f"{acfg.min_trades} are needed before training (`strategy_agent.min_trades`)")
-    history = history_from_frames(cfg, trades, load_primary_candles(cfg))
+    history = history_from_frames(cfg, trades, candles if candles is not None else load_primary_candles(cfg))
     n_train = split_periods(history.n_periods, acfg.holdout_fraction)
     if n_train < MIN_TRAIN_PERIODS:
         raise NotEnoughDataError(

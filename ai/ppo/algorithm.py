@@ -254,10 +254,11 @@ class PPO:
                 if cfg.target_kl > 0 and float(loss.approx_kl) > cfg.target_kl:
                     stop = True  # this minibatch's step is skipped: the policy already moved far enough
                     break
-                self.optimizer.zero_grad(set_to_none=True)
+                for parameter in self._parameters:  # zero_grad(set_to_none=True) without its profiler hooks
+                    parameter.grad = None
                 loss.total.backward()
                 if cfg.max_grad_norm > 0:
-                    nn.utils.clip_grad_norm_(self._parameters, cfg.max_grad_norm)
+                    clip_gradients(self._parameters, cfg.max_grad_norm)
                 self.optimizer.step()
                 totals += torch.stack([part.detach() for part in loss[1:]])
                 minibatches += 1
@@ -319,6 +320,18 @@ def _pulser(hook: PulseHook | None, update: int, updates: int, agent: PPO) -> Ca
     if hook is None:
         return None
     return lambda step, steps: hook(Pulse(update, updates, agent.num_timesteps, step, steps))
+
+
+def clip_gradients(parameters: list[nn.Parameter], max_norm: float) -> torch.Tensor:
+    """``nn.utils.clip_grad_norm_(parameters, max_norm)``'s operations on CPU/CUDA tensors of one device, without
+    its per-call grouping and wrapping (half of its time for a small network); returns the total norm."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.tensor(0.0)
+    with torch.no_grad():
+        total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+        torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return total
 
 
 def _make_adam(policy: nn.Module, cfg: PPOConfig) -> torch.optim.Adam:

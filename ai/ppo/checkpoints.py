@@ -14,20 +14,17 @@ from typing import Any
 
 import torch
 
+from ai.ppo.errors import CheckpointError as CheckpointError  # re-exported: defined without torch
 from ai.ppo.networks import ActionSpec, ActorCritic
 from ai.ppo.runtime import resolve_device
 from core.atomic import atomic_open
 from core.config import ppo_config_from_dict
-from core.errors import ConfigError, DataError
+from core.errors import ConfigError
 
 CHECKPOINT_FORMAT = "ppo_checkpoint"
 CHECKPOINT_VERSION = 1
 
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
-
-
-class CheckpointError(DataError):
-    """A checkpoint file that is missing, not a PPO checkpoint, or made for another observation/action shape."""
 
 
 def require_plain_data(value: Any, where: str = "meta") -> None:

@@ -149,14 +149,15 @@ class ActorCritic(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw policy outputs (logits or pre-softplus concentrations) and values of shape ``(batch,)``."""
         if self.shared_trunk:
-            features = self.trunk(obs)
-            return self.policy_head(features), self.value_head(features).squeeze(-1)
-        return self.policy_head(self.actor_body(obs)), self.value_head(self.critic_body(obs)).squeeze(-1)
+            features = _run_mlp(self.trunk, obs)
+            return _run_linear(self.policy_head, features), _run_linear(self.value_head, features).squeeze(-1)
+        return (_run_linear(self.policy_head, _run_mlp(self.actor_body, obs)),
+                _run_linear(self.value_head, _run_mlp(self.critic_body, obs)).squeeze(-1))
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """State values, shape ``(batch,)``."""
         body = self.trunk if self.shared_trunk else self.critic_body
-        return self.value_head(body(obs)).squeeze(-1)
+        return _run_linear(self.value_head, _run_mlp(body, obs)).squeeze(-1)
 
     def concentrations(self, raw: torch.Tensor) -> torch.Tensor:
         """Dirichlet concentrations from raw outputs: a floor plus softplus keeps them positive and bounded below."""
@@ -211,6 +212,26 @@ class ActorCritic(nn.Module):
             result = result.astype(np.float64)
             result = result / result.sum(-1, keepdims=True)
         return result[0] if single else result
+
+
+def _run_linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    # F.linear on the layer's own parameters: nn.Linear.forward's op without the module call machinery,
+    # which costs more than the matrix product itself at the rollout's batch of a few observations.
+    return F.linear(x, layer.weight, layer.bias)
+
+
+def _run_mlp(body: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``body(x)`` with the same operations (``F.linear``, ``torch.tanh``, ``F.relu``), called directly."""
+    for layer in body:
+        if isinstance(layer, nn.Linear):
+            x = F.linear(x, layer.weight, layer.bias)
+        elif isinstance(layer, nn.Tanh):
+            x = torch.tanh(x)
+        elif isinstance(layer, nn.ReLU):
+            x = F.relu(x)
+        else:
+            x = layer(x)
+    return x
 
 
 def project_to_simplex(weights: torch.Tensor) -> torch.Tensor:

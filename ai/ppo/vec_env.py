@@ -12,6 +12,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ai.ppo.cartpole import ENV_ID as CARTPOLE_ID
+from ai.ppo.cartpole import CartPoleVector
+
 
 def as_vector_env(env: gym.Env | gym.vector.VectorEnv) -> gym.vector.VectorEnv:
     """A single environment becomes a one-environment vector; a vector must reset in the same step."""
@@ -41,7 +44,12 @@ def sync_vector_env(env_fns: Sequence[Callable[[], gym.Env]]) -> gym.vector.Vect
 
 def make_vec_env(env_id: str, num_envs: int, **kwargs: Any) -> gym.vector.VectorEnv:
     """``num_envs`` copies of a registered environment (``gym.make(env_id, **kwargs)``), stepped in one
-    process, resetting in the same step as PPO needs."""
+    process, resetting in the same step as PPO needs.
+
+    Plain ``CartPole-v1`` is the array-programmed :class:`ai.ppo.cartpole.CartPoleVector`, which gives the
+    same transitions as the copies would, several times faster."""
+    if env_id == CARTPOLE_ID and not kwargs:
+        return CartPoleVector(num_envs)
     return sync_vector_env([lambda: gym.make(env_id, **kwargs) for _ in range(num_envs)])
 
 

@@ -25,8 +25,8 @@ from ai.tabular.learner import run_pass, summary_line
 from ai.tabular.state import CandleLoader
 from core.atomic import utc_now_iso
 from core.config import Config
-from core.contracts.pnl_history import HISTORY_NAME, history_path
-from core.daemon import DaemonContext
+from core.contracts.pnl_history import HISTORY_NAME, HistoryTail, history_path
+from core.daemon import DaemonContext, release_free_memory
 from core.errors import FatalError
 from core.watch import MAX_DELAY_FACTOR, Debouncer, make_observer
 from market.sources import load_candles
@@ -72,9 +72,11 @@ def loop(cfg: Config, ctx: DaemonContext, loader: CandleLoader = load_candles) -
     threading.Thread(target=relay_stop, name="stop-relay", daemon=True).start()
     log.info("watching %s (%s)", folder, "polling" if q.polling else "OS events")
     started = datetime.now(timezone.utc)
+    history = HistoryTail(history_path(cfg))  # each pass parses only the rows appended since the last one
     try:
-        _pass_and_beat(cfg, ctx, loader, "start")
+        _pass_and_beat(cfg, ctx, loader, "start", history)
         scheduled_backup(cfg, ctx, started)
+        release_free_memory()  # a pass's peak (tables, frames) is not kept as resident memory between passes
         next_check = time.monotonic() + q.recheck_interval_s
         while not ctx.stop.is_set():
             pending = debouncer.seconds_until_due()
@@ -82,12 +84,13 @@ def loop(cfg: Config, ctx: DaemonContext, loader: CandleLoader = load_candles) -
             if ctx.stop.is_set():
                 break
             if debouncer.take_if_due():
-                _pass_and_beat(cfg, ctx, loader, "change")
+                _pass_and_beat(cfg, ctx, loader, "change", history)
             elif time.monotonic() >= next_check:
-                _pass_and_beat(cfg, ctx, loader, "timer")
+                _pass_and_beat(cfg, ctx, loader, "timer", history)
             else:
                 continue
             scheduled_backup(cfg, ctx, started)
+            release_free_memory()
             next_check = time.monotonic() + q.recheck_interval_s
     finally:
         observer.stop()
@@ -98,12 +101,13 @@ WRITES = "Q-tables and policy"
 """What the daemon's write errors are reported as (``state/qlearning/*.json``, the policy in ``runtime/``)."""
 
 
-def _pass_and_beat(cfg: Config, ctx: DaemonContext, loader: CandleLoader, trigger: str) -> None:
+def _pass_and_beat(cfg: Config, ctx: DaemonContext, loader: CandleLoader, trigger: str,
+                   history: HistoryTail | None = None) -> None:
     if not ctx.retry_due(WRITES):
         ctx.beat()  # backing off after a failed write (a full disk): the heartbeat keeps the reason
         return
     try:
-        result = run_pass(cfg, loader)
+        result = run_pass(cfg, loader, history)
     except OSError as exc:
         # A read-only folder or a full disk: the files stay as they were; logged once, retried with backoff.
         ctx.write_failed(WRITES, exc)

@@ -37,6 +37,7 @@ from ai.tabular.snapshot import LearnReport, Snapshot, learned_cutoff_ms, read_s
 from ai.tabular.state import AccountStates, CandleLoader, MarketStates, State, state_key, to_ms
 from ai.tabular.store import agents_locked, load_agent, save_agent_file
 from core.config import Config
+from core.contracts.pnl_history import HistoryTail
 from core.contracts.qlearning_policy import GreedyChoice, PolicyDocument
 from core.contracts.qtables import AGENT_NAMES, agent_path
 from market.sources import load_candles
@@ -133,13 +134,15 @@ class PassResult:
     agents: dict[str, QAgent]
 
 
-def run_pass(cfg: Config, loader: CandleLoader = load_candles) -> PassResult:
-    """Learn from the new trades, save the agents that changed, publish the policy (what ``--once`` does)."""
+def run_pass(cfg: Config, loader: CandleLoader = load_candles, history: HistoryTail | None = None) -> PassResult:
+    """Learn from the new trades, save the agents that changed, publish the policy (what ``--once`` does).
+
+    ``history``: the daemon's incremental reader of the trade history (default: read it in full)."""
     with agents_locked(cfg):
         agents = {name: load_agent(cfg, name) for name in AGENT_NAMES}
         # Only the trades an agent may still lack are held: a pass's memory does not grow with the history.
         since = learned_cutoff_ms(a.progress.learned_before_ms for a in agents.values())
-        snapshot, report = read_snapshot(cfg, loader, since_ms=since)
+        snapshot, report = read_snapshot(cfg, loader, since_ms=since, history=history)
         before = {name: (a.progress.trades_learned, a.progress.trades_skipped) for name, a in agents.items()}
         learn_new_trades(cfg, agents, snapshot, report)
         for name, agent in agents.items():

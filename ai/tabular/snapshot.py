@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ai.tabular.state import AccountStates, CandleLoader, MarketStates, account_states
+from ai.tabular.state import AccountStates, CandleLoader, MarketStates, account_states, to_ms
 from core.atomic import parse_iso
 from core.config import Config
-from core.contracts.pnl_history import history_path, locked, read_history
+from core.contracts.pnl_history import HistoryRead, HistoryTail, history_path, locked, read_history
 from market.sources import load_candles
 
 log = logging.getLogger(__name__)
@@ -114,25 +114,39 @@ class Snapshot:
     markets: MarketStates
 
 
-def read_snapshot(cfg: Config, loader: CandleLoader = load_candles,
-                  since_ms: int | None = None) -> tuple[Snapshot, LearnReport]:
+def read_snapshot(cfg: Config, loader: CandleLoader = load_candles, since_ms: int | None = None,
+                  history: HistoryTail | None = None) -> tuple[Snapshot, LearnReport]:
     """Read the history (DataError when a column is missing), key its trades, prepare the states.
 
     ``since_ms``: trades closing before it are learned by every agent (the agents' cut-off, see
     :func:`learned_cutoff_ms`), so only the newer trades are kept and keyed: what a pass holds is the late
     window, not the whole history, however long the history grows. The account states still cover every trade
     (the drawdown's peak, the recent trades and the loss streak look back past the cut-off).
+    ``history``: the daemon's incremental reader (only the rows appended since its last poll are parsed).
     """
     path = history_path(cfg)
-    history = read_history(path)
-    for problem in history.problems:
+    read, problems = _read(path, history)
+    for problem in problems:
         log.warning("skipped a malformed history row: %s", problem)
-    trades = history.trades
+    trades = read.trades
     account = account_states(trades, cfg.qlearning.recent_trades)
+    earliest = None
     if since_ms is not None and len(trades):
         trades = trades[account.closed_ms >= since_ms].reset_index(drop=True)
-    snapshot = Snapshot(trades, trade_keys(path, trades), account, MarketStates(cfg, loader))
-    return snapshot, LearnReport(trades=len(history.trades), history_skipped_rows=history.skipped)
+        # The states asked for: the kept trades' entries and exits, and "now" (after the last trade closed).
+        earliest = int(to_ms(trades["opened_at"]).min()) if len(trades) else int(account.closed_ms.max())
+    markets = MarketStates(cfg, loader, earliest_ms=earliest)
+    snapshot = Snapshot(trades, trade_keys(path, trades), account, markets)
+    return snapshot, LearnReport(trades=len(read.trades), history_skipped_rows=read.skipped)
+
+
+def _read(path: Path, history: HistoryTail | None) -> tuple[HistoryRead, list[str]]:
+    """The history (in full, or what the incremental reader holds) and the problems not reported yet."""
+    if history is None:
+        read = read_history(path)
+        return read, read.problems
+    update = history.poll()
+    return history.as_read(), update.problems
 
 
 def learned_cutoff_ms(cutoffs: Iterable[int | None]) -> int | None:

@@ -82,6 +82,15 @@ WIN_RATE_EDGES = (0.4, 0.6)
 RECENT_PNL_EDGE = 0.0025
 ATR_PERIOD = 14
 """ATR period of the sizing agent's stop distances (Wilder)."""
+WARMUP_CANDLES = 1500
+"""Candles kept before the earliest time a pass looks at. The longest window is the volatility percentile's
+(240 values of a 24-candle volatility); the recursive indicators (MACD's EMAs, RSI, ADX and ATR, Wilder's) have
+forgotten their start long before 1,500 candles (a weight below 1e-40), so the bins equal those built from
+the market's first candle."""
+
+EXTEND_MARGIN = 500
+"""Candles generated past the time asked for when a synthetic market is extended, so the next trades of the pass
+do not extend it again (a fixed number: a share of the whole span would make a pass's memory follow it)."""
 
 State = tuple[str, ...]
 CandleLoader = Callable[..., dict[str, pd.DataFrame]]
@@ -218,9 +227,24 @@ class SymbolMarket:
     open: np.ndarray
     high: np.ndarray
     low: np.ndarray
+    origin_ms: int | None = None
+    """Close time of the source's first candle when the candles before the warm-up were left out, else None."""
+    trimmed_before_ms: int | None = None
+    """When candles were left out: the bins are exact from this time on only (earlier ones need them all)."""
 
     @classmethod
-    def from_candles(cls, frame: pd.DataFrame, cfg: Config, tf_ms: int) -> SymbolMarket:
+    def from_candles(cls, frame: pd.DataFrame, cfg: Config, tf_ms: int, earliest_ms: int | None = None,
+                     ) -> SymbolMarket:
+        """The market of ``frame``; with ``earliest_ms``, only from :data:`WARMUP_CANDLES` candles before it."""
+        close_ms = frame["timestamp"].to_numpy(np.int64) + tf_ms
+        first = int(np.searchsorted(close_ms, earliest_ms, side="left")) - WARMUP_CANDLES if earliest_ms else 0
+        if first <= 0:
+            return cls._build(frame, cfg, tf_ms)
+        return cls._build(frame.iloc[first:].reset_index(drop=True), cfg, tf_ms, int(close_ms[0]), earliest_ms)
+
+    @classmethod
+    def _build(cls, frame: pd.DataFrame, cfg: Config, tf_ms: int, origin_ms: int | None = None,
+               trimmed_before_ms: int | None = None) -> SymbolMarket:
         table = market_feature_table(frame, cfg)
         columns = [table[name].to_numpy(dtype=object) for name in MARKET_FEATURES]
         return cls(
@@ -230,6 +254,8 @@ class SymbolMarket:
             open=frame["open"].to_numpy(np.float64),
             high=frame["high"].to_numpy(np.float64),
             low=frame["low"].to_numpy(np.float64),
+            origin_ms=origin_ms,
+            trimmed_before_ms=trimmed_before_ms,
         )
 
     def index_at(self, t_ms: int) -> int | None:
@@ -247,13 +273,20 @@ class MarketStates:
     time beyond the last candle is asked for (the synthetic market is prefix-stable, so extending it leaves
     the candles already seen unchanged; a ccxt source updates its cache)."""
 
-    def __init__(self, cfg: Config, loader: CandleLoader = load_candles) -> None:
+    def __init__(self, cfg: Config, loader: CandleLoader = load_candles, earliest_ms: int | None = None) -> None:
         self.cfg = cfg
+        self.earliest_ms = earliest_ms
+        """The earliest time a state will be asked for (None: any): the bins are built from
+        :data:`WARMUP_CANDLES` candles before it on, so a pass's memory does not follow the whole market."""
         self.tf_ms = timeframe_to_ms(cfg.market.timeframe)
         self._loader = loader
         self._markets: dict[str, SymbolMarket] = {}
         self._unavailable: dict[str, str] = {}
         self._attempts: set[tuple[str, int]] = set()
+
+    def candles_held(self) -> dict[str, int]:
+        """Candles held per symbol loaded so far (what a pass's memory follows)."""
+        return {symbol: len(market.close_ms) for symbol, market in self._markets.items()}
 
     def market(self, symbol: str, t_ms: int) -> SymbolMarket | str:
         """The symbol's market covering ``t_ms``, or why there is none."""
@@ -285,7 +318,8 @@ class MarketStates:
             self._unavailable[symbol] = f"no candles for {symbol}: {exc}"
             log.warning("%s", self._unavailable[symbol])
             return self._unavailable[symbol]
-        market = SymbolMarket.from_candles(frame, self.cfg, self.tf_ms)
+        market = SymbolMarket.from_candles(frame, self.cfg, self.tf_ms, self.earliest_ms)
+        del frame  # the source's whole frame is not kept beside the market built from its end
         self._markets[symbol] = market
         return market
 
@@ -294,12 +328,19 @@ class MarketStates:
         n = self.cfg.synthetic.n_candles
         if current is None or len(current.close_ms) == 0:
             return n
-        span = (t_ms - int(current.close_ms[0])) // self.tf_ms + 2
-        return max(n, int(span * 1.1) + 10)
+        origin = current.origin_ms if current.origin_ms is not None else int(current.close_ms[0])
+        span = (t_ms - origin) // self.tf_ms + 2
+        return max(n, span + EXTEND_MARGIN)
 
     def market_bins(self, symbol: str, t_ms: int) -> tuple[tuple[str, ...], SymbolMarket, int] | str:
         """The 7 market bins at ``t_ms`` with the market and the candle index, or why they are unknown."""
         market = self.market(symbol, t_ms)
+        if not isinstance(market, str) and market.trimmed_before_ms is not None and t_ms < market.trimmed_before_ms:
+            # Earlier than announced: build this symbol's market again from its first candle.
+            self.earliest_ms = None
+            self._markets.pop(symbol)
+            self._attempts = {a for a in self._attempts if a[0] != symbol}
+            market = self.market(symbol, t_ms)
         if isinstance(market, str):
             return market
         idx = market.index_at(t_ms)

@@ -27,6 +27,7 @@ switch in :mod:`core.contracts.rollout`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -38,19 +39,16 @@ from typing import Any
 
 from ai.ppo import CheckpointError
 from ai.trading.account import Account
-from ai.trading.benchmark import BenchmarkRequest, rollout_blockers, run_benchmark
-from ai.trading.common import DAEMON_NAME, load_candle_set, load_model, trading_symbol
+from ai.trading.common import DAEMON_NAME, TrainingBusyError, load_candle_set, load_model, trading_symbol
 from ai.trading.features import assemble
 from ai.trading.market_features import compute_market_features
 from ai.trading.observation_dict import observation_from_dict
 from ai.trading.options import options_from_config
 from ai.trading.shadow_daemon import run_daemon
 from ai.trading.status import publish_status
-from ai.trading.training import TrainingBusyError, read_progress, train_and_install
-from ai.trading.walk_forward import WalkForwardRequest, run_walk_forward
 from analytics.walk_forward import SCHEMES, NotEnoughForFoldsError
 from core.atomic import read_json
-from core.config import Config, load_config
+from core.config import Config, load_config, replace_section
 from core.contracts.rollout import (
     read_rollout,
     rollout_path,
@@ -76,6 +74,8 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_train(cfg: Config, args: argparse.Namespace) -> int:
+    from ai.trading.training import train_and_install  # torch: only the commands that train load it
+
     candle_set = load_candle_set(cfg, candles_file=args.candles, symbol=args.symbol, timeframe=args.timeframe,
                                  lookback_hours=args.lookback_hours, source=args.source,
                                  min_candles=cfg.trading_agent.warmup_candles + 2)
@@ -89,6 +89,8 @@ def cmd_train(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_progress(cfg: Config, args: argparse.Namespace) -> int:
+    from ai.trading.training import read_progress
+
     while True:
         doc = read_progress(cfg)
         _print_json(doc)
@@ -143,6 +145,8 @@ def _shadow_account(cfg: Config) -> Account | None:
 
 
 def cmd_benchmark(cfg: Config, args: argparse.Namespace) -> int:
+    from ai.trading.benchmark import BenchmarkRequest, run_benchmark
+
     if args.save_model and not args.train_episodes:
         raise FatalError("--save-model needs --train-episodes N (it installs the freshly trained model)")
     candle_set = load_candle_set(cfg, candles_file=args.candles, symbol=args.symbol, timeframe=args.timeframe,
@@ -182,6 +186,8 @@ def _print_benchmark(doc: dict[str, Any]) -> None:
 
 
 def cmd_walk_forward(cfg: Config, args: argparse.Namespace) -> int:
+    from ai.trading.walk_forward import WalkForwardRequest, run_walk_forward
+
     candle_set = load_candle_set(cfg, candles_file=args.candles, symbol=args.symbol, timeframe=args.timeframe,
                                  lookback_hours=args.lookback_hours, source=args.source)
     ta = cfg.trading_agent
@@ -234,6 +240,8 @@ STRATEGY_LABELS = {"rl_v3": "RL v3", "buy_hold": "Buy & Hold", "moving_avg": "MA
 
 
 def cmd_rollout(cfg: Config, args: argparse.Namespace) -> int:
+    from ai.trading.benchmark import rollout_blockers
+
     pct, max_position = args.capital_pct, args.max_position
     if not 0 <= pct <= 100:
         raise FatalError(f"--capital-pct must be between 0 and 100, got {pct:g}")
@@ -326,6 +334,19 @@ def _add_candle_args(parser: argparse.ArgumentParser) -> None:
                         help="candle source (default: market.data_source)")
 
 
+def _add_tensorboard_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write the training curve as TensorBoard event files in state/rl_v3/tensorboard/ "
+                             "(as trading_agent.ppo.tensorboard = true; needs `pip install -e .[tensorboard]`)")
+
+
+def _with_tensorboard(cfg: Config, args: argparse.Namespace) -> Config:
+    if not getattr(args, "tensorboard", False):
+        return cfg
+    ppo = dataclasses.replace(cfg.trading_agent.ppo, tensorboard=True)
+    return replace_section(cfg, "trading_agent", ppo=ppo)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python ai/shadow_ppo.py",
@@ -339,6 +360,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_candle_args(train)
     train.add_argument("--episodes", type=int, help="training episodes (default: trading_agent.train_episodes)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_tensorboard_arg(train)
     train.set_defaults(func=cmd_train)
 
     progress = sub.add_parser("progress", help=f"print {PROGRESS_DISPLAY}")
@@ -367,6 +389,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=0, help="first seed of the Random baseline")
     bench.add_argument("--json", action="store_true", help="print the JSON document")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_tensorboard_arg(bench)
     bench.set_defaults(func=cmd_benchmark)
 
     walk = sub.add_parser("walk-forward", help="train on each fold's past, test on its next window, against the "
@@ -422,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        cfg = load_config(args.config)
+        cfg = _with_tensorboard(load_config(args.config), args)
     except RLSystemError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT

@@ -22,20 +22,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ai.ppo import CheckpointError, load_policy
+from ai.ppo import CheckpointError
+from ai.ppo.numpy_policy import NumpyPolicy
 from ai.trading.account import ACTION_NAMES, N_ACTIONS
 from ai.trading.features import FEATURE_NAMES
 from core.config import Config, replace_section
 from core.contracts.trader_status import read_trader_status
 from core.contracts.trading_model import TrainRange, validate_model_meta
-from core.errors import DataError
+from core.errors import DataError, RetryableError
 from core.timeframes import ms_to_iso, timeframe_to_ms
 from market.csv_import import read_csv_candles
 from market.sources import load_candles
+from market.synthetic_window import market_window, params_from_config
 
 DAEMON_NAME = "shadow_ppo"
+
+
+class TrainingBusyError(RetryableError):
+    """Another training holds the lock; try again when it has finished."""
 
 
 def trading_symbol(cfg: Config) -> str:
@@ -163,20 +168,34 @@ def load_candle_set(cfg: Config, *, candles_file: str | None = None, symbol: str
     return candle_set
 
 
-def candles_until(cfg: Config, symbol: str, last_ts: int | None) -> pd.DataFrame:
-    """The configured source's candles of ``symbol`` opened at or before ``last_ts`` (all when None).
+def candles_until(cfg: Config, symbol: str, last_ts: int | None, window: int | None = None) -> pd.DataFrame:
+    """The configured source's candles of ``symbol`` opened at or before ``last_ts`` (all when None); only the
+    last ``window`` of them when given.
 
-    A synthetic market is grown to reach ``last_ts`` (it is prefix-stable, so the candles before do not change).
+    A synthetic market is grown to reach ``last_ts`` (it is prefix-stable, so the candles before do not change);
+    with a ``window`` only those candles are generated, so a replay's growing market costs a poll nothing more.
     """
+    if window is not None and last_ts is not None and is_synthetic(cfg):
+        params = params_from_config(cfg, [symbol])
+        end = (last_ts - params.start_ms) // timeframe_to_ms(params.timeframe) + 1
+        if end > 0:
+            return market_window(params, end, max(1, window)).candles[symbol]
     frame = load_candles(cfg, [symbol])[symbol]
-    if last_ts is not None and len(frame) and cfg.market.data_source.strip().lower() == "synthetic":
+    if last_ts is not None and len(frame) and is_synthetic(cfg):
         last = int(frame["timestamp"].iloc[-1])
         if last_ts > last:
             needed = len(frame) + (last_ts - last) // timeframe_to_ms(cfg.market.timeframe)
             frame = load_candles(cfg, [symbol], limit=int(needed))[symbol]
     if last_ts is not None:
         frame = frame[frame["timestamp"] <= last_ts]
+    if window is not None:
+        frame = frame.tail(max(1, window))
     return frame.reset_index(drop=True)
+
+
+def is_synthetic(cfg: Config) -> bool:
+    """True when the candles come from the generated market."""
+    return cfg.market.data_source.strip().lower() == "synthetic"
 
 
 # ------------------------------------------------------------------------------------------------------ model
@@ -199,9 +218,13 @@ class Prediction:
 
 @dataclass
 class TradingModel:
-    """A loaded trading policy with its checkpoint metadata."""
+    """A loaded trading policy with its checkpoint metadata.
 
-    policy: torch.nn.Module
+    ``policy`` is a :class:`~ai.ppo.numpy_policy.NumpyPolicy` when loaded from a file (no torch needed to decide)
+    or the torch network of an agent just trained (``ActorCritic`` or anything called like it).
+    """
+
+    policy: Any
     meta: dict[str, Any]
     path: Path
     sha256: str | None
@@ -224,11 +247,18 @@ class TradingModel:
 
     def predict_batch(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(action probabilities ``(n, 6)``, values ``(n,)``) of a batch of observations."""
-        obs = torch.as_tensor(np.asarray(observations, dtype=np.float32))
+        array = np.asarray(observations, dtype=np.float32)
+        if isinstance(self.policy, NumpyPolicy):
+            logits, values = self.policy.forward(array)
+            shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+            probs = shifted / shifted.sum(axis=-1, keepdims=True)
+            return probs.astype(np.float64), values.astype(np.float64)
+        import torch  # only a network just trained gets here: the process trains, so torch is loaded already
+
         with torch.inference_mode():
-            logits, values = self.policy(obs)
-            probs = torch.softmax(logits, dim=-1)
-        return probs.cpu().numpy().astype(np.float64), values.cpu().numpy().astype(np.float64)
+            torch_logits, torch_values = self.policy(torch.as_tensor(array))
+            torch_probs = torch.softmax(torch_logits, dim=-1)
+        return torch_probs.cpu().numpy().astype(np.float64), torch_values.cpu().numpy().astype(np.float64)
 
     def act(self, observations: np.ndarray) -> np.ndarray:
         """Deterministic actions (most probable) of a batch of observations."""
@@ -237,17 +267,28 @@ class TradingModel:
 
     def predict(self, observation: np.ndarray) -> Prediction:
         """The deterministic action of one observation with its confidence (its probability) and value."""
-        probs, values = self.predict_batch(np.asarray(observation, dtype=np.float32)[None, :])
-        action = int(probs[0].argmax())
-        return Prediction(action, ACTION_NAMES[action], float(probs[0, action]), float(values[0]),
-                          {name: float(p) for name, p in zip(ACTION_NAMES, probs[0], strict=True)})
+        row = np.asarray(observation, dtype=np.float32)[None, :]
+        if isinstance(self.policy, NumpyPolicy):
+            # Six numbers: plain floats beat numpy calls, which cost a microsecond each at this size.
+            raw, value = self.policy.forward(row)
+            logits = raw[0].tolist()
+            top = max(logits)
+            exps = [math.exp(x - top) for x in logits]
+            total = sum(exps)
+            listed, value_f = [x / total for x in exps], float(value[0])
+        else:
+            probs, values = self.predict_batch(row)
+            listed, value_f = probs[0].tolist(), float(values[0])
+        action = max(range(len(listed)), key=listed.__getitem__)  # the first of equals, as argmax
+        return Prediction(action, ACTION_NAMES[action], listed[action], value_f,
+                          dict(zip(ACTION_NAMES, listed, strict=True)))
 
 
 def load_model(path: Path) -> TradingModel:
     """Load a trading model; a :class:`CheckpointError` says when it is missing or made for other features."""
     if not path.is_file():
         raise CheckpointError(f"{path}: no trained model yet; run `python ai/shadow_ppo.py train` first")
-    policy, meta = load_policy(path, device="cpu")
+    policy, meta = NumpyPolicy.from_checkpoint(path)
     problem = validate_model_meta(meta, FEATURE_NAMES, N_ACTIONS)
     if problem:
         raise CheckpointError(f"{path}: {problem}")

@@ -10,7 +10,9 @@ Options: a :class:`ai.trading.options.TradingEnvOptions` (the ``[trading_agent]`
 ``bankrupt_fraction``, ``high_volatility_percentile``...), ``fee``, ``episode_length`` (None: up to the last
 candle), ``start_index`` (a fixed first candle instead of a random one, for evaluation) and ``reward`` (a
 :class:`ai.trading.options.RewardWeights` or a mapping of its fields). The actions and the accounting are
-:mod:`ai.trading.account`, the episode core :mod:`ai.trading.episodes`.
+:mod:`ai.trading.account`, the episode core :mod:`ai.trading.single_episode` (plain floats, tens of times
+faster for one episode); ``reference=True`` steps the vectorised :mod:`ai.trading.episodes` instead, which gives
+bit-identical transitions (the tests compare the two).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ai.trading.account import ACTION_NAMES, N_ACTIONS, Account
 from ai.trading.episodes import Episodes, features_for, observation_space, scalar_info
 from ai.trading.market_features import MarketFeatures
 from ai.trading.options import TradingEnvOptions, env_options
+from ai.trading.single_episode import SingleEpisode
 
 
 class TradingEnv(gym.Env):
@@ -65,10 +68,12 @@ class TradingEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, candles: pd.DataFrame | None = None, *, features: MarketFeatures | None = None,
-                 options: TradingEnvOptions | None = None, **changes: Any) -> None:
+                 options: TradingEnvOptions | None = None, reference: bool = False, **changes: Any) -> None:
         self.options = env_options(options, **changes)
         self.features = features_for(candles, features, self.options)
-        self._core = Episodes(self.features, self.options, 1)
+        self.reference = reference
+        self._core = Episodes(self.features, self.options, 1) if reference else None
+        self._episode = SingleEpisode(self.features, self.options)
         self.action_space = gym.spaces.Discrete(N_ACTIONS)
         self.observation_space = observation_space()
         self._started = False
@@ -76,25 +81,36 @@ class TradingEnv(gym.Env):
     @property
     def episode_steps(self) -> int:
         """Steps of one episode (the episode length capped by the candles there are)."""
-        return self._core.length
+        return self._episode.length
 
     @property
     def account(self) -> Account:
-        return self._core.account
+        """The episode's account (a one-row :class:`Account`; a copy on the fast path)."""
+        if self._core is not None:
+            return self._core.account
+        e = self._episode
+        return Account.from_row({"exposure": e.exposure, "equity": e.equity, "peak": e.peak,
+                                 "open_equity": e.open_equity, "holding": e.holding,
+                                 "exposure_change": e.exposure_change})
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        self._core.start(0, self.np_random)
+        if self._core is None:
+            return self._episode.start(self.np_random)
         self._started = True
+        self._core.start(0, self.np_random)
         return self._core.observations()[0], scalar_info(self._core.infos(), 0)
 
     def step(self, action: int | np.integer) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._core is None:
+            return self._episode.step(action)  # checks the action and that an episode is running
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        if not self.action_space.contains(int(action)):
+        chosen = int(action)
+        if not 0 <= chosen < N_ACTIONS:
             raise ValueError(f"action {action!r} is not one of 0..{N_ACTIONS - 1} ({', '.join(ACTION_NAMES)})")
-        outcome, terminated, truncated = self._core.step(np.array([int(action)]))
+        outcome, terminated, truncated = self._core.step(np.array([chosen]))
         if terminated[0] or truncated[0]:
             self._started = False
         return (self._core.observations()[0], float(outcome.reward[0]), bool(terminated[0]), bool(truncated[0]),

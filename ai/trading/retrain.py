@@ -20,7 +20,6 @@ import logging
 import math
 import threading
 from dataclasses import dataclass
-from datetime import timezone
 from typing import Any
 
 import numpy as np
@@ -65,14 +64,12 @@ from core.contracts.shadow_status import EXPERIENCES_NAME, iter_experiences, rea
 from core.contracts.trading_model import model_path
 from core.contracts.trading_reports import BenchmarkDoc, RetrainRecord, publish_retrain
 from core.errors import DataError, FatalError, RetryableError
-from core.schedule import cron_trigger
 from core.timeframes import ms_to_iso, timeframe_to_ms
 from market.frames import COLUMNS, validate_candles
 from market.sources import load_candles
 
 log = logging.getLogger(__name__)
 
-RETRAIN_JOB_ID = "shadow_ppo_retrain"
 
 
 # --------------------------------------------------------------------------------------- replay data provider
@@ -193,7 +190,7 @@ def retrain_data(cfg: Config) -> RetrainData:
     if clock is None:
         newest = load_candles(cfg, [symbol], limit=ta.retrain_candles)[symbol].reset_index(drop=True)
     else:
-        newest = candles_until(cfg, symbol, clock).tail(ta.retrain_candles).reset_index(drop=True)
+        newest = candles_until(cfg, symbol, clock, window=ta.retrain_candles)
         if len(newest) < 2 * (ta.warmup_candles + 2):
             raise DataError(f"retrain: {len(newest)} candle(s) up to the trader's clock {ms_to_iso(clock)}; too few "
                             "for a training and a test window yet (it retrains at the next scheduled time)")
@@ -267,19 +264,3 @@ def scheduled_retrain(cfg: Config, stop: threading.Event) -> None:
         log.error("scheduled retrain failed: %s", exc)
     except Exception:  # the scheduler thread would only print it; keep it in the daemon's log
         log.exception("scheduled retrain failed unexpectedly")
-
-
-def start_scheduler(cfg: Config, stop: threading.Event) -> Any:
-    """A background APScheduler with the retrain job; returns it started."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    trigger = cron_trigger(cfg.trading_agent.retrain_cron, "trading_agent.retrain_cron")
-    scheduler = BackgroundScheduler(timezone=timezone.utc)
-    scheduler.add_job(scheduled_retrain, trigger, args=[cfg, stop], id=RETRAIN_JOB_ID, name="retrain trading PPO",
-                      coalesce=True, max_instances=1, misfire_grace_time=cfg.trading_agent.retrain_misfire_grace_s,
-                      replace_existing=True)
-    scheduler.start()
-    job = scheduler.get_job(RETRAIN_JOB_ID)
-    log.info("retraining scheduled by cron %r (UTC); next run %s", cfg.trading_agent.retrain_cron,
-             job.next_run_time.isoformat() if job and job.next_run_time else "never")
-    return scheduler

@@ -15,7 +15,9 @@ on exchange candles the clock is now, so every closed candle is before it. A mod
 or a retrain is reloaded on the next poll; the runner itself skips candles a model has seen
 (:mod:`ai.trading.shadow_runner`).
 
-Retraining on a schedule is :mod:`ai.trading.retrain`; the daemon starts its scheduler.
+Retraining on a schedule is :mod:`ai.trading.retrain`; the daemon starts its scheduler
+(:mod:`ai.trading.retrain_job`). At rest the daemon decides with the numpy forward pass of the model
+(:mod:`ai.ppo.numpy_policy`) and never imports torch; a bootstrap training or a retrain loads it when it runs.
 """
 
 from __future__ import annotations
@@ -37,15 +39,14 @@ from ai.trading.common import (
     trader_clock,
     trading_symbol,
 )
-from ai.trading.retrain import RETRAIN_JOB_ID, start_scheduler
+from ai.trading.retrain_job import RETRAIN_JOB_ID, start_scheduler
 from ai.trading.shadow_runner import ShadowRunner
 from ai.trading.status import publish_status
-from ai.trading.training import TrainingBusyError, train_and_install
 from core.config import Config
 from core.contracts.rollout import check_risk_guard, read_rollout
 from core.contracts.trader_status import read_trader_status
 from core.contracts.trading_model import model_path
-from core.daemon import DaemonContext, daemon_context
+from core.daemon import DaemonContext, daemon_context, release_free_memory
 from core.errors import RetryableError
 from core.timeframes import ms_to_iso, timeframe_to_ms
 
@@ -115,6 +116,8 @@ def ensure_model(cfg: Config, watch: ModelWatch, ctx: DaemonContext) -> TradingM
 
 
 def _bootstrap(cfg: Config, watch: ModelWatch, ctx: DaemonContext) -> None:
+    from ai.trading.training import TrainingBusyError, train_and_install  # torch: loaded only to train
+
     episodes = cfg.trading_agent.bootstrap_episodes
     try:
         candles = bootstrap_candles(cfg)
@@ -155,7 +158,7 @@ def bootstrap_candles(cfg: Config) -> CandleSet | str:
             return ("no trained model yet: waiting for the paper trader's status before training a bootstrap "
                     "model (it trains only on candles before the trader's clock)")
         return load_candle_set(cfg, lookback_hours=ta.retrain_candles * timeframe_to_ms(timeframe) / 3_600_000)
-    before = candles_until(cfg, symbol, clock - 1).tail(ta.retrain_candles).reset_index(drop=True)
+    before = candles_until(cfg, symbol, clock - 1, window=ta.retrain_candles)
     need = bootstrap_min_candles(cfg)
     if len(before) < need:
         return (f"no trained model yet: {len(before)} candle(s) before the trader's clock {ms_to_iso(clock)}, a "
@@ -194,6 +197,7 @@ def run_daemon(cfg: Config, max_decisions: int | None = None) -> int:
                     made += _poll_safely(runner, budget, ctx)
                     _guard_live_book(cfg)
                 _publish_status_safely(cfg, ctx)
+                release_free_memory()  # a poll's candle frames are not kept as resident memory until the next
                 job = scheduler.get_job(RETRAIN_JOB_ID)
                 ctx.beat(state="running" if model is not None else "waiting-for-model", decisions=made,
                          model_loaded=model is not None,

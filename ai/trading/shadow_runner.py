@@ -179,9 +179,19 @@ class ShadowRunner:
         # The candle after the cursor closes one timeframe after it opens: no need to ask before then.
         return time.time() * 1000 >= cursor + 2 * self.step_ms
 
-    def load_closed_candles(self, horizon: int | None) -> pd.DataFrame:
-        """The source's candles, cut at ``horizon`` (a synthetic market is grown to reach it)."""
-        return candles_until(self.cfg, self.symbol, horizon)
+    def load_closed_candles(self, horizon: int | None, first_ts: int | None = None) -> pd.DataFrame:
+        """The source's candles, cut at ``horizon`` (a synthetic market is grown to reach it); only as many as a
+        poll can use (:meth:`candles_needed`)."""
+        return candles_until(self.cfg, self.symbol, horizon, window=self.candles_needed(horizon, first_ts))
+
+    def candles_needed(self, horizon: int | None, first_ts: int | None) -> int | None:
+        """The candles up to ``horizon`` a poll can use: those after the cursor (or from the trader's candle
+        ``first_ts`` on a first start; the newest alone without it) plus the features' history before them."""
+        if horizon is None:
+            return None
+        since = self.state.cursor_ts if self.state.cursor_ts is not None else first_ts
+        decide = 1 if since is None else max(0, (horizon - since) // self.step_ms) + 1
+        return decide + self.cfg.trading_agent.feature_history + 1
 
     def replay_reach(self, horizon: int | None) -> int | None:
         """The newest candle to decide on: the trader's, plus ``replay_lead_candles`` in a replay (its later
@@ -255,7 +265,7 @@ class ShadowRunner:
             self.state.trader_ts = horizon
         if not self._may_have_new(reach):
             return 0
-        frame = self.load_closed_candles(reach)
+        frame = self.load_closed_candles(reach, horizon)
         positions = self.unseen(frame, self.new_positions(frame, horizon))
         if positions.size:
             self._wait_for(None)

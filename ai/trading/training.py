@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ai.ppo import PPO, MetricsLog, Pulse, UpdateStats
+from ai.ppo import PPO, MetricsLog, Pulse, UpdateStats, tensorboard_run_dir
 from ai.trading.account import ACTION_NAMES
-from ai.trading.common import CandleSet, finite_or_none, window_info
+from ai.trading.common import CandleSet, TrainingBusyError, finite_or_none, window_info
 from ai.trading.features import FEATURE_NAMES
 from ai.trading.market_features import MarketFeatures, compute_market_features, concat_features
 from ai.trading.options import TradingEnvOptions, options_from_config
@@ -39,6 +39,7 @@ from ai.trading.vector_env import TradingVectorEnv
 from core.atomic import utc_now_iso
 from core.config import Config
 from core.contracts.trading_model import (
+    METRICS_NAME,
     MODEL_KIND,
     TradingModelMeta,
     install_checkpoint,
@@ -46,13 +47,8 @@ from core.contracts.trading_model import (
     metrics_path,
 )
 from core.contracts.trading_reports import TrainingProgress, publish_progress, read_progress_doc
-from core.errors import RetryableError
 
 log = logging.getLogger(__name__)
-
-
-class TrainingBusyError(RetryableError):
-    """Another training holds the lock; try again when it has finished."""
 
 
 @contextmanager
@@ -279,13 +275,15 @@ def mirrored(frame: pd.DataFrame) -> pd.DataFrame:
 
 def train_agent(cfg: Config, frames: pd.DataFrame | list[pd.DataFrame], episodes: int,
                 reporter: ProgressReporter | None = None, stop: threading.Event | None = None,
-                **option_overrides: Any) -> TrainResult:
+                log_dir: Path | None = None, **option_overrides: Any) -> TrainResult:
     """Train a fresh PPO on random episodes of the candles for about ``episodes`` episodes.
 
     ``frames`` is one candle frame or a list of separate stretches (an episode stays inside one). The budget is
     ``episodes`` x the episode length in steps (rounded up to whole rollouts); ``stop`` ends the training
     early at the next update (``stopped`` is then True). With a ``reporter`` (a training under the lock) the
-    per-update metrics go to :func:`core.contracts.trading_model.metrics_path` as the training runs.
+    per-update metrics go to :func:`core.contracts.trading_model.metrics_path` as the training runs (and, with
+    ``trading_agent.ppo.tensorboard``, to TensorBoard event files in a new run folder beside it); ``log_dir``
+    sends both into that folder instead (a sweep's trial folder), with or without a reporter.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -308,11 +306,14 @@ def train_agent(cfg: Config, frames: pd.DataFrame | list[pd.DataFrame], episodes
         return not (stop is not None and stop.is_set())
 
     started = time.perf_counter()
-    if reporter is None:
+    curve_path = log_dir / METRICS_NAME if log_dir is not None else metrics_path(cfg) if reporter is not None else None
+    if curve_path is None:
         agent.learn(total_steps, callback=on_update)
     else:
-        with MetricsLog(metrics_path(cfg)) as curve:
-            agent.learn(total_steps, callback=curve.then(on_update), pulse=reporter.pulse)
+        board = (log_dir or tensorboard_run_dir(curve_path.parent)) if cfg.trading_agent.ppo.tensorboard else None
+        with MetricsLog(curve_path, tensorboard=board) as curve:
+            agent.learn(total_steps, callback=curve.then(on_update),
+                        pulse=reporter.pulse if reporter is not None else None)
     seconds = time.perf_counter() - started
     metrics = {
         "episodes_completed": venv.episodes_completed,

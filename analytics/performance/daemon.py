@@ -29,10 +29,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from analytics import portfolio_optimizer as po
 from analytics import strategy_lab as lab
+from analytics.performance.rebalance_memo import save_between_runs
 from analytics.performance.report import summary_text, write_report
 from analytics.performance.settings import check_performance_config
 from analytics.performance.tracking import track_weights
 from analytics.portfolio_optimizer import parse_date
+from analytics.returns import cache_history_reads, read_history_incrementally
 from core.atomic import utc_now_iso
 from core.config import Config, load_config
 from core.contracts.performance import PRODUCER, REPORT_NAME, WEIGHT_HISTORY_NAME, weight_history_path
@@ -158,6 +160,8 @@ def build_scheduler(cfg: Config, ctx: DaemonContext) -> BackgroundScheduler:
 
 def run_daemon(cfg: Config, ctx: DaemonContext) -> None:
     """Run the fallback sources, a track and a report once, then the scheduler until SIGTERM/SIGINT."""
+    read_history_incrementally(cfg)  # every report and fallback run parses only the trades appended since the last
+    save_between_runs(cfg)  # and each report recomputes only the baseline rebalances whose trades changed
     for job in (optimizer_job, lab_job, track_job, report_job):
         if ctx.stop.is_set():
             return
@@ -214,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{weight_history_path(cfg)}: recorded weights from {record['source']}: "
                   + ", ".join(f"{s}={w:.3f}" for s, w in record["weights"].items()))
             return ExitCode.OK
+        cache_history_reads(cfg)  # the next --report parses only the trades appended since this one
+        save_between_runs(cfg)
         result = write_report(cfg, args.as_of, with_plots=False if args.no_plots else None)
     except FatalError as exc:  # e.g. a column missing in the trade history
         print(f"rl_performance: error: {exc}", file=sys.stderr)

@@ -12,7 +12,8 @@ day d is ``sum_i w_i(d) r_i(d)``:
   rebalance day only (``as_of`` = the day before), so there is no look-ahead; equal weights while a source would
   publish nothing (not enough history). The weights are those of the sources' own ``compute_weights`` (a test
   holds them equal): the replay runs their steps on the trades read once, instead of re-reading the history file
-  at every rebalance, which would take minutes on a year of trades.
+  at every rebalance, which would take minutes on a year of trades, and takes the recomputations whose inputs
+  did not change since the previous report from :mod:`analytics.performance.rebalance_memo`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pandas as pd
 
 from analytics import portfolio_optimizer as po
 from analytics import strategy_lab as lab
+from analytics.performance.rebalance_memo import RebalanceMemo
 from analytics.performance.tracking import WeightHistory, time_weighted_mean
 from analytics.returns import daily_strategy_returns, load_strategy_trades
 from core.config import STRATEGIES, Config
@@ -151,8 +153,13 @@ def build_replay(cfg: Config, as_of: date, history: WeightHistory,
         empty = np.empty((0, len(STRATEGIES)))
         return Replay(days, empty, empty, {name: empty for name in PORTFOLIOS}, trades=0, skipped_rows=skipped)
     every = cfg.performance.rebalance_days
-    optimizer = replay_rebalanced(days, every, lambda d: optimizer_weights_as_of(cfg, trades, d))
-    lab_w = replay_rebalanced(days, every, lambda d: lab_weights_as_of(cfg, trades, d))
+    memo = RebalanceMemo(cfg, trades)  # the recomputations of the previous report that still hold
+    optimizer = replay_rebalanced(days, every, memo.weights_as_of(
+        OPTIMIZER, repr(cfg.portfolio_optimizer), cfg.portfolio_optimizer.lookback_days,
+        lambda d: optimizer_weights_as_of(cfg, trades, d)))
+    lab_w = replay_rebalanced(days, every, memo.weights_as_of(
+        LAB, repr(cfg.strategy_lab), cfg.strategy_lab.window_days, lambda d: lab_weights_as_of(cfg, trades, d)))
+    memo.save()
     weights = {
         ALLOCATED: time_weighted_mean(history.times, history.weights, EQUAL_VECTOR, day_bounds(days, calendar)),
         EQUAL: np.tile(EQUAL_VECTOR, (len(days), 1)),

@@ -13,12 +13,13 @@ naming the key and the file. ``$RL_SYSTEM_HOME`` moves ``state/`` and ``runtime/
 use a temporary one).
 
 The package: ``names`` (the shared closed sets such as :data:`STRATEGIES`), ``checks`` (the one validation
-style of every section), the sections (``foundation``, ``ppo``, ``learning``, ``trader``, ``measurement``),
-``schema`` (the whole :class:`Config`) and ``loader`` (TOML reading, coercion, unknown-key errors).
+style of every section), the sections (``foundation``, ``ppo``, ``learning``, ``trader``, ``measurement``,
+``dashboard``), ``schema`` (the whole :class:`Config`) and ``loader`` (TOML reading, coercion, unknown-key errors).
 """
 
 from __future__ import annotations
 
+from core.config.dashboard import DashboardConfig
 from core.config.foundation import (
     CostsConfig,
     ExchangeConfig,
@@ -63,6 +64,7 @@ __all__ = [
     "BridgeConfig",
     "Config",
     "CostsConfig",
+    "DashboardConfig",
     "ExchangeConfig",
     "LoggingConfig",
     "MarketConfig",

@@ -63,8 +63,9 @@ class StrategyAgentConfig:
     """Seconds between checks for new trades that do not wait for a file event (missed events, polling)."""
     misfire_grace_s: int = 600
     """A scheduled job that could not start on time still runs if it is at most this late (missed runs coalesce)."""
-    debounce_s: float = 1.0
-    """Quiet time after the last change of a watched file before reacting (a save fires several events)."""
+    debounce_s: float = 0.05
+    """Quiet time after the last change of a watched file before reacting (a save fires several events within a
+    few milliseconds; a burst delays the reaction by at most five times this)."""
     polling: bool = False
     """Watch files by polling instead of OS events (network filesystems, some containers)."""
     poll_interval_s: float = 1.0
@@ -125,6 +126,18 @@ class StrategyAgentConfig:
             ("gate_block_length", self.gate_block_length >= 1, ">= 1"),
             ("evaluation_folds", self.evaluation_folds >= 1, ">= 1"),
         ))
+
+    def retrain_reason(self, trades_now: int, trades_at_last_training: int | None) -> str | None:
+        """Why the new-trades trigger asks for a training, or None: the first training once ``min_trades`` trades
+        have closed, then every ``retrain_after_new_trades`` new ones (the trainer daemon's rule, also shown by
+        the dashboard, which must not load PyTorch to know it)."""
+        now, seen = trades_now, trades_at_last_training
+        if seen is None:
+            return f"first training: {now} trades" if now >= self.min_trades else None
+        new = now - seen if now >= seen else now  # a shorter history was replaced: all of it is new
+        if new >= self.retrain_after_new_trades and now >= self.min_trades:
+            return f"{new} new trades since the last training"
+        return None
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,9 @@ class PPOConfig:
     """``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``."""
     threads: int = 0
     """torch intra-op threads (``torch.set_num_threads``); 0 keeps torch's default."""
+    tensorboard: bool = False
+    """Also write each training's curve as TensorBoard event files (``tensorboard/<time>/`` beside the model; needs
+    the ``tensorboard`` extra); the CSV ``training_metrics.csv`` is written either way."""
 
     def __post_init__(self) -> None:
         positive = ("learning_rate", "adam_eps", "clip_range", "n_epochs", "batch_size", "n_steps",

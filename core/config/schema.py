@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.config.dashboard import DashboardConfig
 from core.config.foundation import (
     CostsConfig,
     ExchangeConfig,
@@ -41,6 +42,7 @@ class Config:
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     qlearning: QLearningConfig = field(default_factory=QLearningConfig)
     trading_agent: TradingAgentConfig = field(default_factory=TradingAgentConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
     @property
     def home(self) -> Path:

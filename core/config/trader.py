@@ -147,8 +147,9 @@ class BridgeConfig:
     """Per-strategy minimum overriding ``min_weight``, e.g. ``{vix_strategy = 0.05}``."""
     max_weights: dict[str, float] = field(default_factory=dict)
     """Per-strategy maximum overriding ``max_weight``, e.g. ``{pairs_trading = 0.2}``."""
-    debounce_s: float = 0.2
-    """Quiet time after the last file event before re-evaluating (a save fires several events)."""
+    debounce_s: float = 0.05
+    """Quiet time after the last file event before re-evaluating (a save fires several events within a few
+    milliseconds; a burst delays the reaction by at most five times this)."""
     recheck_interval_s: float = 30.0
     """Re-evaluation period without file events, so a source that goes stale is noticed."""
     polling: bool = False

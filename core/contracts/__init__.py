@@ -28,6 +28,8 @@ file                                                   module
 ``runtime/rl_v3_training_progress.json``,              :mod:`core.contracts.trading_reports`
 ``runtime/rl_v3_benchmark.json`` (+ plot),
 ``runtime/rl_v3_retrain.json``
+``runtime/benchmarks.json``                            :mod:`core.contracts.benchmarks`
+``state/experiments/<id>/`` (trials, leaderboard)      :mod:`core.contracts.experiments`
 =====================================================  ============================================
 
 Files that belong to one part alone stay with it: the candle cache (:mod:`market.cache`), heartbeats and pid

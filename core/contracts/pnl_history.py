@@ -5,11 +5,16 @@ see two appends interleaved. Reading is tolerant: a malformed row (a bad number,
 beyond ±1000 %, an unknown strategy, the truncated last line of a writer caught mid-append) is skipped and
 counted, and an exact duplicate of an earlier row is dropped and counted, never fatal; a missing required
 column or an unreadable file is a :class:`~core.errors.DataError` naming it.
+
+Daemons that react to every append read it with :class:`HistoryTail` instead: the same rules, applied only to
+the bytes appended since the previous read, so a reaction costs the same at 1k or 100k trades. One-shot commands
+keep a tail's state between runs (:mod:`core.contracts.pnl_history_cache`).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import math
@@ -158,13 +163,7 @@ def read_history(path: str | os.PathLike[str], allowed_strategies: Iterable[str]
     if header is None:
         return HistoryRead(_empty_frame(), path=p)
     header = [h.strip() for h in header]
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise DataError(
-            f"column `{missing[0]}` missing in {p}" + (f" (also {', '.join(missing[1:])})" if len(missing) > 1 else "")
-            + f"; expected columns: {', '.join(COLUMNS)}"
-        )
-    index = {c: header.index(c) for c in COLUMNS}
+    index = _header_index(header, p)
     complete = text.endswith("\n")
     lines = text.count("\n")
     good: list[dict[str, Any]] = []
@@ -191,6 +190,18 @@ def read_history(path: str | os.PathLike[str], allowed_strategies: Iterable[str]
         good.append(parsed)
     result.trades = _to_frame(good)
     return result
+
+
+def _header_index(header: list[str], path: Path) -> dict[str, int]:
+    """Position of each required column in ``header``; a missing one is a :class:`DataError` naming it."""
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise DataError(
+            f"column `{missing[0]}` missing in {path}"
+            + (f" (also {', '.join(missing[1:])})" if len(missing) > 1 else "")
+            + f"; expected columns: {', '.join(COLUMNS)}"
+        )
+    return {c: header.index(c) for c in COLUMNS}
 
 
 def _parse_row(row: list[str], index: dict[str, int], width: int, allowed: set[str]) -> dict[str, Any] | str:
@@ -241,3 +252,179 @@ def _to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for col in TIME_COLUMNS:
         frame[col] = pd.to_datetime(frame[col], utc=True)
     return frame.sort_values("closed_at", kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------- incremental reads
+
+PREFIX_BYTES = 4096
+"""Leading bytes remembered to notice a rewritten file (a replacement usually starts with the same header)."""
+LAST_LINE_BYTES = 512
+"""Bytes of the last row read that are remembered: a file rewritten to the same length or longer changes them."""
+
+
+@dataclass
+class TailUpdate:
+    """What one :meth:`HistoryTail.poll` found: the valid trades appended since the previous poll (sorted by
+    ``closed_at``; all of them, whatever ``keep_span`` keeps in memory), whether the file was rewritten (then
+    ``new`` is the whole re-read history), and the problems of the rows read."""
+
+    new: pd.DataFrame
+    reset: bool = False
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class HistoryTail:
+    """Reads the history incrementally: each :meth:`poll` parses only the bytes appended since the last one.
+
+    The rules are :func:`read_history`'s (same validation, exact duplicates of any earlier row dropped), so
+    after a poll :attr:`trades` equals ``read_history(path).trades`` whenever the file ends with a newline; an
+    unterminated last line (a writer mid-append) is left unread until its newline arrives instead of being
+    counted as skipped. A file that was rewritten (another inode, shorter than what was read, or different
+    leading or last-read bytes) is read again from the start. With ``keep_span`` only the trades closed within
+    that span before the newest one are kept in memory (duplicates are still recognised across the whole file
+    through 8-byte row digests).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], allowed_strategies: Iterable[str] | None = None,
+                 keep_span: pd.Timedelta | None = None) -> None:
+        self.path = Path(path)
+        self.allowed = (set(allowed_strategies) if allowed_strategies is not None
+                        else set(STRATEGIES) | set(EXTRA_STRATEGIES))
+        self.keep_span = keep_span
+        self._clear()
+
+    def _clear(self) -> None:
+        self.trades = _empty_frame()
+        self.skipped = 0
+        self.duplicates = 0
+        self.problems: list[str] = []
+        self.rows_read = 0
+        """Data rows parsed so far (valid or not); the next row's number is this plus 2."""
+        self.trades_read = 0
+        """Valid trades read so far, including those dropped from memory by ``keep_span``."""
+        self.dropped_before: pd.Timestamp | None = None
+        """Trades closed before this time were dropped from memory (``keep_span``); None while none were."""
+        self._offset = 0
+        self._identity: tuple[int, int] | None = None
+        self._prefix = b""
+        self._last_line = b""
+        self._index: dict[str, int] | None = None
+        self._width = 0
+        self._seen: dict[int, int] = {}
+
+    def as_read(self) -> HistoryRead:
+        """The trades in memory and the counts so far, as :func:`read_history` reports them."""
+        return HistoryRead(self.trades, self.skipped, list(self.problems), self.path, self.duplicates)
+
+    def poll(self) -> TailUpdate:
+        """Read what was appended since the last poll (everything on the first one or after a rewrite).
+
+        A missing file is an empty history; a missing required column or an unreadable file is a
+        :class:`~core.errors.DataError`.
+        """
+        try:
+            with locked(self.path, exclusive=False), open(self.path, "rb") as fh:
+                reset = self._rewritten(fh)
+                if reset:
+                    self._clear()
+                data = self._read_complete_lines(fh)
+        except FileNotFoundError:
+            reset = self._offset > 0
+            self._clear()
+            return TailUpdate(_empty_frame(), reset=reset)
+        except OSError as exc:
+            raise DataError(f"{self.path}: cannot read the trade history ({exc.strerror or exc}); "
+                            "fix its permissions") from exc
+        if not data:
+            return TailUpdate(_empty_frame(), reset=reset)
+        try:
+            update = self._consume(data)
+        except DataError:
+            self._clear()  # a bad header is reported again on every poll until the file is fixed
+            raise
+        update.reset = reset
+        return update
+
+    def _rewritten(self, fh: io.BufferedReader) -> bool:
+        if self._identity is None:
+            return False
+        stat = os.fstat(fh.fileno())
+        if (stat.st_dev, stat.st_ino) != self._identity or stat.st_size < self._offset:
+            return True
+        fh.seek(0)
+        if fh.read(len(self._prefix)) != self._prefix:
+            return True
+        fh.seek(self._offset - len(self._last_line))
+        return fh.read(len(self._last_line)) != self._last_line
+
+    def _read_complete_lines(self, fh: io.BufferedReader) -> bytes:
+        stat = os.fstat(fh.fileno())
+        self._identity = (stat.st_dev, stat.st_ino)
+        if stat.st_size <= self._offset:
+            return b""
+        fh.seek(self._offset)
+        data = fh.read(stat.st_size - self._offset)
+        return data[:data.rfind(b"\n") + 1]  # an unterminated last line waits for the rest of it
+
+    def _consume(self, data: bytes) -> TailUpdate:
+        start = self._offset
+        self._offset += len(data)
+        if len(self._prefix) < PREFIX_BYTES:
+            self._prefix += data[:PREFIX_BYTES - len(self._prefix)]
+        self._last_line = data[data.rfind(b"\n", 0, len(data) - 1) + 1:][-LAST_LINE_BYTES:]
+        reader = csv.reader(io.StringIO(data.decode("utf-8-sig" if start == 0 else "utf-8", errors="replace")))
+        if self._index is None:
+            header = [h.strip() for h in next(reader, [])]
+            self._index, self._width = _header_index(header, self.path), len(header)
+        update = TailUpdate(_empty_frame())
+        good: list[dict[str, Any]] = []
+        for row in reader:
+            self.rows_read += 1
+            if not row:
+                continue
+            problem = self._accept(row, self.rows_read + 1, good)
+            if problem is not None:
+                update.skipped += 1
+                self.skipped += 1
+                if len(update.problems) < 5:
+                    update.problems.append(problem)
+                if len(self.problems) < 5:
+                    self.problems.append(problem)
+        update.new = _to_frame(good)
+        self.trades_read += len(good)
+        self._merge(update.new)
+        return update
+
+    def _accept(self, row: list[str], lineno: int, good: list[dict[str, Any]]) -> str | None:
+        """Parse one row into ``good``; the reason when it is skipped."""
+        assert self._index is not None
+        parsed = _parse_row(row, self._index, self._width, self.allowed)
+        if isinstance(parsed, str):
+            return f"{self.path.name} row {lineno}: {parsed}"
+        digest = int.from_bytes(hashlib.blake2b("\x1f".join(cell.strip() for cell in row).encode(),
+                                                digest_size=8).digest(), "little")
+        first = self._seen.setdefault(digest, lineno)
+        if first != lineno:
+            self.duplicates += 1
+            return f"{self.path.name} row {lineno}: exact duplicate of row {first}, dropped"
+        good.append(parsed)
+        return None
+
+    def _merge(self, new: pd.DataFrame) -> None:
+        if new.empty:
+            return
+        if self.trades.empty:
+            merged = new
+        else:
+            merged = pd.concat([self.trades, new], ignore_index=True)
+            if new["closed_at"].iloc[0] < self.trades["closed_at"].iloc[-1]:
+                # Out of order: a stable sort keeps file order among equal times, as the full read does.
+                merged = merged.sort_values("closed_at", kind="stable").reset_index(drop=True)
+        if self.keep_span is not None:
+            cutoff = merged["closed_at"].iloc[-1] - self.keep_span
+            keep = merged["closed_at"] >= cutoff
+            if not bool(keep.all()):
+                self.dropped_before = cutoff
+                merged = merged.loc[keep].reset_index(drop=True)
+        self.trades = merged

@@ -18,7 +18,8 @@ from agents import paper_trader as pt
 from agents import trader_feed
 from agents.trader import PaperTrader
 from agents.trader_feed import LiveFeed
-from agents.trader_state import fresh_state, load_state, save_state, state_path
+from agents.trader_state import fresh_state, load_state, save_state, single_instance, state_path
+from core import locks as lock_module
 from core.config import REPO_ROOT, STRATEGIES, Config, config_from_dict, replace_section
 from core.contracts.pnl_history import COLUMNS, history_path, read_history
 from core.contracts.trader_status import status_path
@@ -98,6 +99,26 @@ def test_synthetic_replay_extends_the_market_with_the_same_candles(
     pd.testing.assert_frame_equal(extended, history_frame(cfg), check_exact=True)
     status = json.loads(status_path(cfg).read_text())
     assert status["candles_processed"] == 420 and status["state"] == "stopped"
+
+def test_a_lock_that_cannot_be_created_in_state_is_taken_in_runtime(
+        cfg: Config, rl_home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    market = small_market(rl_home, 200)
+    lock = state_path(market).with_name(state_path(market).name + ".lock")
+    real_open = open
+
+    def read_only_state(file: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if Path(str(file)) == lock:  # the tests run as root: a read-only folder is simulated
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(lock_module, "open", read_only_state, raising=False)
+    with caplog.at_level(logging.WARNING, logger="core.locks"):
+        assert pt.run(market, "replay", 0.0, 60) == "60 candles processed"
+    assert f"holding {market.runtime_dir / 'locks' / lock.name} instead" in caplog.text
+    assert not lock.exists() and (market.runtime_dir / "locks" / lock.name).is_file()
+    with single_instance(state_path(market), market.runtime_dir / "locks"):
+        with pytest.raises(FatalError, match="another paper trader is running"):
+            pt.run(market, "replay", 0.0, 10)
 
 def test_csv_replay_stops_at_the_end(cfg: Config, rl_home: Path, caplog: pytest.LogCaptureFixture) -> None:
     synthetic = small_market(rl_home, 300)

@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import time
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -359,3 +360,15 @@ def test_validator_message_makes_the_document_invalid(tmp_path: Path) -> None:
     publish_json(path, "p", {"weights": {"a": 0.25, "b": 0.75}})
     assert read_json(path, validate=sums_to_one).ok
 
+
+
+def test_reading_a_small_json_file_allocates_about_its_size(tmp_path: Path) -> None:
+    path = tmp_path / "small.json"
+    path.write_text(json.dumps({"weights": list(range(100))}))
+    tracemalloc.start()
+    try:
+        assert load_json_file(path)["weights"][-1] == 99
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000  # was MAX_JSON_BYTES (64 MiB) for every read: a read of n bytes allocates n

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,21 @@ def test_concurrent_appends_stay_bounded_and_whole(log_file: Path) -> None:
         own = [r["i"] for r in records if r["w"] == writer]
         assert own == sorted(own)  # each writer's records stay in order
     assert records[-1]["i"] == 59  # the last append of all is some writer's last record: trimming kept it
+
+
+def test_an_append_to_a_long_log_does_not_hold_the_whole_log(log_file: Path) -> None:
+    row = {"observation": [0.123456] * 200}
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.write_bytes((json.dumps(row) + "\n").encode() * 4_000)  # about 5 MB, under the bound
+    size = log_file.stat().st_size
+    tracemalloc.start()
+    try:
+        append_jsonl(log_file, {"k": 1}, max_lines=5_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < size // 3  # one read chunk (1 MiB), not the 5 MB log
+    assert len(read_jsonl(log_file)) == 4_001
+    log_file.write_bytes(b"{}\r{}\r\n" * 3 + log_file.read_bytes())  # other line ends count as lines too
+    append_jsonl(log_file, {"k": 2}, max_lines=4_007)
+    assert len(read_jsonl(log_file)) == (4_007 * 3) // 4 and read_jsonl(log_file)[-1] == {"k": 2}

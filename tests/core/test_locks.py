@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from core import locks as lock_module
 from core.config import REPO_ROOT
-from core.locks import locked
+from core.locks import AlreadyLocked, locked, single_instance
 
 WAIT = 10.0  # upper bound for anything that should happen promptly
 HELD = 0.4  # how long a holder keeps the lock while the other side must wait
@@ -204,3 +205,70 @@ def test_writers_under_the_lock_never_interleave(tmp_path: Path) -> None:
     assert len(lines) == 4 * 20 * 2
     for start, end in zip(lines[::2], lines[1::2], strict=True):
         assert start.endswith("-start") and end == start.replace("-start", "-end")
+
+
+# ------------------------------------------------------------------------------ read-only folders
+
+def refuse_writes_in(monkeypatch: pytest.MonkeyPatch, *folders: Path) -> None:
+    """Make opening a file for writing under ``folders`` fail as a read-only folder does (the tests run as
+    root, which chmod does not stop); reading stays possible."""
+    real_open = open
+
+    def fake_open(file: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if mode != "r" and any(Path(str(file)).is_relative_to(f) for f in folders):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(lock_module, "open", fake_open, raising=False)
+
+
+def test_an_existing_lock_file_in_a_read_only_folder_still_excludes(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "pnl_history.csv"
+    (tmp_path / "pnl_history.csv.lock").write_text("")
+    refuse_writes_in(monkeypatch, tmp_path)
+    with locked(path):
+        assert probe(tmp_path / "pnl_history.csv.lock") == "busy"  # flock on a read-only descriptor
+    assert probe(tmp_path / "pnl_history.csv.lock") == "free"
+
+
+def test_single_instance_falls_back_when_the_lock_cannot_be_created(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    state, runtime = tmp_path / "state", tmp_path / "runtime" / "locks"
+    state.mkdir()
+    refuse_writes_in(monkeypatch, state)
+    with single_instance(state / "x.json.lock", runtime / "x.json.lock") as held:
+        assert held == runtime / "x.json.lock" and not (state / "x.json.lock").exists()
+        assert probe(runtime / "x.json.lock") == "busy"
+        with pytest.raises(AlreadyLocked):
+            with single_instance(state / "x.json.lock", runtime / "x.json.lock"):
+                pass
+    assert probe(runtime / "x.json.lock") == "free"
+
+
+def test_single_instance_runs_unguarded_when_no_lock_can_be_created(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    refuse_writes_in(monkeypatch, tmp_path)
+    with single_instance(tmp_path / "state" / "x.lock", tmp_path / "runtime" / "x.lock") as held:
+        assert held is None
+    assert "running without it" in caplog.text
+
+
+def test_a_fallback_holder_and_a_later_primary_holder_exclude_each_other(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    primary, fallback = tmp_path / "state" / "x.lock", tmp_path / "runtime" / "x.lock"
+    primary.parent.mkdir()
+    with monkeypatch.context() as patch:
+        refuse_writes_in(patch, primary.parent)
+        first = single_instance(primary, fallback)
+        assert first.__enter__() == fallback
+    try:
+        # The state folder is writable again: the primary can be created, but the first holder still runs.
+        with pytest.raises(AlreadyLocked):
+            with single_instance(primary, fallback):
+                pass
+    finally:
+        first.__exit__(None, None, None)
+    with single_instance(primary, fallback) as held:
+        assert held == primary and probe(fallback) == "busy"  # holds the leftover fallback too

@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 import time
 
+import pytest
+
 from core.config import Config
-from core.supervisor import Backoff, alive, exit_text, read_wanted, request, stop_supervising
+from core.supervisor import Backoff, alive, exit_text, read_wanted, request, rss_bytes, stop_supervising
 
 
 def test_backoff_doubles_up_to_its_ceiling() -> None:
@@ -46,3 +48,15 @@ def test_an_exited_child_of_another_process_is_not_alive() -> None:
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_resident_memory_of_a_live_process_and_none_for_a_gone_one() -> None:
+    proc = subprocess.Popen(["sleep", "5"])
+    try:
+        status = open(f"/proc/{proc.pid}/status").read()
+        expected = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) * 1024
+        assert rss_bytes(proc.pid) == pytest.approx(expected, rel=0.5) and rss_bytes(proc.pid) > 0
+    finally:
+        proc.kill()
+        proc.wait()
+    assert rss_bytes(proc.pid) is None

@@ -9,7 +9,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from core.watch import Debouncer, schedule_once_soon
+from core.watch import DebouncedWorker, Debouncer, schedule_once_soon
 
 
 class RecordingScheduler:
@@ -96,3 +96,32 @@ def test_a_real_scheduler_runs_a_burst_once() -> None:
     finally:
         scheduler.shutdown(wait=True)
     assert calls == [0]  # the first event's job ran; the nine after it joined it
+
+
+def test_a_worker_runs_once_per_burst_and_again_for_events_during_a_run() -> None:
+    started, release = threading.Event(), threading.Event()
+    runs: list[float] = []
+
+    def work() -> None:
+        runs.append(time.monotonic())
+        started.set()
+        release.wait(5)
+
+    worker = DebouncedWorker(work, quiet_s=0.02, max_delay_s=0.5)
+    worker.start()
+    try:
+        for _ in range(20):  # one burst: twenty events within a few milliseconds
+            worker.notify()
+        assert started.wait(2)
+        for _ in range(5):  # events while the run is busy: one more run after it, not five
+            worker.notify()
+        release.set()
+        deadline = time.monotonic() + 2
+        while len(runs) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert len(runs) == 2 and worker.runs == 2
+    finally:
+        release.set()
+        worker.stop()
+    assert not worker._thread.is_alive()

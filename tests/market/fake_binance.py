@@ -3,14 +3,18 @@
 Serves ``GET /api/v3/exchangeInfo`` and ``GET /api/v3/klines`` with Binance's response shapes on
 127.0.0.1 (a free port), from a thread. Candles exist on a regular grid from ``listed_from_ms`` up to the
 server's clock, the last one still open, like the real exchange; ranges can be left out (gaps), answers
-can be replaced by injected errors (429, 500, ...), and every request is recorded.
+can be replaced by injected errors (429, 500, ...), klines answers can stall (a timeout) or be cut off mid-body,
+the server can go away mid-download, and every request is recorded.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import socket
+import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,10 +83,18 @@ class FakeBinance:
         self.fail_after_klines = 0
         self.down: tuple[int, Any] | None = None
         """Answer of every request on any endpoint (the exchange is down)."""
+        self.stall_klines_s = 0.0
+        """Every klines request waits this long before its answer (longer than the client's timeout: a stall)."""
+        self.cut_klines_after: int | None = None
+        """Klines requests after this many get their headers and half the body, then the connection closes."""
+        self.gone_after_klines: int | None = None
+        """After this many klines requests the server goes away: the next one and every later one is closed
+        unanswered, and the server stops listening."""
+        self._gone = False
         self._klines_seen = 0
         self.served_open_times: list[int] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         daemon=True)
 
@@ -99,6 +111,11 @@ class FakeBinance:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+    def _go_away(self) -> None:
+        """Stop answering at once and stop listening (from a handler: the shutdown runs in its own thread)."""
+        self._gone = True
+        threading.Thread(target=lambda: (self._server.shutdown(), self._server.server_close()), daemon=True).start()
 
     def fail_klines(self, *answers: tuple[int, Any]) -> None:
         """The next klines requests get these answers (status, body) instead of candles.
@@ -184,6 +201,10 @@ class FakeBinance:
             def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
                 parts = urlsplit(self.path)
                 params = dict(parse_qsl(parts.query))
+                if self._went_away(parts.path):
+                    return
+                if parts.path == "/api/v3/klines" and server.stall_klines_s:
+                    time.sleep(server.stall_klines_s)
                 status, body = server.answer(parts.path, params)
                 with server._lock:
                     server.requests.append(Recorded(parts.path, params, status))
@@ -196,12 +217,40 @@ class FakeBinance:
                 if status == 429:
                     self.send_header("Retry-After", "1")
                 self.end_headers()
+                cut = server.cut_klines_after
+                if cut is not None and parts.path == "/api/v3/klines" and server._klines_seen > cut:
+                    self.wfile.write(data[: len(data) // 2])  # the server dies mid-answer
+                    self._hang_up()
+                    return
                 self.wfile.write(data)
+
+            def _went_away(self, path: str) -> bool:
+                if path == "/api/v3/klines" and server.gone_after_klines is not None and not server._gone:
+                    with server._lock:
+                        if server._klines_seen >= server.gone_after_klines:
+                            server._go_away()
+                if server._gone:
+                    self._hang_up()
+                return server._gone
+
+            def _hang_up(self) -> None:
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
                 pass  # keep test output clean
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return  # the client gave up on a stalled answer (its timeout): nothing to report
+        super().handle_error(request, client_address)
 
 
 def _kline(symbol: str, open_ms: int, step: int) -> list[Any]:

@@ -415,3 +415,53 @@ def test_a_broken_answer_once_is_retried_and_the_download_completes(ex_cfg: Conf
     result = update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED, now_ms=NOW)
     closed = [LISTED + i * HOUR_MS for i in range(CLOSED)]
     pd.testing.assert_frame_equal(read_cached_candles(result.path), expected_frame("ETHUSDT", closed))
+
+
+def _leftovers(cfg: Config) -> list[str]:
+    """Every file under the candle cache's folder (a half-written file or a temporary one would show here)."""
+    root = cache_path(cfg, "ETH/USDT").parent
+    return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+@pytest.mark.parametrize("fault,message", [
+    ("stall", "RequestTimeout"),  # each answer comes after the client's timeout
+    ("cut", "NetworkError"),  # the server dies mid-answer: headers and half the body, then the socket closes
+    ("gone", "NetworkError"),  # the server goes away after the first page and stops listening
+])
+def test_script_an_exchange_that_stalls_or_goes_away_mid_download_is_one_line_and_writes_nothing(
+        live_server: FakeBinance, tmp_path: Path, cfg: Config, fault: str, message: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts.download_candles import main
+
+    config = tmp_path / "faults.toml"
+    config.write_text("[exchange]\npage_limit = 20\nmax_retries = 2\nbackoff_s = 0.001\ntimeout_ms = 300\n")
+    if fault == "stall":
+        live_server.stall_klines_s = 0.6
+    elif fault == "cut":
+        live_server.cut_klines_after = 1
+    else:
+        live_server.gone_after_klines = 1
+    started = time.monotonic()
+    code = main(["--symbol", "ETH/USDT", "--days", "1", "--exchange-url", live_server.url,
+                 "--config", str(config), "--no-progress"])
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if "retry" not in line]  # the retries are logged
+    assert code == 1 and len(errors) == 1, captured.err
+    assert errors[0].startswith("error: ") and "failed after 2 retries" in errors[0] and message in errors[0]
+    assert "check the network" in errors[0] and "Traceback" not in captured.err
+    assert captured.out == "" and _leftovers(cfg) == []  # the first page fetched was not written either
+    assert time.monotonic() - started < 20  # the timeout holds: no waiting on a dead server
+    assert "retry 1 of 2" in captured.err and "retry 2 of 2" in captured.err  # retried before giving up
+
+
+def test_a_cache_in_place_is_left_byte_for_byte_when_the_exchange_goes_away(
+        ex_cfg: Config, server: FakeBinance, clock: Clock) -> None:
+    first = update_cache(ex_cfg, "ETH/USDT", since_ms=LISTED, now_ms=NOW)
+    before = first.path.read_bytes(), meta_path(first.path).read_bytes()
+    clock.ms = NOW + 150 * HOUR_MS  # 150 new candles: two pages of 100 are needed
+    server.gone_after_klines = len(server.klines_requests()) + 1  # one more page, then the server is gone
+    with pytest.raises(ExchangeUnavailableError, match="failed after 3 retries"):
+        update_cache(ex_cfg, "ETH/USDT", now_ms=clock.ms)
+    assert (first.path.read_bytes(), meta_path(first.path).read_bytes()) == before
+    assert sorted(p.name for p in first.path.parent.iterdir()) == sorted([first.path.name,
+                                                                         meta_path(first.path).name])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ai.tabular import health
 from ai.tabular import store as ql
 from ai.tabular.agent import StateRow
 from ai.tabular.store import save_agent_file
@@ -203,7 +204,7 @@ def test_health_thresholds(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None
     assert "🎓 Mature agents (> 1000 updates)" in text and "📉 Reduced exploration - forming preferences" in text
     write_agent(cfg, "meta", {"S": (1, {0: (0.0, 1)})}, 1500, 0.03)
     assert "🎯 Mostly exploiting - occasional exploration" in render(cfg)
-    monkeypatch.setattr(mon, "LARGE_TABLES_BYTES", 100)
+    monkeypatch.setattr(health, "LARGE_TABLES_BYTES", 100)
     assert "⚠️  Q-tables large" in render(cfg)
 
 

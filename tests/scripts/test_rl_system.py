@@ -122,7 +122,7 @@ def test_a_daemon_that_dies_at_once_is_reported(rl_home: Path, monkeypatch: pyte
 
 def test_names_line_up_in_every_listing(rl_home: Path) -> None:
     lines = _run("status").stdout.splitlines()[:-2]  # the last lines sum up the loop, supervisor and jobs
-    assert len(lines) == 7 and len({line.index(" stopped") for line in lines}) == 1
+    assert len(lines) == 8 and len({line.index(" stopped") for line in lines}) == 1
 
 
 @pytest.mark.parametrize("order", ["before", "after"])

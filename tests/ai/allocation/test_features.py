@@ -80,6 +80,17 @@ def test_every_feature_is_documented_in_the_table() -> None:
     assert "sharpe_<strategy>" in doc and "drawdown_<strategy>" in doc
 
 
+def test_features_of_the_last_boundaries_only_are_those_of_the_whole_grid() -> None:
+    trades, candles = trades_frame(400, 30, seed=1), candles_frame(45 * 24, seed=2)
+    end = T0 + 25 * DAY_MS
+    whole = build_history(TradeArrays.from_frame(trades), candles, ACFG, "1h", "crypto", end, max_periods=20)
+    last = build_history(TradeArrays.from_frame(trades), candles, ACFG, "1h", "crypto", end, max_periods=20,
+                         last_boundaries=6)
+    np.testing.assert_array_equal(last.base[-6:], whole.base[-6:])
+    assert not last.base[:-6].any() and whole.base[:-6].any()
+    np.testing.assert_array_equal(last.returns, whole.returns)
+
+
 # ---------------------------------------------------------------------------------------------- look-ahead
 
 

@@ -80,10 +80,11 @@ def test_update_publishes_valid_weights_with_the_model_version_and_the_state(cfg
     assert doc["producer"] == "rl_inference" and doc["generated_at"] and doc["model_version"] == 1
     assert list(doc["weights"]) == list(STRATEGIES) and sum(doc["weights"].values()) == pytest.approx(1.0, abs=1e-9)
     assert len(doc["state"]) == 42 and all(abs(v) <= 5.0 for v in doc["state"].values())
-    agent = load_agent(cfg)
-    assert agent is not None
-    recomputed = agent.weights(np.array(list(doc["state"].values()), dtype=np.float32))
-    assert recomputed == pytest.approx(doc["weights"], abs=1e-12)  # the weights are those of the state shown
+    agent, network = load_agent(cfg, numpy_policy=True), load_agent(cfg)
+    assert agent is not None and network is not None
+    state = np.array(list(doc["state"].values()), dtype=np.float32)
+    assert agent.weights(state) == pytest.approx(doc["weights"], abs=1e-12)  # the weights are those of the state shown
+    assert network.weights(state) == pytest.approx(doc["weights"], abs=1e-6)  # and the torch network's (float32)
 
 
 def test_decision_time_is_the_trader_clock_and_later_trades_are_not_used(cfg: Config) -> None:

@@ -124,3 +124,20 @@ def test_a_candidate_with_a_planted_edge_is_promoted_and_must_then_beat_the_mode
     check = check_candidate(latest_path(cfg), prepare_training_data(loaded), loaded.strategy_agent, latest_path(cfg))
     assert not check.ok and "does not beat the current model (version 1)" in check.reason
     assert check.holdout["gate"]["equal weights"]["positive"] is True
+
+
+def test_train_with_tensorboard_writes_event_files_beside_the_model(planted_trades: PlantedTrades, cfg: Config,
+                                                                   tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = tmp_path / "board.toml"
+    config.write_text(GATED_TOML.replace("episodes = 300", "episodes = 4").replace("gate_confidence = 0.9",
+                                                                                  "gate_confidence = 0.0"))
+    append_trades(history_path(cfg), planted_trades(edge=0.01))
+    assert main(["--train", "--quiet", "--tensorboard", "--config", str(config)]) == ExitCode.OK
+    runs = list((latest_path(cfg).parent / "tensorboard").iterdir())
+    assert len(runs) == 1
+    events = EventAccumulator(str(runs[0]))
+    events.Reload()
+    rows = (latest_path(cfg).parent / "training_metrics.csv").read_text().splitlines()[1:]
+    assert [s.step for s in events.Scalars("ppo/value_loss")] == [int(row.split(",")[1]) for row in rows] != []

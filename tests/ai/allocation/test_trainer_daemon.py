@@ -17,11 +17,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ai.allocation import trainer_daemon
 from ai.allocation.inference import update_once
 from ai.allocation.trainer_daemon import TrainerDaemon, retrain_due
 from core.atomic import publish_json
 from core.config import Config
 from core.contracts.allocation_model import latest_path
+from core.contracts.pnl_history import HistoryTail, history_path
 from core.contracts.training_log import append_training_record, read_training_records
 from core.daemon import DaemonContext
 from core.errors import ConfigError
@@ -70,6 +72,20 @@ def test_retraining_is_due_first_at_the_minimum_then_after_enough_new_trades(fas
     append_training_record(cfg, {"completed": False, "trades": 99, "model_version": 2})  # interrupted: ignored
     write_trades(cfg, 1, seed=3, start=START + 40 * DAY)
     assert retrain_due(cfg) == "50 new trades since the last training"
+
+
+def test_the_incremental_count_agrees_with_a_full_read(fast: Fast, write_trades: WriteTrades, cfg: Config) -> None:
+    cfg = fast(cfg, min_trades=20, retrain_after_new_trades=10)
+    history = HistoryTail(history_path(cfg))
+    write_trades(cfg, 30)
+    append_training_record(cfg, {"completed": True, "trades": 20, "model_version": 1})
+    assert retrain_due(cfg, history) == retrain_due(cfg) == "10 new trades since the last training"
+    write_trades(cfg, 5, seed=1, start=START + 31 * DAY)
+    append_training_record(cfg, {"completed": True, "trades": 35, "model_version": 2})
+    assert retrain_due(cfg, history) is None and history.trades_read == 35
+    history_path(cfg).unlink()  # a new replay over a shorter history: all of it is new
+    write_trades(cfg, 25, seed=2)
+    assert retrain_due(cfg, history) == retrain_due(cfg) == "25 new trades since the last training"
 
 
 def test_cron_weekdays_follow_crontab_not_apscheduler_numbering() -> None:
@@ -147,7 +163,9 @@ def test_the_daemons_cron_job_follows_the_config_and_retrains_when_it_fires(fast
         assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, grace)
         # Were the start-up check to train without new trades, the next record's trigger would say so.
         daemon.scheduler.modify_job("scheduled_retrain", next_run_time=datetime.now(timezone.utc))  # a week later
-        wait_for(lambda: len(read_training_records(cfg)) == 2, 30, "scheduled retraining")
+        # The promotion's record is announced as pending first, then completed: wait for the completed one.
+        wait_for(lambda: len(records := read_training_records(cfg)) == 2 and not records[-1].get("promotion_pending"),
+                 30, "scheduled retraining")
         record = read_training_records(cfg)[-1]
         assert record["trigger"] == "scheduled retraining" and record["promoted"] and record["model_version"] == 2
         assert daemon.scheduler.get_job("scheduled_retrain").next_run_time.weekday() == 6  # and again next week
@@ -174,3 +192,49 @@ def test_the_daemon_trains_only_on_trades_closed_by_the_traders_clock(fast: Fast
     assert record["trades"] == by_clock and record["promoted"] is True
     assert pd.Timestamp(record["data_range"]["end"]) <= clock  # nothing after the clock was seen
     assert update_once(cfg)["decision_time"] == "2024-01-22T00:00:00Z"  # so inference at the clock uses it
+
+
+HOLD_JOB_LOCK = """
+import sys, time
+from core.config import load_config
+from core.jobs import try_lock
+handle = try_lock(load_config(None), "trainer")
+print("locked" if handle else "busy", flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_daemon_and_the_crontabs_trainer_job_never_train_at_once(cfg: Config,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    training, release, trained = threading.Event(), threading.Event(), []
+
+    def slow_training(*_args: object, **kwargs: object) -> dict[str, object]:
+        trained.append(kwargs["trigger"])
+        training.set()
+        release.wait(30)
+        return {"finished_at": "-", "model_version": 1, "promoted": False}
+
+    monkeypatch.setattr(trainer_daemon, "train_once", slow_training)
+    daemon = TrainerDaemon(cfg, DaemonContext("rl_trainer", cfg))
+    # The daemon trains: a crontab run finds the lock taken and exits 0 at once, doing nothing.
+    worker = threading.Thread(target=daemon.train, args=("scheduled retraining",))
+    worker.start()
+    try:
+        assert training.wait(30)
+        job = subprocess.run([sys.executable, str(REPO / "scripts" / "rl_system.py"), "job", "trainer"],
+                             capture_output=True, text=True, timeout=60)
+        assert job.returncode == 0 and "trainer: already running" in job.stdout, job.stdout + job.stderr
+    finally:
+        release.set()
+        worker.join(30)
+    # A crontab run trains (a process holding the job's lock): the daemon does not train meanwhile.
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_JOB_LOCK], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        daemon.train("5 new trades since the last training")
+        assert trained == ["scheduled retraining"]
+    finally:
+        holder.kill()
+        holder.wait()
+    daemon.train("5 new trades since the last training")  # the lock died with its holder
+    assert trained == ["scheduled retraining", "5 new trades since the last training"]

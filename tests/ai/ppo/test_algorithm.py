@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ai.ppo import PPO, make_vec_env
+from ai.ppo.algorithm import clip_gradients
 from core.config import PPOConfig, config_from_dict
 from core.errors import ConfigError
 from tests.ai.ppo.support import SMALL, ContextBandit, Counter, vector
@@ -113,3 +114,18 @@ def test_ppo_config_defaults_and_toml_override() -> None:
         config_from_dict({"strategy_agent": {"ppo": {"n_epoch": 4}}})
     with pytest.raises(ConfigError, match=r"ppo\.gamma = 1\.5: must be within"):
         PPO(vector(ContextBandit, 1), dataclasses.replace(SMALL, gamma=1.5))
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 1e9])
+def test_clip_gradients_equals_torch_clip_grad_norm(max_norm: float) -> None:
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(shape)) for shape in ((64, 4), (64,), (2, 64), (2,))]
+    reference = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    for a, b in zip(ours, reference, strict=True):
+        a.grad = torch.randn_like(a) * 3
+        b.grad = a.grad.clone()
+    total = clip_gradients(ours, max_norm)
+    assert torch.equal(total, torch.nn.utils.clip_grad_norm_(reference, max_norm))
+    for a, b in zip(ours, reference, strict=True):
+        assert a.grad is not None and b.grad is not None and torch.equal(a.grad, b.grad)
+    assert (total > max_norm) == (max_norm == 0.5)  # one case clips, the other leaves the gradients alone

@@ -43,3 +43,19 @@ def test_validation_entry_point_refuses_an_unusable_save_path_before_training(tm
     assert main(["--save", str(blocker / "ppo.pt"), "--total-steps", "64", "--json"]) == 2
     err = capsys.readouterr().err.strip()
     assert f"--save {blocker / 'ppo.pt'}" in err and len(err.splitlines()) == 1
+
+
+def test_the_learning_curve_goes_to_the_run_folder_and_with_tensorboard_to_event_files(tmp_path: Path, capsys) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    assert main(["--env", "CartPole-v1", "--total-steps", "256", "--num-envs", "2", "--set", "n_steps=64",
+                 "--eval-episodes", "1", "--json", "--log-dir", str(run), "--tensorboard"]) == 0
+    assert len((run / "training_metrics.csv").read_text().splitlines()) == 1 + 2  # header + one row per update
+    events = EventAccumulator(str(run))
+    events.Reload()
+    assert [s.step for s in events.Scalars("ppo/mean_episode_return")] == [128, 256]
+    assert "ppo/steps_per_s" in events.Tags()["scalars"]
+    capsys.readouterr()
+    assert main(["--total-steps", "64", "--json", "--tensorboard"]) == 2
+    assert "--log-dir" in capsys.readouterr().err

@@ -68,3 +68,33 @@ def test_the_pulse_reports_every_minibatch_step_of_every_update() -> None:
     assert [(p.update, p.step) for p in pulses] == [(u, s) for u in (1, 2) for s in range(1, 13)]
     assert {(p.updates, p.steps) for p in pulses} == {(2, 12)}
     assert [p.num_timesteps for p in pulses if p.step == 1] == [128, 256]
+
+
+def test_with_a_tensorboard_folder_the_rows_are_scalars_tensorboards_reader_reads_back(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    agent = PPO(make_vec_env("CartPole-v1", 2), SMALL)
+    with MetricsLog(tmp_path / "curve.csv", tensorboard=tmp_path / "board") as log:
+        agent.learn(128 * 3, callback=log)
+    rows = _rows(tmp_path / "curve.csv")
+    events = EventAccumulator(str(tmp_path / "board"))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == {f"ppo/{c}" for c in METRICS_COLUMNS[1:]}
+    for column in METRICS_COLUMNS[1:]:
+        scalars = events.Scalars(f"ppo/{column}")
+        assert [s.step for s in scalars] == [128, 256, 384]
+        # The CSV keeps 6 significant digits, the event file float32.
+        assert [s.value for s in scalars] == pytest.approx([float(r[column]) for r in rows], rel=1e-5, abs=1e-7)
+
+
+def test_without_the_tensorboard_package_asking_for_it_is_a_one_line_error(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from core.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # the import fails as when not installed
+    with pytest.raises(ConfigError, match=r"pip install -e \.\[tensorboard\]") as caught:
+        MetricsLog(tmp_path / "curve.csv", tensorboard=tmp_path / "board")
+    assert len(str(caught.value).splitlines()) == 1
+    assert not (tmp_path / "curve.csv").exists()

@@ -4,11 +4,12 @@ refused values, and the progress that makes each trade learned exactly once."""
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
 
-from ai.tabular.agent import Progress, QAgent
+from ai.tabular.agent import Progress, QAgent, StateRow
 
 
 def agent(n_actions: int = 2, default: int = 0, **kw: float) -> QAgent:
@@ -104,3 +105,38 @@ def test_progress_recognises_late_trades_within_the_window_only() -> None:
     p.prune(late_window_ms=5_000, max_keys=4)
     assert len(p.recent_keys) == 4 and p.learned_before_ms == 20_006
     assert p.is_learned("k0", 20_000)
+
+
+def _deep_size(obj: object) -> int:
+    """Bytes of ``obj`` and everything it holds (containers, slots, arrays' buffers), each object counted once."""
+    seen: set[int] = set()
+
+    def size(o: object) -> int:
+        if id(o) in seen:
+            return 0
+        seen.add(id(o))
+        total = sys.getsizeof(o)
+        if isinstance(o, dict):
+            total += sum(size(k) + size(v) for k, v in o.items())
+        elif isinstance(o, (list, tuple)):
+            total += sum(size(v) for v in o)
+        for slot in getattr(type(o), "__slots__", ()):
+            total += size(getattr(o, slot))
+        return total
+
+    return size(obj)
+
+
+def test_a_state_row_stays_compact_and_reads_as_before() -> None:
+    a = agent(n_actions=40)
+    for step in range(3):
+        a.learn("s", {action: 0.1 * action - step for action in range(40)}, None)
+    # Against the representation it replaced, a dict of [q, n] lists (about 150 bytes an action).
+    lists = {action: [0.1 * action + 0.5, 3] for action in range(40)}
+    assert _deep_size(a.table["s"]) < 0.25 * _deep_size(lists)
+    row = a.table["s"]
+    expected = 0.0
+    for reward in (3.9, 2.9, 1.9):  # alpha 0.1, a terminal step: Q += alpha * (r - Q)
+        expected += 0.1 * (reward - expected)
+    assert row.visits == 3 and row.q[39] == [pytest.approx(expected), 3]
+    assert StateRow(2, {5: [0.5, 2], 1: [-0.25, 1]}).q == {5: [0.5, 2], 1: [-0.25, 1]}  # the order learned

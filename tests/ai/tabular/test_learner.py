@@ -3,14 +3,18 @@ once (also across restarts), and trades that are skipped with their reason."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from ai.tabular import learner, state
 from ai.tabular.actions import describe_meta, describe_sizing
 from ai.tabular.learner import run_pass
-from core.config import Config, config_from_dict
+from ai.tabular.snapshot import LearnReport, Snapshot, read_snapshot
+from ai.tabular.state import EXTEND_MARGIN, WARMUP_CANDLES
+from core.config import Config, config_from_dict, replace_section
 from core.contracts.pnl_history import append_trades, history_path
 from core.contracts.qtables import agent_path
 from market.regime import classify_regime
@@ -117,3 +121,45 @@ def test_trades_beyond_the_generated_candles_extend_the_synthetic_market(cfg: Co
            "exit_price": float(close[805]), "pnl": 1.0, "pnl_pct": 0.01, "fees": 0.0, "equity_after": 1e4}
     append_trades(history_path(cfg), [row])
     assert run_pass(cfg).report.learned == {"meta": 1, "sizing": 1}
+
+
+def _passes_over_a_moving_history(cfg: Config, trade_rows: TradeRows, monkeypatch: pytest.MonkeyPatch,
+                                  ) -> tuple[list[int], dict[str, object]]:
+    """Six batches of trades, one after the other in the market (as a trader appends them), one pass after
+    each: the candles each pass held (largest per symbol) and the learned tables (without their time stamps)."""
+    held: list[int] = []
+    snapshots: list[Snapshot] = []
+
+    def spy(*args: object, **kwargs: object) -> tuple[Snapshot, LearnReport]:
+        snapshot, report = read_snapshot(*args, **kwargs)  # type: ignore[arg-type]
+        snapshots.append(snapshot)
+        return snapshot, report
+
+    monkeypatch.setattr(learner, "read_snapshot", spy)
+    one = ("turtle_trading",)
+    rows_market = replace_section(cfg, "synthetic", n_candles=4500)  # the same candles, long enough for the rows
+    for first in range(300, 3900, 600):
+        append_trades(history_path(cfg), trade_rows(rows_market, list(range(first, first + 600, 5)), 2,
+                                                    lambda k, s: 0.01 if k % 3 else -0.01, one))
+        run_pass(cfg)
+        held.append(max(snapshots[-1].markets.candles_held().values()))
+    tables = {name: {k: v for k, v in json.loads(agent_path(cfg, name).read_text()).items() if k != "generated_at"}
+              for name in ("meta", "sizing")}
+    return held, tables
+
+
+def test_a_pass_holds_the_candles_of_its_late_window_not_the_whole_market(
+        trade_rows: TradeRows, monkeypatch: pytest.MonkeyPatch, rl_home: Path) -> None:
+    # A short market extended as the trades move on (as in a replay), a late window of 10 candles.
+    settings = {"qlearning": {"late_window_s": 10 * 3600.0}, "synthetic": {"n_candles": 1000}}
+    held, tables = _passes_over_a_moving_history(config_from_dict(settings, source=str(rl_home)), trade_rows,
+                                                 monkeypatch)
+    # Once the market is longer than the warm-up and a batch, a pass holds the warm-up, its batch and the
+    # extension margin: the same at every later pass, however far the market has grown.
+    assert held[4] == held[5] <= WARMUP_CANDLES + 600 + EXTEND_MARGIN + 50, held
+    # The reference: the same passes, each building the whole market (nothing left out).
+    monkeypatch.setattr(state, "WARMUP_CANDLES", 10**9)
+    monkeypatch.setenv("RL_SYSTEM_HOME", str(rl_home.parent / "whole"))
+    held_whole, expected = _passes_over_a_moving_history(config_from_dict(settings, source="whole"), trade_rows,
+                                                         monkeypatch)
+    assert held_whole[5] > held_whole[4] > held[4] and tables == expected

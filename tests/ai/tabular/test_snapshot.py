@@ -12,7 +12,7 @@ from ai.tabular import learner
 from ai.tabular.learner import run_pass
 from ai.tabular.snapshot import LearnReport, Snapshot, read_snapshot
 from core.config import Config, replace_section
-from core.contracts.pnl_history import COLUMNS, append_trades, history_path
+from core.contracts.pnl_history import COLUMNS, HistoryTail, append_trades, history_path
 
 # Signatures of the helper fixtures of conftest.py.
 TradeRows = Callable[..., list[dict[str, object]]]
@@ -58,3 +58,19 @@ def test_a_pass_holds_the_late_window_not_the_whole_history(cfg: Config, trade_r
     assert last.report.trades == 240 and last.report.new_trades == 0
     # first pass: everything (nothing learned yet); later ones only the trades of the late window
     assert held[0] == 120 and held[1] <= 3 and held[3] == held[1]
+
+
+def test_passes_with_the_incremental_reader_learn_what_full_reads_learn(cfg: Config, trade_rows: TradeRows) -> None:
+    one = ("turtle_trading",)
+    history = HistoryTail(history_path(cfg))
+    append_trades(history_path(cfg), trade_rows(cfg, list(range(300, 600, 5)), 2, lambda k, s: 0.01, one))
+    first = run_pass(cfg, history=history)
+    assert first.report.learned["meta"] == 60 and first.report.trades == 60
+    rows = trade_rows(cfg, list(range(600, 700, 5)), 2, lambda k, s: -0.01, one)
+    append_trades(history_path(cfg), [*rows, rows[0]])  # and one exact duplicate
+    second = run_pass(cfg, history=history)
+    assert second.report.learned["meta"] == 20 and second.report.trades == 80
+    assert second.report.history_skipped_rows == 1 and history.duplicates == 1
+    full, _ = read_snapshot(cfg)
+    kept, _ = read_snapshot(cfg, history=history)
+    assert full.keys == kept.keys and full.trades.equals(kept.trades)

@@ -7,7 +7,19 @@ import math
 import numpy as np
 import pandas as pd
 
-from ai.tabular.state import FEATURES, account_states, bin_drawdown, bin_rsi, bin_trend, bin_win_rate
+from ai.tabular.state import (
+    FEATURES,
+    WARMUP_CANDLES,
+    MarketStates,
+    SymbolMarket,
+    account_states,
+    bin_drawdown,
+    bin_rsi,
+    bin_trend,
+    bin_win_rate,
+)
+from core.config import Config
+from market.sources import load_candles
 
 
 def test_bins_at_their_edges() -> None:
@@ -34,3 +46,24 @@ def test_account_states_after_each_prefix_by_hand() -> None:
     assert acc.bins(2) == ("small", "mid", "winning", "1-2")  # 1 - 99/101 = 1.98 %; 1 of 2; mean +0.3 %
     assert acc.bins(4) == ("medium", "low", "losing", "3+")  # 1 - 97/101 = 3.96 %; mean -0.6 %
     assert acc.known_at(int(pd.Timestamp("2024-01-01T02:00Z").value // 1_000_000)) == 2
+
+
+def test_a_market_built_from_the_warm_up_on_has_the_bins_of_the_whole_market(cfg: Config) -> None:
+    tf_ms = 3_600_000
+    frame = load_candles(cfg, ["BTC/USDT"], limit=6000)["BTC/USDT"]
+    whole = SymbolMarket.from_candles(frame, cfg, tf_ms)
+    earliest = int(whole.close_ms[4000])
+    part = SymbolMarket.from_candles(frame, cfg, tf_ms, earliest)
+    assert len(part.close_ms) == 2000 + WARMUP_CANDLES and part.trimmed_before_ms == earliest
+    assert part.origin_ms == int(whole.close_ms[0])
+    cut = len(whole.close_ms) - len(part.close_ms) + WARMUP_CANDLES
+    assert part.bins[WARMUP_CANDLES:] == whole.bins[cut:]
+    assert np.array_equal(part.atr[WARMUP_CANDLES:], whole.atr[cut:])  # bit for bit
+
+
+def test_a_state_asked_before_the_announced_time_uses_the_whole_market(cfg: Config) -> None:
+    markets = MarketStates(cfg, earliest_ms=None)
+    whole = markets.market_bins("BTC/USDT", 1_704_067_200_000 + 100 * 3_600_000)
+    late = MarketStates(cfg, earliest_ms=1_704_067_200_000 + 4000 * 3_600_000)
+    assert late.market_bins("BTC/USDT", 1_704_067_200_000 + 100 * 3_600_000)[:1] == whole[:1]
+    assert late.candles_held() == markets.candles_held()

@@ -69,7 +69,7 @@ def test_a_save_writes_the_contracts_bytes_without_holding_the_table_twice(tmp_p
     loaded = load_agent_file(QAgent("sizing", 40, 0, alpha=0.1, gamma=0.9, epsilon=0.5, epsilon_decay=0.99,
                                     epsilon_min=0.01), ours)
     assert loaded.to_document()["table"] == agent.to_document()["table"]
-    agent.table["S0"].q[0][0] = float("nan")
+    agent.table["S0"].set(0, float("nan"), 1)
     with pytest.raises(ValueError):
         save_agent_file(agent, ours)
     assert stamp.sub(b"", ours.read_bytes()) == stamp.sub(b"", theirs.read_bytes())  # the file stays whole

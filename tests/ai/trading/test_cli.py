@@ -122,3 +122,21 @@ def test_status_experiences_and_shadow_commands(run_cli: Callable[..., Any], tcf
     write_rollout(tcfg, 5.0, 1000.0, True)
     code, out, _ = run_cli(capsys, "shadow", "--enable")
     assert code == 0 and out["shadow_mode"] is True and "is paused" in out["note"]
+
+
+def test_train_with_tensorboard_writes_event_files_beside_the_model(run_cli: Callable[..., Any], tiny: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert run_cli(capsys, "train", "--source", "synthetic", "--lookback-hours", "150", "--episodes", "2",
+                   "--quiet", "--tensorboard")[0] == 0
+    cfg = load_config(tiny)
+    runs = list((model_path(cfg).parent / "tensorboard").iterdir())
+    assert len(runs) == 1
+    events = EventAccumulator(str(runs[0]))
+    events.Reload()
+    steps = [s.step for s in events.Scalars("ppo/policy_loss")]
+    csv_rows = (model_path(cfg).parent / "training_metrics.csv").read_text().splitlines()[1:]
+    assert steps and steps == [int(row.split(",")[1]) for row in csv_rows]
+    assert {"ppo/entropy", "ppo/approx_kl", "ppo/explained_variance", "ppo/learning_rate"} <= set(
+        events.Tags()["scalars"])

@@ -20,6 +20,8 @@ from ai.trading.account import ACTION_NAMES, N_ACTIONS
 from ai.trading.common import (
     CandleSet,
     Prediction,
+    TradingModel,
+    candles_until,
     file_sha256,
     finite_or_none,
     infer_timeframe,
@@ -259,3 +261,33 @@ def test_a_model_without_train_range_has_none(tmp_path: Path) -> None:
     agent.save(path, extra_meta={"kind": MODEL_KIND, "features": list(FEATURE_NAMES)})
     model = load_model(path)
     assert model.train_range is None and model.extra == {"kind": MODEL_KIND, "features": list(FEATURE_NAMES)}
+
+
+def test_a_loaded_model_predicts_what_its_torch_network_predicts(cfg: Config) -> None:
+    agent = save_model(model_path(cfg))
+    loaded = load_model(model_path(cfg))  # the numpy forward pass: the shadow daemon never imports torch
+    network = TradingModel(agent.policy.eval(), loaded.meta, loaded.path, loaded.sha256)
+    obs = np.random.default_rng(4).normal(0.0, 2.0, (500, N_FEATURES)).astype(np.float32)
+    for got, want in zip(loaded.predict_batch(obs), network.predict_batch(obs), strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(loaded.act(obs), network.act(obs))
+    for row in obs[:100]:
+        one, other = loaded.predict(row), network.predict(row)
+        assert one.action == other.action and one.action_name == other.action_name
+        assert one.confidence == pytest.approx(other.confidence, abs=1e-6)
+        assert one.value == pytest.approx(other.value, abs=1e-5)
+        assert list(one.probs) == list(ACTION_NAMES) and sum(one.probs.values()) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_a_window_of_the_candles_until_a_time_is_the_tail_of_all_of_them(tcfg: Config) -> None:
+    symbol, step = "BTC/USDT", timeframe_to_ms(tcfg.market.timeframe)
+    start = int(candles_until(tcfg, symbol, None)["timestamp"].iloc[0])
+    for index in (0, 5, tcfg.synthetic.n_candles - 1, tcfg.synthetic.n_candles + 700, 3 * tcfg.synthetic.n_candles):
+        last_ts = start + index * step + step // 2  # inside the candle: it opened before last_ts
+        everything = candles_until(tcfg, symbol, last_ts)
+        assert int(everything["timestamp"].iloc[-1]) == start + index * step  # grown to reach it
+        for window in (1, 64, 400):
+            expected = everything.tail(window).reset_index(drop=True)
+            pd.testing.assert_frame_equal(candles_until(tcfg, symbol, last_ts, window=window), expected,
+                                          check_exact=True)
+    assert candles_until(tcfg, symbol, start - step, window=10).empty  # before the market's first candle

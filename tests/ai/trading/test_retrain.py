@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from ai.trading.common import file_sha256, load_model
-from ai.trading.retrain import RETRAIN_JOB_ID, retrain, start_scheduler
+from ai.trading.retrain import retrain
+from ai.trading.retrain_job import RETRAIN_JOB_ID, start_scheduler
 from ai.trading.shadow_runner import ShadowState, save_shadow_state
 from core.atomic import read_json
 from core.config import Config

@@ -21,6 +21,7 @@ from core.contracts.shadow_decisions import decisions_path
 from core.contracts.shadow_status import experiences_path
 from core.contracts.trading_model import model_path
 from core.jsonl import read_jsonl
+from core.timeframes import timeframe_to_ms
 from market.sources import load_candles
 
 
@@ -124,3 +125,31 @@ def test_a_model_never_decides_on_a_candle_it_was_trained_on(set_trader: Callabl
     decisions = read_jsonl(decisions_path(tcfg))
     assert [d["timestamp"] for d in decisions] == [int(ts[1004])]
     assert all(d["timestamp"] > runner.model.trained_until for d in decisions)
+
+
+def test_polls_on_the_candles_they_need_decide_as_polls_on_the_whole_market(
+        set_trader: Callable[..., Any], tcfg: Config, tmp_path_factory: pytest.TempPathFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    tcfg = replace_section(tcfg, "trading_agent", max_catch_up_candles=40, feature_history=300)
+    step = timeframe_to_ms(tcfg.market.timeframe)
+    first = int(load_candles(tcfg, ["BTC/USDT"])["BTC/USDT"]["timestamp"].iloc[0])
+    clocks = [first + k * step for k in (250, 290, 290, 320, 321, 2 * tcfg.synthetic.n_candles + 5)]
+
+    def run(cfg: Config) -> tuple[list[Any], list[Any]]:
+        runner = ShadowRunner(cfg, TradingModel(AlwaysLong(), {}, model_path(cfg), "stub"))
+        for clock in clocks:  # a replay moving on, then far past the configured market's end
+            set_trader(cfg, clock)
+            runner.poll()
+        return read_jsonl(decisions_path(cfg)), read_jsonl(experiences_path(cfg))
+
+    windowed = run(tcfg)
+    assert len(windowed[0]) > 3
+    monkeypatch.setenv("RL_SYSTEM_HOME", str(tmp_path_factory.mktemp("whole_market")))  # a second, empty home
+    monkeypatch.setattr(ShadowRunner, "candles_needed", lambda self, horizon, first_ts: None)
+    everything = run(tcfg)
+    for mine, reference in zip(windowed, everything, strict=True):  # the same records but for wall-clock times
+        assert [_timeless(r) for r in mine] == [_timeless(r) for r in reference]
+
+
+def _timeless(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in ("decided_at", "recorded_at")}

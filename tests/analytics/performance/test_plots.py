@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from analytics import plots as charts
-from analytics.performance.plots import daily_sources, render_plots
-from analytics.performance.replay import PORTFOLIOS, day_bounds
+from analytics.metrics import drawdown_series, equity_curve
+from analytics.performance.plots import MAX_PLOT_DAYS, daily_sources, render_plots
+from analytics.performance.replay import PORTFOLIOS, Replay, day_bounds
 from analytics.performance.report import build_report, write_report
 from analytics.performance.tracking import WeightHistory
 from core.config import STRATEGIES, Config
@@ -124,3 +125,26 @@ def test_shaded_sources_colour_the_background() -> None:
     assert (np.abs(tinted - blank).max(axis=2) > 0.05).mean() > 0.2  # most of the plot area takes a colour
     with pytest.raises(ValueError, match="one source a day"):
         charts.equity_curves_png(days, curves, {}, "t", sources=["rl"])
+
+
+def test_a_long_history_is_drawn_on_a_bounded_number_of_exact_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    n = 5 * MAX_PLOT_DAYS + 7
+    rng = np.random.default_rng(11)
+    returns = rng.normal(0.0, 0.01, (n, len(STRATEGIES)))
+    returns[n // 3] = -0.3  # one deep fall: the deepest drawdown must be drawn
+    weights = {name: np.full((n, len(STRATEGIES)), 1.0 / len(STRATEGIES)) for name in PORTFOLIOS}
+    replay = Replay(pd.date_range("2020-01-01", periods=n, freq="D"), returns, np.ones_like(returns), weights)
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(charts, "drawdowns_png", lambda days, dds, title: seen.update(days=days, dds=dds) or b"")
+    monkeypatch.setattr(charts, "equity_curves_png", lambda days, p, s, t, sources: seen.update(eq=p, src=sources)
+                        or b"")
+    monkeypatch.setattr(charts, "weights_area_png", lambda days, w, labels, title, untracked_until: b"")
+    render_plots(replay, WeightHistory(np.empty(0), np.empty((0, len(STRATEGIES))), []), AS_OF)
+    days = seen["days"]
+    assert len(days) <= MAX_PLOT_DAYS and days[0] == replay.days[0] and days[-1] == replay.days[-1]
+    drawn = replay.days.get_indexer(days)
+    full_dd = drawdown_series(replay.portfolio_returns("equal_weight"))
+    assert np.array_equal(seen["dds"]["equal_weight"], full_dd[drawn])
+    assert seen["dds"]["equal_weight"].min() == full_dd.min()
+    assert np.array_equal(seen["eq"]["allocated"], equity_curve(replay.portfolio_returns("allocated"))[drawn])
+    assert len(seen["src"]) == len(days)

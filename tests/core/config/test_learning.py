@@ -42,3 +42,17 @@ def test_agent_sections_refuse_bad_values_naming_the_key_and_file(
 def test_defaults_pass_their_own_checks_and_a_negative_survival_reward_is_allowed() -> None:
     assert StrategyAgentConfig().retrain_cron == "0 3 * * 0" and QLearningConfig().alpha == 0.02
     assert TradingAgentConfig(reward_survival=-0.1).reward_survival == -0.1
+
+
+
+@pytest.mark.parametrize(("now", "seen", "expected"), [
+    (29, None, None),                                          # the first training waits for min_trades
+    (30, None, "first training: 30 trades"),
+    (120, 100, None),                                          # 20 new < 25
+    (125, 100, "25 new trades since the last training"),
+    (40, 100, "40 new trades since the last training"),        # a shorter history: all of it is new
+    (20, 100, None),                                           # ... but under min_trades
+])
+def test_retrain_reason_follows_min_trades_and_new_trades(now: int, seen: int | None, expected: str | None) -> None:
+    acfg = StrategyAgentConfig(min_trades=30, retrain_after_new_trades=25)
+    assert acfg.retrain_reason(now, seen) == expected
