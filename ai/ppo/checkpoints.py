@@ -14,14 +14,15 @@ from typing import Any
 
 import torch
 
-from ai.ppo.errors import CheckpointError as CheckpointError  # re-exported: defined without torch
+from ai.ppo.errors import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT  # re-exported: defined without torch
+from ai.ppo.errors import CheckpointError as CheckpointError
+from ai.ppo.errors import check_checkpoint_payload
 from ai.ppo.networks import ActionSpec, ActorCritic
 from ai.ppo.runtime import resolve_device
 from core.atomic import atomic_open
 from core.config import ppo_config_from_dict
 from core.errors import ConfigError
 
-CHECKPOINT_FORMAT = "ppo_checkpoint"
 CHECKPOINT_VERSION = 1
 
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
@@ -82,12 +83,7 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
         raise CheckpointError(
             f"{file}: not a loadable weights-only checkpoint ({first_line}); files with pickled code are refused"
         ) from exc
-    if not isinstance(payload, dict) or "state_dict" not in payload or not isinstance(payload.get("meta"), dict):
-        raise CheckpointError(f"{file}: not a PPO checkpoint (expected keys state_dict and meta)")
-    if payload["meta"].get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{file}: meta.format is {payload['meta'].get('format')!r}, expected "
-                              f"{CHECKPOINT_FORMAT!r}")
-    return payload
+    return check_checkpoint_payload(file, payload)
 
 
 def _reason(exc: BaseException) -> str:

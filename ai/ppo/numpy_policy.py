@@ -28,11 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from ai.ppo.errors import CheckpointError
+from ai.ppo.errors import CheckpointError, check_checkpoint_payload
 from core.config import ppo_config_from_dict
 from core.errors import ConfigError
 
-CHECKPOINT_FORMAT = "ppo_checkpoint"
 SIMPLEX_EPS = 1e-6
 """As :data:`ai.ppo.networks.SIMPLEX_EPS`: smallest weight of a simplex action before renormalizing."""
 SOFTPLUS_THRESHOLD = 20.0
@@ -110,12 +109,7 @@ def read_checkpoint_arrays(path: str | Path) -> dict[str, Any]:
     except (zipfile.BadZipFile, pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as exc:
         raise CheckpointError(f"{file}: not a loadable weights-only checkpoint ({exc}); files with pickled code "
                               "are refused") from exc
-    if not isinstance(payload, dict) or "state_dict" not in payload or not isinstance(payload.get("meta"), dict):
-        raise CheckpointError(f"{file}: not a PPO checkpoint (expected keys state_dict and meta)")
-    if payload["meta"].get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{file}: meta.format is {payload['meta'].get('format')!r}, expected "
-                              f"{CHECKPOINT_FORMAT!r}")
-    return payload
+    return check_checkpoint_payload(file, payload)
 
 
 def _transposed(layer: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
