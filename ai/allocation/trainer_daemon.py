@@ -48,22 +48,30 @@ CRON_KEY = "strategy_agent.retrain_cron"
 JOB_NAME = "trainer"
 """The scheduled job (:mod:`core.jobs`) that runs this daemon's training from a crontab; its lock is held by
 every training of the daemon too."""
+COUNT_SPAN = pd.Timedelta(days=1)
+"""Trades the daemon keeps in memory: those closed within this span of the newest; older ones only as counts."""
 
 
 def trades_by(cfg: Config, clock_ms: int | None, history: HistoryTail | None = None) -> int:
     """Valid trades of the 8 strategies closed at or before ``clock_ms`` (all of them when None).
 
-    With ``history`` (the daemon's incremental reader) only what was appended since its last poll is read.
+    With ``history`` (the daemon's incremental reader) only what was appended since its last poll is read; the
+    trades it dropped from memory (``keep_span``) closed before the kept ones and count by their number, and a
+    clock before them (a replay started again over a later history) falls back to a full read.
     """
-    if history is None:
-        if clock_ms is None:
-            return count_trades(cfg)
-        trades = load_trades(cfg)
-    else:
+    before = 0
+    if history is not None:
         history.poll()
-        trades = history.trades[history.trades["strategy"].isin(STRATEGIES)]
-        if clock_ms is None:
-            return len(trades)
+        dropped = history.dropped_before
+        if clock_ms is None or dropped is None or clock_ms >= to_ms(pd.DatetimeIndex([dropped]))[0]:
+            before = sum(history.dropped_by_strategy[name] for name in STRATEGIES)
+            trades = history.trades[history.trades["strategy"].isin(STRATEGIES)]
+            if clock_ms is None:
+                return before + len(trades)
+            return before + int((to_ms(pd.DatetimeIndex(trades["closed_at"])) <= clock_ms).sum())
+    if clock_ms is None:
+        return count_trades(cfg)
+    trades = load_trades(cfg)
     return int((to_ms(pd.DatetimeIndex(trades["closed_at"])) <= clock_ms).sum())
 
 
@@ -100,8 +108,9 @@ class TrainerDaemon:
         self.observer = make_observer(self.acfg.polling, self.acfg.poll_interval_s)
         self._last_beat = 0.0
         self.trainings = 0
-        self.history = HistoryTail(history_path(cfg))
-        """New trades are counted from what was appended since the last check, not from a full read."""
+        self.history = HistoryTail(history_path(cfg), keep_span=COUNT_SPAN)
+        """New trades are counted from what was appended since the last check, not from a full read; only the
+        latest day of trades (and their duplicate digests) stays in memory."""
 
     # -- triggers (called from scheduler and watchdog threads) ------------------------------------------
 

@@ -20,6 +20,7 @@ import logging
 import math
 import numbers
 import os
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +261,8 @@ PREFIX_BYTES = 4096
 """Leading bytes remembered to notice a rewritten file (a replacement usually starts with the same header)."""
 LAST_LINE_BYTES = 512
 """Bytes of the last row read that are remembered: a file rewritten to the same length or longer changes them."""
+DIGEST_ROWS = 10_000
+"""With ``keep_span``, the digests of at least this many of the latest rows read are kept, whatever they closed."""
 
 
 @dataclass
@@ -281,9 +284,14 @@ class HistoryTail:
     after a poll :attr:`trades` equals ``read_history(path).trades`` whenever the file ends with a newline; an
     unterminated last line (a writer mid-append) is left unread until its newline arrives instead of being
     counted as skipped. A file that was rewritten (another inode, shorter than what was read, or different
-    leading or last-read bytes) is read again from the start. With ``keep_span`` only the trades closed within
-    that span before the newest one are kept in memory (duplicates are still recognised across the whole file
-    through 8-byte row digests).
+    leading or last-read bytes) is read again from the start.
+
+    With ``keep_span`` only the trades closed within that span before the newest one are kept in memory, and
+    so are the row digests that recognise duplicates: a digest is forgotten once its row closed before the kept
+    window and at least :data:`DIGEST_ROWS` later rows were read (copies of the trader's rows arrive close to
+    the original). :attr:`trades` still equals the full read's trades inside the window, since a copy of a
+    forgotten row closed before the window too; only such a late copy is counted as a trade (in ``new`` and
+    :attr:`trades_read`) instead of a duplicate. Without ``keep_span`` every digest is kept.
     """
 
     def __init__(self, path: str | os.PathLike[str], allowed_strategies: Iterable[str] | None = None,
@@ -305,6 +313,9 @@ class HistoryTail:
         """Valid trades read so far, including those dropped from memory by ``keep_span``."""
         self.dropped_before: pd.Timestamp | None = None
         """Trades closed before this time were dropped from memory (``keep_span``); None while none were."""
+        self.dropped_by_strategy: Counter[str] = Counter()
+        """Trades dropped from memory by ``keep_span``, per strategy: with :attr:`trades`, counts by any time
+        at or after :attr:`dropped_before`."""
         self._offset = 0
         self._identity: tuple[int, int] | None = None
         self._prefix = b""
@@ -312,6 +323,9 @@ class HistoryTail:
         self._index: dict[str, int] | None = None
         self._width = 0
         self._seen: dict[int, int] = {}
+        """Row digest -> its first row number."""
+        self._seen_order: deque[tuple[int, int]] = deque()
+        """With ``keep_span``: (digest, close time in ns) of the rows in :attr:`_seen`, in reading order."""
 
     def as_read(self) -> HistoryRead:
         """The trades in memory and the counts so far, as :func:`read_history` reports them."""
@@ -408,6 +422,8 @@ class HistoryTail:
         if first != lineno:
             self.duplicates += 1
             return f"{self.path.name} row {lineno}: exact duplicate of row {first}, dropped"
+        if self.keep_span is not None:
+            self._seen_order.append((digest, int(parsed["closed_at"].value)))
         good.append(parsed)
         return None
 
@@ -426,5 +442,17 @@ class HistoryTail:
             keep = merged["closed_at"] >= cutoff
             if not bool(keep.all()):
                 self.dropped_before = cutoff
+                self.dropped_by_strategy.update(merged.loc[~keep, "strategy"].value_counts().to_dict())
                 merged = merged.loc[keep].reset_index(drop=True)
+            self._forget_digests(cutoff)
         self.trades = merged
+
+    def _forget_digests(self, cutoff: pd.Timestamp) -> None:
+        """Forget the oldest-read digests of rows closed before ``cutoff``, keeping :data:`DIGEST_ROWS` latest.
+
+        The cutoff never moves back (it follows the newest trade), so a forgotten row's copy falls outside
+        the window too. A row read early that closed inside the window stops the sweep until it leaves it.
+        """
+        cutoff_ns = int(cutoff.value)
+        while len(self._seen_order) > DIGEST_ROWS and self._seen_order[0][1] < cutoff_ns:
+            del self._seen[self._seen_order.popleft()[0]]

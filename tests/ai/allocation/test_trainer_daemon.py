@@ -88,6 +88,19 @@ def test_the_incremental_count_agrees_with_a_full_read(fast: Fast, write_trades:
     assert retrain_due(cfg, history) == retrain_due(cfg) == "25 new trades since the last training"
 
 
+
+def test_the_bounded_count_agrees_with_a_full_read_at_any_clock(write_trades: WriteTrades, cfg: Config) -> None:
+    history = HistoryTail(history_path(cfg), keep_span=trainer_daemon.COUNT_SPAN)
+    write_trades(cfg, 60)
+    write_trades(cfg, 40, seed=1, start=START + 30 * DAY)
+    first = trainer_daemon.trades_by(cfg, None, history)
+    assert first == trainer_daemon.trades_by(cfg, None) == 100
+    assert history.dropped_before is not None and len(history.trades) < 20  # only the latest day is in memory
+    ends = [START + 60 * DAY, START + 59 * DAY + pd.Timedelta(hours=12), START + 45 * DAY, START + 10 * DAY]
+    for clock in ends:  # the last two lie before the kept trades: a full read counts them
+        clock_ms = int(clock.value // 1_000_000)
+        assert trainer_daemon.trades_by(cfg, clock_ms, history) == trainer_daemon.trades_by(cfg, clock_ms)
+
 def test_cron_weekdays_follow_crontab_not_apscheduler_numbering() -> None:
     monday = datetime(2024, 1, 1, tzinfo=timezone.utc)
     fire = cron_trigger("0 3 * * 0", "strategy_agent.retrain_cron").get_next_fire_time(None, monday)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
+from core.contracts import pnl_history
 from core.contracts.pnl_history import HistoryTail, append_trades, read_history
 from core.errors import DataError
 from tests.core.contracts.support import HEADER, csv_line, trade
@@ -156,3 +158,35 @@ def test_keep_span_keeps_only_the_recent_trades(history: Path) -> None:
     assert tail.trades_read == 56 and tail.dropped_before is not None
     append_trades(history, [trade(3)])  # a duplicate of a trade no longer in memory is still recognised
     assert tail.poll().new.empty and tail.duplicates == 1
+
+
+def test_keep_span_bounds_the_digests_and_still_drops_duplicates_inside_the_window(
+        history: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pnl_history, "DIGEST_ROWS", 20)
+    tail = HistoryTail(history, keep_span=pd.Timedelta(hours=10))
+    for start in range(0, 600, 30):
+        append_trades(history, [trade(i) for i in range(start, start + 30)])
+        tail.poll()
+        # Window: the 11 trades closed within 10 h of the newest; digests: 20 latest rows (+ in-window ones).
+        assert len(tail._seen) <= 20 + 11
+    assert tail.trades_read == 600 and len(tail.trades) == 11
+    append_trades(history, [trade(595), trade(599)])  # copies of rows inside the window
+    update = tail.poll()
+    assert update.new.empty and tail.duplicates == 2
+    full = read_history(history).trades
+    assert_frame_equal(tail.trades, full[full["closed_at"] >= tail.dropped_before].reset_index(drop=True))
+    assert sum(tail.dropped_by_strategy.values()) == 600 - 11
+    assert tail.dropped_by_strategy == Counter(full["strategy"].iloc[:589])
+
+
+def test_a_late_copy_of_a_forgotten_row_never_enters_the_window(history: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pnl_history, "DIGEST_ROWS", 5)
+    tail = HistoryTail(history, keep_span=pd.Timedelta(hours=3))
+    append_trades(history, [trade(i) for i in range(50)])
+    tail.poll()
+    append_trades(history, [trade(0)])  # its digest is forgotten: counted as read, but closed before the window
+    tail.poll()
+    full = read_history(history).trades
+    assert_frame_equal(tail.trades, full[full["closed_at"] >= tail.dropped_before].reset_index(drop=True))
+    assert tail.trades_read == 51 and len(tail.trades) == 4
