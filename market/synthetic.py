@@ -197,18 +197,36 @@ def _market_draws(seed: int, n_blocks: int) -> dict[str, np.ndarray]:
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def _simulate_factor(seed: int, n_blocks: int, base_sigma: float, mean_len: int) -> _Factor:
-    """The market factor's log returns, volatility and regimes: a sequential recursion over plain floats."""
-    draws = _market_draws(seed, n_blocks)
-    z, u_next, u_len, u_dir = (draws[k].tolist() for k in ("z", "u_next", "u_len", "u_dir"))
+@dataclass(frozen=True)
+class FactorState:
+    """The factor recursion's state between two candles (at the market's first candle: the defaults)."""
+
+    regime: int = 0
+    remaining: int = 0
+    direction: float = 1.0
+    h: float = 1.0
+    x: float = 0.0
+    ema: float = 0.0
+    level: float = 0.0
+
+
+FactorPath = tuple[list[float], list[float], list[float], list[int]]
+"""Per candle: the factor's log return, drift, volatility and regime."""
+
+
+def factor_steps(s: FactorState, draws: tuple[list[float], list[float], list[float], list[float]],
+                 base_sigma: float, mean_len: int, starts_market: bool) -> tuple[FactorPath, FactorState]:
+    """The factor over the candles of ``draws`` (z, u_next, u_len, u_dir) from state ``s``, and the state after
+    them: a sequential recursion over plain floats. ``starts_market``: the first draw is the market's first candle.
+    """
+    z, u_next, u_len, u_dir = draws
     n = len(z)
     returns, drifts, sigmas, regimes = [0.0] * n, [0.0] * n, [0.0] * n, [0] * n
     omega = 1.0 - _GARCH_ALPHA - _GARCH_BETA  # the GARCH multiplier averages 1
-    regime, remaining, direction = 0, 0, 1.0
-    h, x, ema, level = 1.0, 0.0, 0.0, 0.0
+    regime, remaining, direction, h, x, ema, level = s.regime, s.remaining, s.direction, s.h, s.x, s.ema, s.level
     for t in range(n):
         if remaining == 0:
-            regime = _next_regime(regime, u_next[t], first=t == 0)
+            regime = _next_regime(regime, u_next[t], first=starts_market and t == 0)
             remaining = max(1, math.ceil(-mean_len * _LENGTH[regime] * math.log1p(-u_len[t])))
             direction = 1.0 if u_dir[t] < 0.5 else -1.0
             level = x
@@ -221,6 +239,14 @@ def _simulate_factor(seed: int, n_blocks: int, base_sigma: float, mean_len: int)
         ema += _EMA_ALPHA * (x - ema)
         h = omega + _GARCH_ALPHA * h * z[t] * z[t] + _GARCH_BETA * h
         returns[t], drifts[t], sigmas[t], regimes[t] = ret, drift, sigma, regime
+    return (returns, drifts, sigmas, regimes), FactorState(regime, remaining, direction, h, x, ema, level)
+
+
+def _simulate_factor(seed: int, n_blocks: int, base_sigma: float, mean_len: int) -> _Factor:
+    """The market factor's log returns, volatility and regimes over ``n_blocks`` blocks from the first candle."""
+    d = _market_draws(seed, n_blocks)
+    draws = (d["z"].tolist(), d["u_next"].tolist(), d["u_len"].tolist(), d["u_dir"].tolist())
+    (returns, drifts, sigmas, regimes), _ = factor_steps(FactorState(), draws, base_sigma, mean_len, True)
     return _Factor(np.array(returns), np.array(drifts), np.array(sigmas), np.array(regimes, dtype=np.int8))
 
 

@@ -30,22 +30,16 @@ from core.errors import ConfigError
 from core.timeframes import timeframe_to_ms
 from market.frames import COLUMNS, validate_candles
 from market.synthetic import (
-    _DRIFT,
-    _EMA_ALPHA,
-    _GARCH_ALPHA,
-    _GARCH_BETA,
-    _LENGTH,
     _MARKET_STREAM,
-    _PULL,
     _SPREAD_PHI,
     _SYMBOL_STREAM,
-    _VOL,
     BLOCK,
     YEAR_MS,
+    FactorState,
     SyntheticMarket,
     _block_rng,
     _check_params,
-    _next_regime,
+    factor_steps,
 )
 
 MAX_CHECKPOINTS = 256
@@ -68,15 +62,6 @@ class MarketParams:
     mean_regime_candles: int = 200
 
 
-@dataclass(frozen=True)
-class _FactorState:
-    regime: int = 0
-    remaining: int = 0
-    direction: float = 1.0
-    h: float = 1.0
-    x: float = 0.0
-    ema: float = 0.0
-    level: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -90,7 +75,7 @@ class _SymbolState:
 
 @dataclass(frozen=True)
 class _Checkpoint:
-    factor: _FactorState
+    factor: FactorState
     symbols: tuple[_SymbolState, ...]
 
 
@@ -119,7 +104,7 @@ class MarketStream:
         self.tf_ms = timeframe_to_ms(p.timeframe)
         self.base_sigma = p.annual_volatility * math.sqrt(self.tf_ms / YEAR_MS)
         self._checkpoints: dict[int, _Checkpoint] = {
-            0: _Checkpoint(_FactorState(), tuple(_SymbolState() for _ in p.symbols))}
+            0: _Checkpoint(FactorState(), tuple(_SymbolState() for _ in p.symbols))}
         self._lock = threading.Lock()
 
     def window(self, end: int, count: int) -> SyntheticMarket:
@@ -178,31 +163,12 @@ class MarketStream:
         u_len, u_dir = rng.random(BLOCK), rng.random(BLOCK)
         return z.tolist(), u_next.tolist(), u_len.tolist(), u_dir.tolist()
 
-    def _factor_block(self, b: int, s: _FactorState) -> tuple[_Block, _FactorState]:
+    def _factor_block(self, b: int, s: FactorState) -> tuple[_Block, FactorState]:
         """The factor over block ``b`` from the state at its start (the recursion of ``_simulate_factor``)."""
-        z, u_next, u_len, u_dir = self._draws(b)
-        returns, drifts, sigmas, regimes = [0.0] * BLOCK, [0.0] * BLOCK, [0.0] * BLOCK, [0] * BLOCK
-        omega = 1.0 - _GARCH_ALPHA - _GARCH_BETA
-        regime, remaining, direction, h, x, ema, level = (s.regime, s.remaining, s.direction, s.h, s.x, s.ema,
-                                                          s.level)
-        base_sigma, mean_len = self.base_sigma, self.params.mean_regime_candles
-        for i in range(BLOCK):
-            if remaining == 0:
-                regime = _next_regime(regime, u_next[i], first=b == 0 and i == 0)
-                remaining = max(1, math.ceil(-mean_len * _LENGTH[regime] * math.log1p(-u_len[i])))
-                direction = 1.0 if u_dir[i] < 0.5 else -1.0
-                level = x
-            remaining -= 1
-            sigma = base_sigma * _VOL[regime] * math.sqrt(h)
-            anchor = level if regime == 1 else ema
-            drift = direction * _DRIFT[regime] * base_sigma - _PULL[regime] * (x - anchor)
-            ret = drift + sigma * z[i]
-            x += ret
-            ema += _EMA_ALPHA * (x - ema)
-            h = omega + _GARCH_ALPHA * h * z[i] * z[i] + _GARCH_BETA * h
-            returns[i], drifts[i], sigmas[i], regimes[i] = ret, drift, sigma, regime
+        (returns, drifts, sigmas, regimes), after = factor_steps(
+            s, self._draws(b), self.base_sigma, self.params.mean_regime_candles, starts_market=b == 0)
         block = _Block(np.array(returns), np.array(drifts), np.array(sigmas), np.array(regimes, dtype=np.int8))
-        return block, _FactorState(regime, remaining, direction, h, x, ema, level)
+        return block, after
 
     def _symbol_blocks(self, b: int, block: _Block, states: tuple[_SymbolState, ...], frames: bool
                        ) -> tuple[tuple[_SymbolState, ...], list[dict[str, np.ndarray]]]:
