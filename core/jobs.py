@@ -2,7 +2,9 @@
 
 Each job is a one-shot command of a daemon (the trainer's ``--train``, the inference's ``--update``, ...). A run
 holds ``runtime/locks/job-<name>.lock`` (``flock``, released by the kernel when the process ends, even on
-SIGKILL) for as long as the job runs; a second run that finds the lock taken exits 0 at once.
+SIGKILL) for as long as the job runs; a second run that finds the lock taken exits 0 at once. The same work
+started by hand (``rl_trainer.py --train``) takes the same lock (:func:`job_lock`), so it never overlaps a
+crontab run or the daemon either.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import fcntl
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -73,6 +76,31 @@ def try_lock(cfg: Config, name: str) -> IO[str] | None:
     return handle
 
 
+INHERITED_LOCK_ENV = "RL_SYSTEM_JOB_LOCK"
+"""Set by :func:`run_job` to the job's name for the job's process, which inherits the lock already held."""
+
+
+@contextmanager
+def job_lock(cfg: Config, name: str) -> Iterator[bool]:
+    """Hold job ``name``'s lock while the block runs; yields False (without running anything) when another run
+    holds it. A process started by :func:`run_job` already holds it through the inherited descriptor (a second
+    ``flock`` on a new descriptor would wait for itself); a lock that cannot be created at all (read-only
+    ``runtime/``) cannot be taken by any other run either, so the block runs."""
+    if os.environ.get(INHERITED_LOCK_ENV) == name:
+        yield True
+        return
+    try:
+        handle = try_lock(cfg, name)
+    except OSError:
+        yield True
+        return
+    if handle is None:
+        yield False
+        return
+    with handle:
+        yield True
+
+
 def run_job(cfg: Config, job: Job, config_file: str | None) -> int | None:
     """Run ``job`` under its lock and return its exit code, or None at once when another run holds the lock.
 
@@ -86,6 +114,7 @@ def run_job(cfg: Config, job: Job, config_file: str | None) -> int | None:
         cmd = [sys.executable, "-m", job.module, *(["--config", config_file] if config_file else []), *job.args]
         env = os.environ.copy()
         env["RL_SYSTEM_HOME"] = str(cfg.home)  # the job runs from the repository root, like the daemons
+        env[INHERITED_LOCK_ENV] = job.name
         return subprocess.run(cmd, cwd=REPO_ROOT, env=env, pass_fds=(handle.fileno(),)).returncode
 
 

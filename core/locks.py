@@ -37,8 +37,21 @@ def open_lock_file(lock_path: Path) -> IO[str]:
 
 @contextmanager
 def locked(path: str | os.PathLike[str], exclusive: bool = True) -> Iterator[None]:
-    """Hold a lock on ``<path>.lock`` (a separate file, so the data file can be replaced or read freely)."""
-    with open_lock_file(Path(f"{os.fspath(path)}.lock")) as fh:
+    """Hold a lock on ``<path>.lock`` (a separate file, so the data file can be replaced or read freely).
+
+    A reader (``exclusive=False``) whose lock file does not exist and cannot be created (a read-only folder)
+    reads unlocked: no writer can hold that lock either, since it could not create the file. A writer gets the
+    OSError, which is what its error handling reports."""
+    lock_path = Path(f"{os.fspath(path)}.lock")
+    try:
+        fh = open_lock_file(lock_path)
+    except OSError:
+        if exclusive or lock_path.exists():
+            raise
+        log.debug("cannot create %s (read-only folder): reading %s without a lock", lock_path, path)
+        yield
+        return
+    with fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         try:
             yield

@@ -26,7 +26,7 @@ from typing import Any
 
 from ai.allocation.agent import latest_path
 from ai.allocation.evaluation import AGENT, HINDSIGHT, REALIZABLE, equity_plot, evaluate
-from ai.allocation.trainer_daemon import CRON_KEY, DAEMON_NAME, TrainerDaemon
+from ai.allocation.trainer_daemon import CRON_KEY, DAEMON_NAME, JOB_NAME, TrainerDaemon
 from ai.allocation.training import train_once
 from ai.allocation.training_data import NotEnoughDataError
 from analytics.walk_forward import NotEnoughForFoldsError
@@ -36,6 +36,7 @@ from core.contracts.allocation_model import LATEST_NAME, MODEL_DIR_NAME
 from core.contracts.training_log import TRAINING_LOG_NAME
 from core.daemon import run_daemon_main
 from core.errors import ConfigError, ExitCode, FatalError
+from core.jobs import job_lock, lock_path
 from core.logging_setup import setup_logging
 from core.schedule import cron_trigger
 
@@ -108,6 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_train_command(cfg: Config, progress: bool) -> int:
     """``--train``: one training with a progress bar; prints the outcome."""
     setup_logging(cfg)
+    with job_lock(cfg, JOB_NAME) as held:
+        if not held:
+            print(f"rl_trainer: not training: another training holds {lock_path(cfg, JOB_NAME)} (the trainer "
+                  "daemon or a crontab `job trainer` run); try again when it ends", file=sys.stderr)
+            return ExitCode.NOT_READY
+        return _train_and_report(cfg, progress)
+
+
+def _train_and_report(cfg: Config, progress: bool) -> int:
     try:
         record = train_once(cfg, progress=progress)
     except NotEnoughDataError as exc:

@@ -7,15 +7,17 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from core.config import REPO_ROOT, Config, load_config
-from core.jobs import JOBS, lock_path, next_runs, try_lock
+from core.jobs import INHERITED_LOCK_ENV, JOBS, job_lock, lock_path, next_runs, try_lock
 
 SCRIPT = REPO_ROOT / "scripts" / "rl_system.py"
 HOLD_LOCK = """
 import sys, time
 from core.config import load_config
 from core.jobs import try_lock
-handle = try_lock(load_config(None), "inference")
+handle = try_lock(load_config(None), sys.argv[1] if len(sys.argv) > 1 else "inference")
 print("locked" if handle else "busy", flush=True)
 time.sleep(60)
 """
@@ -54,6 +56,39 @@ def test_the_lock_is_one_per_job(cfg: Config) -> None:
     again = try_lock(cfg, "trainer")
     assert again is not None and lock_path(cfg, "trainer").exists()
     again.close()
+
+
+def test_job_lock_is_taken_once_and_trusted_when_inherited(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    with job_lock(cfg, "trainer") as held:
+        assert held
+        with job_lock(cfg, "trainer") as second:
+            assert not second  # a second run by hand finds it taken
+        monkeypatch.setenv(INHERITED_LOCK_ENV, "trainer")  # the process `run_job` started: it holds it already
+        with job_lock(cfg, "trainer") as inherited:
+            assert inherited
+        with job_lock(cfg, "shadow_retrain") as other:
+            assert other
+    monkeypatch.delenv(INHERITED_LOCK_ENV)
+    with job_lock(cfg, "trainer") as again:
+        assert again  # released when the block ended
+
+
+def test_a_training_by_hand_waits_for_none_and_refuses_while_another_trains(rl_home: Path) -> None:
+    trainer = [sys.executable, str(REPO_ROOT / "ai" / "rl_trainer.py"), "--train", "--quiet"]
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, "trainer"], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        by_hand = subprocess.run(trainer, capture_output=True, text=True, timeout=120)
+        assert by_hand.returncode == 3 and "another training holds" in by_hand.stderr, by_hand.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    # The crontab's run holds the lock and passes it on: its own --train must not refuse itself
+    # (no trades yet: "not enough", exit 3 as documented, passed through by `job`).
+    cron = _job("trainer")
+    assert cron.returncode == 3 and "another training holds" not in cron.stderr + cron.stdout
+    assert "not training" in cron.stderr + cron.stdout
 
 
 def test_next_runs_follow_the_configured_cron_lines(rl_home: Path, tmp_path: Path) -> None:

@@ -272,3 +272,41 @@ def test_a_fallback_holder_and_a_later_primary_holder_exclude_each_other(tmp_pat
         first.__exit__(None, None, None)
     with single_instance(primary, fallback) as held:
         assert held == primary and probe(fallback) == "busy"  # holds the leftover fallback too
+
+
+def test_a_reader_reads_unlocked_when_no_lock_file_can_be_created(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "pnl_history.csv"
+    data.write_text("closed_at\n")
+    refuse_writes_in(monkeypatch, tmp_path)
+    with locked(data, exclusive=False):
+        assert data.read_text() == "closed_at\n"
+    assert not (tmp_path / "pnl_history.csv.lock").exists()
+    with pytest.raises(PermissionError):  # a writer must not append unguarded: its error handling reports it
+        with locked(data):
+            pass
+
+
+def test_a_reader_still_waits_for_a_writer_when_the_lock_file_exists(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "pnl_history.csv"
+    with locked(data):  # creates the lock file while the folder is writable
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(data)], cwd=REPO_ROOT, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline().strip() == "held"
+    refuse_writes_in(monkeypatch, tmp_path)
+    done = threading.Event()
+
+    def read() -> None:
+        with locked(data, exclusive=False):
+            done.set()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert not done.wait(HELD)  # the existing lock file is opened read-only and still excludes
+    holder.stdin.close()
+    assert done.wait(WAIT)
+    reader.join(WAIT)
+    holder.wait(WAIT)
