@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from core.atomic import read_json, utc_now_iso
-from core.config import Config, load_config, replace_section
+from core.cli import add_config_argument, load_command_config, with_changes
+from core.config import Config
 from core.contracts.weights import (
     ALLOCATIONS_NAME,
     LAB_WEIGHTS_NAME,
@@ -59,7 +60,7 @@ from core.contracts.weights import (
     validate_weights,
 )
 from core.daemon import DaemonContext, run_daemon_main
-from core.errors import ExitCode, FatalError
+from core.errors import ExitCode
 from core.logging_setup import setup_logging
 from core.watch import MAX_DELAY_FACTOR, Debouncer, SourceFileHandler, make_observer
 
@@ -277,19 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run as a daemon: re-evaluate on every source change and every recheck interval")
     parser.add_argument("--polling", action="store_true",
                         help="with --watch, poll runtime/ instead of OS file events (network filesystems)")
-    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    add_config_argument(parser)
     return parser
+
+
+def _command_config(cfg: Config, polling: bool) -> Config:
+    cfg = with_changes(cfg, "bridge", polling=polling or None)
+    cap_bounds(cfg)  # infeasible caps stop the command here, not at the first evaluation
+    return cfg
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-        if args.polling:
-            cfg = replace_section(cfg, "bridge", polling=True)
-        cap_bounds(cfg)  # infeasible caps stop the command here, not at the first evaluation
-    except FatalError as exc:
-        print(f"weights_bridge: error: {exc}", file=sys.stderr)
+    cfg = load_command_config("weights_bridge", args.config, lambda c: _command_config(c, args.polling))
+    if cfg is None:
         return ExitCode.BAD_INPUT
     if args.once:
         setup_logging(cfg)

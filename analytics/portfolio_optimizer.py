@@ -27,10 +27,9 @@ import argparse
 import logging
 import math
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,41 +38,25 @@ import pandas as pd
 from analytics.metrics import annual_volatility
 from analytics.returns import (
     AGGREGATION,
-    DailyReturns,
     daily_strategy_returns,
-    load_strategy_trades,
     periods_per_year,
 )
-from core.config import STRATEGIES, Config, load_config, replace_section
+from analytics.weight_source import (
+    WeightSource,
+    eligible_strategies,
+    parse_date,
+    run_weights_command,
+)
+from core.cli import add_config_argument
+from core.config import STRATEGIES, Config
 from core.contracts.pnl_history import HISTORY_NAME
-from core.contracts.weights import OPTIMIZER_WEIGHTS_NAME, normalize, optimizer_weights_path, publish_payload
-from core.errors import ConfigError, DataError, ExitCode, FatalError
-from core.logging_setup import setup_logging
+from core.contracts.weights import OPTIMIZER_WEIGHTS_NAME, normalize, optimizer_weights_path
+from core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 PRODUCER = "portfolio_optimizer"
 METHODS = ("inverse_vol", "erc")
-
-
-class InsufficientHistoryError(DataError):
-    """The history is too short to publish weights from it; the message says what is missing."""
-
-
-def eligible_strategies(daily: DailyReturns, min_days: int, min_trades: int, min_strategies: int,
-                        section: str) -> list[str]:
-    """Strategies with enough trades; raises :class:`InsufficientHistoryError` when there is too little."""
-    if daily.days < min_days:
-        raise InsufficientHistoryError(
-            f"{daily.days} day(s) of trades in the last {(daily.end - daily.window_start).days + 1} days, "
-            f"{min_days} needed (`{section}.min_days`)")
-    eligible = [s for s in STRATEGIES if daily.trades[s] >= min_trades]
-    if len(eligible) < min_strategies:
-        counts = ", ".join(f"{s}={daily.trades[s]}" for s in STRATEGIES)
-        raise InsufficientHistoryError(
-            f"{len(eligible)} strateg{'y has' if len(eligible) == 1 else 'ies have'} at least {min_trades} trades "
-            f"(`{section}.min_trades`), {min_strategies} needed (`{section}.min_strategies`); trades: {counts}")
-    return eligible
 
 
 def inverse_vol_weights(volatility: Mapping[str, float]) -> dict[str, float]:
@@ -137,15 +120,6 @@ def check_optimizer_config(cfg: Config) -> None:
                           "`erc_tolerance` must be positive")
 
 
-def compute_weights(cfg: Config, as_of: date | None = None) -> dict[str, Any]:
-    """The document payload (``weights`` plus what they were derived from) from ``state/pnl_history.csv``.
-
-    Raises InsufficientHistoryError when the history is too short (see the module docstring).
-    """
-    trades, skipped = load_strategy_trades(cfg)
-    return payload_from_trades(cfg, trades, as_of, skipped)
-
-
 def payload_from_trades(cfg: Config, trades: pd.DataFrame, as_of: date | None = None,
                         skipped_rows: int = 0) -> dict[str, Any]:
     """:func:`compute_weights` on trades already in memory (a replay recomputing past weights calls this)."""
@@ -194,33 +168,9 @@ def _fill_ineligible(core_w: Mapping[str, float]) -> dict[str, float]:
     return normalize({s: core_w.get(s, mean) for s in STRATEGIES})
 
 
-def output_path(cfg: Config) -> Path:
-    """Where this source publishes (the weights contract's path)."""
-    return optimizer_weights_path(cfg)
-
-
-def publish(cfg: Config, payload: Mapping[str, Any]) -> Path:
-    """Write ``payload`` (from :func:`compute_weights`) as this source's weight file."""
-    return publish_payload(output_path(cfg), PRODUCER, payload)
-
-
-def run_once(cfg: Config, as_of: date | None = None) -> Path | None:
-    """Compute and publish the weights; None (with a logged reason) when the history is too short."""
-    try:
-        payload = compute_weights(cfg, as_of)
-    except InsufficientHistoryError as exc:
-        log.warning("portfolio optimizer: not enough history, nothing written: %s", exc)
-        return None
-    path = publish(cfg, payload)
-    log.info("portfolio optimizer (%s): wrote %s", payload["method"], path)
-    return path
-
-
-def parse_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+SOURCE = WeightSource(PRODUCER, "portfolio optimizer", optimizer_weights_path, payload_from_trades)
+"""This source; its methods are also the module's functions below, the ones callers use."""
+compute_weights, run_once, output_path = SOURCE.compute_weights, SOURCE.run_once, SOURCE.output_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,41 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--as-of", type=parse_date, metavar="YYYY-MM-DD",
                         help="last day of the lookback window (default: the day of the newest trade in "
                              "the history, UTC)")
-    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    add_config_argument(parser)
     return parser
-
-
-def run_weights_command(prog: str, section: str, changes: Mapping[str, Any], config: str | None,
-                        as_of: date | None, compute: Callable[[Config, date | None], dict[str, Any]],
-                        publish_fn: Callable[[Config, dict[str, Any]], Path],
-                        describe: Callable[[dict[str, Any]], str]) -> int:
-    """The body of both fallback sources' commands: config with the command-line changes, compute, publish,
-    one line out; exit 0 written, 3 not enough history, 2 bad config or input, 1 cannot write."""
-    try:
-        cfg = load_config(config)
-        given = {k: v for k, v in changes.items() if v is not None}
-        cfg = replace_section(cfg, section, **given) if given else cfg
-        setup_logging(cfg)
-        payload = compute(cfg, as_of)
-        path = publish_fn(cfg, payload)
-    except InsufficientHistoryError as exc:
-        print(f"{prog}: not enough history, nothing written: {exc}", file=sys.stderr)
-        return ExitCode.NOT_READY
-    except FatalError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return ExitCode.BAD_INPUT
-    except (OSError, ValueError) as exc:  # an unwritable runtime/ folder, or a value publishing refused
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return ExitCode.FAILURE
-    print(f"wrote {path} {describe(payload)}")
-    return ExitCode.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_weights_command(
-        "portfolio_optimizer", "portfolio_optimizer", {"method": args.method, "lookback_days": args.lookback_days},
-        args.config, args.as_of, compute_weights, publish,
+        SOURCE, {"method": args.method, "lookback_days": args.lookback_days}, args.config, args.as_of,
         lambda p: f"({p['method']}, {p['data_range']['days']} days): "
                   + ", ".join(f"{s}={w:.3f}" for s, w in p["weights"].items()))
 

@@ -31,22 +31,23 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from analytics.metrics import sharpe_ratio
-from analytics.portfolio_optimizer import (
+from analytics.returns import AGGREGATION, daily_strategy_returns, periods_per_year
+from analytics.weight_source import (
     InsufficientHistoryError,
+    WeightSource,
     eligible_strategies,
     parse_date,
     run_weights_command,
 )
-from analytics.returns import AGGREGATION, daily_strategy_returns, load_strategy_trades, periods_per_year
+from core.cli import add_config_argument
 from core.config import STRATEGIES, Config
 from core.contracts.pnl_history import HISTORY_NAME
-from core.contracts.weights import LAB_WEIGHTS_NAME, lab_weights_path, publish_payload
+from core.contracts.weights import LAB_WEIGHTS_NAME, lab_weights_path
 from core.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -102,15 +103,6 @@ def check_lab_config(cfg: Config) -> None:
                           f"between 1 and {len(STRATEGIES)}")
 
 
-def compute_weights(cfg: Config, as_of: date | None = None) -> dict[str, Any]:
-    """The document payload (``weights``, scores, ranks, ...) from ``state/pnl_history.csv``.
-
-    Raises InsufficientHistoryError when the recent history is too short (see the module docstring).
-    """
-    trades, skipped = load_strategy_trades(cfg)
-    return payload_from_trades(cfg, trades, as_of, skipped)
-
-
 def payload_from_trades(cfg: Config, trades: pd.DataFrame, as_of: date | None = None,
                         skipped_rows: int = 0) -> dict[str, Any]:
     """:func:`compute_weights` on trades already in memory (a replay recomputing past weights calls this)."""
@@ -144,26 +136,9 @@ def payload_from_trades(cfg: Config, trades: pd.DataFrame, as_of: date | None = 
     }
 
 
-def output_path(cfg: Config) -> Path:
-    """Where this source publishes (the weights contract's path)."""
-    return lab_weights_path(cfg)
-
-
-def publish(cfg: Config, payload: Mapping[str, Any]) -> Path:
-    """Write ``payload`` (from :func:`compute_weights`) as this source's weight file."""
-    return publish_payload(output_path(cfg), PRODUCER, payload)
-
-
-def run_once(cfg: Config, as_of: date | None = None) -> Path | None:
-    """Compute and publish the weights; None (with a logged reason) when the recent history is too short."""
-    try:
-        payload = compute_weights(cfg, as_of)
-    except InsufficientHistoryError as exc:
-        log.warning("strategy lab: not enough history, nothing written: %s", exc)
-        return None
-    path = publish(cfg, payload)
-    log.info("strategy lab: wrote %s", path)
-    return path
+SOURCE = WeightSource(PRODUCER, "strategy lab", lab_weights_path, payload_from_trades)
+"""This source; its methods are also the module's functions below, the ones callers use."""
+compute_weights, run_once, output_path = SOURCE.compute_weights, SOURCE.run_once, SOURCE.output_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,15 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=float, metavar="T", help="softmax temperature (default: config)")
     parser.add_argument("--as-of", type=parse_date, metavar="YYYY-MM-DD",
                         help="last day of the window (default: the day of the newest trade in the history, UTC)")
-    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    add_config_argument(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_weights_command(
-        "strategy_lab", "strategy_lab", {"window_days": args.window_days, "temperature": args.temperature},
-        args.config, args.as_of, compute_weights, publish, _describe)
+        SOURCE, {"window_days": args.window_days, "temperature": args.temperature}, args.config, args.as_of,
+        _describe)
 
 
 def _describe(payload: dict[str, Any]) -> str:

@@ -19,9 +19,10 @@ import threading
 
 import uvicorn
 
-from core.config import Config, load_config, replace_section
+from core.cli import add_config_argument, load_command_config, with_changes
+from core.config import Config
 from core.daemon import DaemonContext, run_daemon_main
-from core.errors import ConfigError, ExitCode
+from core.errors import ExitCode
 from dashboard.app import create_app
 from dashboard.live import ChangeFeed
 from dashboard.security import TOKEN_ENV, startup_token
@@ -86,21 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
                "(port taken), 2 bad configuration or a missing token.")
     parser.add_argument("--host", help="address to listen on (default: dashboard.host, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="TCP port (default: dashboard.port, 8765)")
-    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    add_config_argument(parser)
     return parser
+
+
+def _with_token(cfg: Config, host: str | None, port: int | None) -> tuple[Config, str | None]:
+    """The configuration with ``--host``/``--port`` and the token its address needs (ConfigError when it
+    needs one and none is set)."""
+    cfg = with_changes(cfg, "dashboard", host=host, port=port)
+    return cfg, startup_token(cfg.dashboard.host, os.environ)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-        changes = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-        if changes:
-            cfg = replace_section(cfg, "dashboard", **changes)
-        token = startup_token(cfg.dashboard.host, os.environ)
-    except ConfigError as exc:
-        print(f"dashboard: error: {exc}", file=sys.stderr)
+    prepared = load_command_config("dashboard", args.config, lambda c: _with_token(c, args.host, args.port))
+    if prepared is None:
         return ExitCode.BAD_INPUT
+    cfg, token = prepared
     try:
         sock = bind(cfg.dashboard.host, cfg.dashboard.port)
     except OSError as exc:

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def load_candles(
     cfg: Config, symbols: Sequence[str] | None = None, *, source: str | None = None, limit: int | None = None,
-    exchange: ccxt.Exchange | None = None,
+    exchange: ccxt.Exchange | None = None, keep_last: int | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Candles per symbol from the configured source; the one call strategies, environments and trainers use.
 
@@ -39,17 +39,20 @@ def load_candles(
     candle cache of :mod:`market.cache`, updated first with only the candles newer than its last one;
     when the exchange cannot be reached the cache is used as it is). ``limit`` keeps the last ``limit``
     candles of each symbol. Symbols default to ``market.symbols``. ``exchange``: a ccxt client to reuse (a
-    poller keeps one, so the exchange's market list is loaded once rather than at every poll).
+    poller keeps one, so the exchange's market list is loaded once rather than at every poll). ``keep_last``:
+    of those candles return only the last ``keep_last`` (the same candles; a synthetic market generates only
+    these, so a reader that needs the end of a long market does not pay for all of it).
     """
     wanted = list(symbols) if symbols is not None else list(cfg.market.symbols)
     if not wanted:
         raise ConfigError("no symbols given and `market.symbols` is empty; list at least one BASE/QUOTE symbol")
     kind = (source or cfg.market.data_source).strip().lower()
-    if limit is not None and limit <= 0:
-        raise ConfigError(f"limit must be a positive number of candles, got {limit}")
+    for name, value in (("limit", limit), ("keep_last", keep_last)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{name} must be a positive number of candles, got {value}")
     timeframe_to_ms(cfg.market.timeframe)  # a bad timeframe is reported before any work
     if kind == "synthetic":
-        frames = _load_synthetic(cfg, wanted, limit)
+        frames = _load_synthetic(cfg, wanted, limit, keep_last)
     elif kind == "csv":
         frames = {s: _load_csv(cfg, s) for s in wanted}
     elif kind == "ccxt":
@@ -58,15 +61,18 @@ def load_candles(
         raise ConfigError(
             f"market.data_source `{kind}` is not known; use one of: {', '.join(DATA_SOURCES)}"
         )
-    if limit is not None:
-        frames = {s: f.tail(limit).reset_index(drop=True) for s, f in frames.items()}
+    for last in (limit, keep_last):
+        if last is not None:
+            frames = {s: f.tail(last).reset_index(drop=True) for s, f in frames.items()}
     return frames
 
 
-def _load_synthetic(cfg: Config, symbols: list[str], limit: int | None) -> dict[str, pd.DataFrame]:
+def _load_synthetic(cfg: Config, symbols: list[str], limit: int | None,
+                    keep_last: int | None) -> dict[str, pd.DataFrame]:
     # Only the candles returned are generated (from the stream's checkpoints), not the whole market first.
     end = max(cfg.synthetic.n_candles, limit or 0)
-    return synthetic_window(cfg, symbols, end=end, count=limit or end)
+    count = min(limit or end, keep_last or end)
+    return synthetic_window(cfg, symbols, end=end, count=count)
 
 
 def _load_csv(cfg: Config, symbol: str) -> pd.DataFrame:

@@ -26,7 +26,8 @@ if __package__ in (None, ""):
 from tqdm import tqdm
 
 from core.atomic import parse_iso
-from core.config import Config, load_config, replace_section
+from core.cli import add_config_argument, load_command_config, with_changes
+from core.config import Config
 from core.errors import ConfigError, DataError, ExitCode, FatalError, RetryableError
 from core.logging_setup import setup_logging
 from core.timeframes import timeframe_to_ms
@@ -64,19 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exchange-url", metavar="URL",
                         help="replace the exchange's public REST base URL (a proxy, a test server); "
                              "config key exchange.url")
-    parser.add_argument("--config", metavar="PATH", help="TOML config file (default: $RL_SYSTEM_CONFIG or "
-                                                          "rl_system.toml)")
+    add_config_argument(parser, "TOML config file (default: $RL_SYSTEM_CONFIG or rl_system.toml)")
     parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cfg = load_command_config(None, args.config,
+                              lambda c: with_changes(c, "exchange", url=args.exchange_url or None))
+    if cfg is None:
+        return ExitCode.BAD_INPUT
     try:
-        cfg = load_config(args.config)
         setup_logging(cfg)
-        if args.exchange_url:
-            cfg = replace_section(cfg, "exchange", url=args.exchange_url)
         timeframe = args.timeframe or cfg.market.timeframe
         timeframe_to_ms(timeframe)
         symbols = args.symbol or list(cfg.market.symbols)

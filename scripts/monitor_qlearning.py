@@ -51,9 +51,10 @@ from ai.tabular.health import (  # the figures and checks, shared with the dashb
     human_duration,
 )
 from core.atomic import publish_json, read_json
-from core.config import Config, load_config
+from core.cli import add_config_argument, load_command_config
+from core.config import Config
 from core.contracts.qtables import QTABLE_DIR_NAME, agent_dir
-from core.errors import ExitCode, FatalError
+from core.errors import ExitCode
 
 PRODUCER = "monitor_qlearning"
 RULE = "=" * 80
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--count", type=int, default=0, metavar="N",
                         help="with --continuous, stop after N snapshots (default: 0, never)")
     parser.add_argument("--json", action="store_true", help="print the snapshot as JSON instead of the dashboard")
-    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    add_config_argument(parser)
     return parser
 
 
@@ -162,10 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--interval {args.interval:g}: give a positive number of seconds, e.g. --interval 30")
     if args.count < 0:
         parser.error(f"--count {args.count}: give 0 (never stop) or a positive number of snapshots")
-    try:
-        cfg = load_config(args.config)
-    except FatalError as exc:
-        print(f"monitor_qlearning: error: {exc}", file=sys.stderr)
+    cfg = load_command_config("monitor_qlearning", args.config)
+    if cfg is None:
         return ExitCode.BAD_INPUT
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="replace")  # the dashboard's symbols on a terminal that cannot show them

@@ -61,7 +61,8 @@ from ai.tabular.tuning import (  # the advice itself, shared with the dashboard
     recommend,  # noqa: F401  (part of this command's interface)
     recommendations_for,
 )
-from core.config import Config, load_config
+from core.cli import add_config_argument, load_command_config
+from core.config import Config
 from core.contracts.qtables import AGENT_NAMES, agent_dir, agent_path, backup_root, list_backups
 from core.errors import ExitCode, FatalError
 
@@ -197,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     backups.add_argument("--restore", metavar="NAME",
                          help="replace the Q-tables with backup NAME (from --backups); the current ones are backed "
                               "up first as pre_restore_<time>")
-    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    add_config_argument(parser)
     return parser
 
 
@@ -241,8 +242,10 @@ def main(argv: list[str] | None = None) -> int:
                      "--sizing-alpha, --sizing-gamma, --sizing-epsilon")
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="replace")
+    cfg = load_command_config("tune_qlearning", args.config)
+    if cfg is None:
+        return ExitCode.BAD_INPUT
     try:
-        cfg = load_config(args.config)
         problem = validate_changes(changes, cfg.qlearning.epsilon_min)
         if problem:
             print(f"tune_qlearning: error: {problem}", file=sys.stderr)

@@ -53,12 +53,13 @@ from ai.allocation.live_inputs import LiveInputs, decision_window
 from ai.ppo import CheckpointError
 from analytics.returns import cache_history_reads
 from core.atomic import parse_iso, read_json
-from core.config import Config, load_config, replace_section
+from core.cli import add_config_argument, load_command_config, with_changes
+from core.config import Config
 from core.contracts.allocation_model import LATEST_NAME, model_dir
 from core.contracts.pnl_history import HISTORY_NAME
 from core.contracts.trader_status import read_trader_status
 from core.contracts.weights import RL_WEIGHTS_NAME, publish_weights, rl_weights_path
-from core.daemon import DaemonContext, run_daemon_main
+from core.daemon import DaemonContext, release_free_memory, run_daemon_main
 from core.errors import ConfigError, ExitCode, FatalError
 from core.logging_setup import setup_logging
 from core.timeframes import timeframe_to_ms
@@ -190,7 +191,7 @@ def compute_weights(cfg: Config, agent: StrategyAgent, now: datetime | None = No
     candles = inputs.candles() if inputs is not None else load_primary_candles(cfg)
     t_ms = decision_time_ms(trades, candles, cfg.market.timeframe, now, trader_clock_ms(cfg))
     if inputs is not None and not inputs.covers(agent, t_ms):
-        trades = inputs.all_trades()
+        trades = inputs.all_trades(agent, t_ms)
     elif inputs is None:
         trades = decision_window(cfg, agent, trades, t_ms)  # features from the recent trades only
     check_no_look_ahead(cfg, agent, t_ms)
@@ -250,26 +251,33 @@ class InferenceDaemon:
                 self.ctx.beat()  # backing off after a failed write; the heartbeat keeps the reason
                 return
             try:
-                doc = update_once(self.cfg, inputs=self.inputs)
-            except NoModelError as exc:
-                self._report("no model", f"{exc}; waiting for one")
-                self.ctx.beat(state="waiting for a model")
-                return
-            except OSError as exc:
-                # A read-only runtime/ or a full disk: the previous weights stay; logged once, shown as degraded.
-                self.ctx.write_failed(OUTPUT_NAME, exc)
-                self.ctx.beat()
-                return
-            except (FatalError, ValueError) as exc:
-                self._report(f"error {exc}", f"update failed ({trigger}): {exc}", error=True)
-                self.ctx.beat(state="error", error=str(exc))
-                return
-            self.ctx.write_ok(OUTPUT_NAME)
-            self.updates += 1
-            self._report("ok", f"published weights of model version {doc['model_version']}")
-            log.debug("updated on %s: %s", trigger, doc["weights"])
-            self.ctx.beat(state="running", model_version=doc["model_version"], last_update_at=doc["generated_at"],
-                          decision_time=doc["decision_time"], updates=self.updates)
+                self._update(trigger)
+            finally:
+                release_free_memory()  # an update's frames are freed: their peak is not kept resident until the next
+
+    def _update(self, trigger: str) -> None:
+        """One update under the lock: publish, or report why not (never raises for its input)."""
+        try:
+            doc = update_once(self.cfg, inputs=self.inputs)
+        except NoModelError as exc:
+            self._report("no model", f"{exc}; waiting for one")
+            self.ctx.beat(state="waiting for a model")
+            return
+        except OSError as exc:
+            # A read-only runtime/ or a full disk: the previous weights stay; logged once, shown as degraded.
+            self.ctx.write_failed(OUTPUT_NAME, exc)
+            self.ctx.beat()
+            return
+        except (FatalError, ValueError) as exc:
+            self._report(f"error {exc}", f"update failed ({trigger}): {exc}", error=True)
+            self.ctx.beat(state="error", error=str(exc))
+            return
+        self.ctx.write_ok(OUTPUT_NAME)
+        self.updates += 1
+        self._report("ok", f"published weights of model version {doc['model_version']}")
+        log.debug("updated on %s: %s", trigger, doc["weights"])
+        self.ctx.beat(state="running", model_version=doc["model_version"], last_update_at=doc["generated_at"],
+                      decision_time=doc["decision_time"], updates=self.updates)
 
     def _report(self, outcome: str, message: str, error: bool = False) -> None:
         # A daemon polling every few minutes would repeat the same line forever; say it when it changes.
@@ -325,22 +333,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--interval", type=float, metavar="SECONDS",
                         help="seconds between updates in --loop (default: strategy_agent.inference_interval_s)")
     parser.add_argument("--polling", action="store_true", help="with --loop, poll files instead of OS events")
-    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    add_config_argument(parser)
     return parser
+
+
+def _command_config(cfg: Config, args: argparse.Namespace) -> Config:
+    if args.interval is not None and not args.interval > 0:
+        raise ConfigError(f"--interval {args.interval}: must be > 0 seconds")
+    return with_changes(cfg, "strategy_agent", inference_interval_s=args.interval,
+                        polling=args.polling or None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-        if args.interval is not None:
-            if not args.interval > 0:
-                raise ConfigError(f"--interval {args.interval}: must be > 0 seconds")
-            cfg = replace_section(cfg, "strategy_agent", inference_interval_s=args.interval)
-        if args.polling:
-            cfg = replace_section(cfg, "strategy_agent", polling=True)
-    except FatalError as exc:
-        print(f"rl_inference: error: {exc}", file=sys.stderr)
+    cfg = load_command_config("rl_inference", args.config, lambda c: _command_config(c, args))
+    if cfg is None:
         return ExitCode.BAD_INPUT
     if args.update:
         return run_update_command(cfg)

@@ -4,8 +4,11 @@
   file changes (size, modification time or inode).
 - The trades: read incrementally (:class:`core.contracts.pnl_history.HistoryTail`), keeping in memory only the
   periods a decision looks at (twice the model's ``window_periods`` and a margin) plus the oldest trade, which
-  fixes where the period grid starts exactly as a full read would. When the decision time lies before what is
-  kept (a replay started again over an older history), the history is read in full for that update.
+  fixes where the period grid starts exactly as a full read would. The decision time is the trader's clock, which
+  in a fast replay lags the newest trade by what the trader replays between two status writes: the first
+  decision that finds its trades dropped widens what is kept by twice that lag (up to one more decision span),
+  so the next ones are served from memory again. A decision time further back (a replay started again over an
+  older history) reads the history in full for that update.
 - The candles: loaded again only when a new candle may have closed (the current timeframe bucket changed) or a
   configured CSV candle file changed.
 
@@ -67,6 +70,10 @@ def decision_window(cfg: Config, agent: StrategyAgent, trades: pd.DataFrame, t_m
     return pd.concat([trades.iloc[:min(start, 1)], trades.iloc[max(start, 1):]], ignore_index=True)
 
 
+FULL_READ_LOG_EVERY = 100
+"""A run of full reads (a replay over an older history) is logged at its first and every this many updates."""
+
+
 class LiveInputs:
     """The model, the recent trades and the candles of the inference daemon, refreshed only where they changed."""
 
@@ -78,6 +85,8 @@ class LiveInputs:
         self._first: pd.DataFrame | None = None
         self._candles: pd.DataFrame | None = None
         self._candle_key: tuple[Any, ...] | None = None
+        self._lag_ms = 0
+        """Kept on top of a decision's span: how far behind the newest trade decision times were seen."""
         self.full_reads = 0
         """Updates that had to read the whole history (a decision time before the trades kept in memory)."""
 
@@ -109,7 +118,7 @@ class LiveInputs:
 
     def trades(self, agent: StrategyAgent) -> pd.DataFrame:
         """Valid trades of the 8 strategies a decision of ``agent`` can use: the recent ones and the oldest."""
-        span = self.span_ms(agent)
+        span = self.span_ms(agent) + self._lag_ms
         if self._tail is None or self._tail.keep_span is None or self._tail.keep_span < pd.Timedelta(milliseconds=span):
             self._tail = HistoryTail(history_path(self.cfg), keep_span=pd.Timedelta(milliseconds=span))
             self._first = None
@@ -143,8 +152,25 @@ class LiveInputs:
     def _period_ms(self, agent: StrategyAgent) -> int:
         return timeframe_to_ms(with_feature_params(self.cfg.strategy_agent, agent.feature_params).rebalance_period)
 
-    def all_trades(self) -> pd.DataFrame:
-        """Every valid trade of the 8 strategies (a full read, for a decision time before the kept trades)."""
+    def all_trades(self, agent: StrategyAgent, t_ms: int) -> pd.DataFrame:
+        """Every valid trade of the 8 strategies (a full read, for a decision time ``t_ms`` before the kept
+        trades); when the decision time lags the newest trade by less than a decision span, what is kept from
+        the next update on grows to cover twice that lag."""
         self.full_reads += 1
-        log.info("the decision time lies before the trades kept in memory: reading the whole history")
+        lag_ms = self._newest_ms() - t_ms
+        span, period = self.span_ms(agent), self._period_ms(agent)
+        wanted = -(-2 * lag_ms // period) * period  # whole periods, so a slightly longer lag still fits
+        if self._lag_ms < wanted <= span:
+            self._lag_ms = wanted
+            log.info("the decision time lags the newest trade by %.1f periods: keeping %d more periods of trades "
+                     "in memory (this update reads the whole history)", lag_ms / period, wanted // period)
+        elif self.full_reads == 1 or self.full_reads % FULL_READ_LOG_EVERY == 0:
+            log.info("the decision time lies before the trades kept in memory: reading the whole history "
+                     "(%d such updates so far)", self.full_reads)
         return load_trades(self.cfg)
+
+    def _newest_ms(self) -> int:
+        trades = self._tail.trades if self._tail is not None else None
+        if trades is None or trades.empty:
+            return 0
+        return int(trades["closed_at"].iloc[-1].value // 1_000_000)

@@ -31,7 +31,8 @@ from ai.allocation.training import train_once
 from ai.allocation.training_data import NotEnoughDataError
 from analytics.walk_forward import NotEnoughForFoldsError
 from core.atomic import atomic_write_bytes
-from core.config import Config, load_config, replace_section
+from core.cli import add_config_argument, load_command_config
+from core.config import Config, replace_section
 from core.contracts.allocation_model import LATEST_NAME, MODEL_DIR_NAME
 from core.contracts.training_log import TRAINING_LOG_NAME
 from core.daemon import run_daemon_main
@@ -71,13 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tensorboard", action="store_true",
                         help="also write the training curve as TensorBoard event files in state/rl_model/tensorboard/ "
                              "(as strategy_agent.ppo.tensorboard = true; needs `pip install -e .[tensorboard]`)")
-    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    add_config_argument(parser)
     return parser
 
 
-def load_trainer_config(args: argparse.Namespace) -> Config:
-    """The configuration with the command line's ``--episodes`` and ``--seed``; a bad cron is refused here."""
-    cfg = load_config(args.config)
+def trainer_config(cfg: Config, args: argparse.Namespace) -> Config:
+    """``cfg`` with the command line's ``--episodes``, ``--seed`` and ``--tensorboard``; a bad cron is refused
+    here."""
     if args.episodes is not None:
         if args.episodes < 1:
             raise ConfigError(f"--episodes {args.episodes}: must be >= 1")
@@ -93,10 +94,8 @@ def load_trainer_config(args: argparse.Namespace) -> Config:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        cfg = load_trainer_config(args)
-    except FatalError as exc:
-        print(f"rl_trainer: error: {exc}", file=sys.stderr)
+    cfg = load_command_config("rl_trainer", args.config, lambda c: trainer_config(c, args))
+    if cfg is None:
         return ExitCode.BAD_INPUT
     if args.train:
         return run_train_command(cfg, progress=not args.quiet)

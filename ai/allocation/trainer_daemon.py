@@ -33,7 +33,7 @@ from ai.allocation.training import last_completed_training, settle_pending_promo
 from ai.allocation.training_data import NotEnoughDataError, count_trades
 from core.config import STRATEGIES, Config
 from core.contracts.pnl_history import HISTORY_NAME, HistoryTail, history_path
-from core.daemon import DaemonContext
+from core.daemon import DaemonContext, release_free_memory
 from core.errors import FatalError
 from core.jobs import try_lock
 from core.schedule import cron_trigger
@@ -209,6 +209,12 @@ class TrainerDaemon:
             self._train(reason)
 
     def _train(self, reason: str) -> None:
+        try:
+            self._train_once(reason)
+        finally:
+            release_free_memory()  # a training's buffers and frames are freed: their peak is not kept resident
+
+    def _train_once(self, reason: str) -> None:
         self.beat("training", trigger=reason)
         clock = trader_clock_ms(self.cfg)
         if clock is not None:

@@ -27,7 +27,8 @@ from ai.sweeps.backends import BACKENDS, RAY_INSTALL, ray_available
 from ai.sweeps.promote import PromotionRefused, print_promotion, promote
 from ai.sweeps.spec import AGENT_SECTIONS, SweepSpec, parse_fixed, parse_grid
 from ai.sweeps.sweep import SweepRun, run_sweep
-from core.config import Config, config_path, load_config
+from core.cli import add_config_argument, load_command_config
+from core.config import Config, config_path
 from core.contracts.experiments import LEADERBOARD_MD
 from core.errors import ConfigError, ExitCode, RetryableError, RLSystemError
 from core.logging_setup import setup_logging
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train an agent over many symbols, seeds and settings (in parallel on Ray, or one after "
                     "the other), rank the trials by out-of-sample Sharpe ratio, and promote a chosen trial.",
         epilog="Exit codes: 0 done, 1 some trials failed, 2 bad input, 4 promotion refused by the gate.")
-    parser.add_argument("--config", help="TOML configuration file (default: $RL_SYSTEM_CONFIG or rl_system.toml)")
+    add_config_argument(parser, "TOML configuration file (default: $RL_SYSTEM_CONFIG or rl_system.toml)",
+                        metavar="CONFIG")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sweep = sub.add_parser("sweep", help="run (or resume) a sweep into state/experiments/<id>/")
     sweep.add_argument("--agent", choices=sorted(AGENT_SECTIONS), default="trading", help="which agent to train")
@@ -133,8 +135,10 @@ def cmd_promote(cfg: Config, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
+    cfg = load_command_config(None, args.config)
+    if cfg is None:
+        return ExitCode.BAD_INPUT
     try:
-        cfg = load_config(args.config)
         setup_logging(cfg)
         return cmd_sweep(cfg, args) if args.command == "sweep" else cmd_promote(cfg, args)
     except RetryableError as exc:  # a cluster that cannot be reached: not the input's fault

@@ -15,7 +15,7 @@ import sys
 
 from ai.tabular.daemon import DAEMON_NAME, loop
 from ai.tabular.learner import run_pass, summary_line
-from core.config import load_config, replace_section
+from core.cli import add_config_argument, load_command_config, with_changes
 from core.contracts.pnl_history import HISTORY_NAME
 from core.contracts.qlearning_policy import POLICY_NAME
 from core.contracts.qtables import QTABLE_DIR_NAME
@@ -36,18 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run as a daemon: learn on every change of the history and every recheck interval")
     parser.add_argument("--polling", action="store_true",
                         help="with --loop, poll the state/ folder instead of OS file events (network filesystems)")
-    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    add_config_argument(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-        if args.polling:
-            cfg = replace_section(cfg, "qlearning", polling=True)
-    except FatalError as exc:
-        print(f"qlearning: error: {exc}", file=sys.stderr)
+    cfg = load_command_config("qlearning", args.config,
+                              lambda c: with_changes(c, "qlearning", polling=args.polling or None))
+    if cfg is None:
         return ExitCode.BAD_INPUT
     if args.once:
         setup_logging(cfg)

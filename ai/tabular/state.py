@@ -234,13 +234,17 @@ class SymbolMarket:
 
     @classmethod
     def from_candles(cls, frame: pd.DataFrame, cfg: Config, tf_ms: int, earliest_ms: int | None = None,
-                     ) -> SymbolMarket:
-        """The market of ``frame``; with ``earliest_ms``, only from :data:`WARMUP_CANDLES` candles before it."""
+                     origin_ms: int | None = None) -> SymbolMarket:
+        """The market of ``frame``; with ``earliest_ms``, only from :data:`WARMUP_CANDLES` candles before it.
+        ``origin_ms``: close time of the source's first candle when ``frame`` is already the end of the source
+        (it must then start at least :data:`WARMUP_CANDLES` candles before ``earliest_ms``)."""
         close_ms = frame["timestamp"].to_numpy(np.int64) + tf_ms
         first = int(np.searchsorted(close_ms, earliest_ms, side="left")) - WARMUP_CANDLES if earliest_ms else 0
-        if first <= 0:
-            return cls._build(frame, cfg, tf_ms)
-        return cls._build(frame.iloc[first:].reset_index(drop=True), cfg, tf_ms, int(close_ms[0]), earliest_ms)
+        if origin_ms is None or not len(close_ms) or origin_ms >= close_ms[0]:
+            if first <= 0:
+                return cls._build(frame, cfg, tf_ms)
+            origin_ms = int(close_ms[0])
+        return cls._build(frame.iloc[max(first, 0):].reset_index(drop=True), cfg, tf_ms, origin_ms, earliest_ms)
 
     @classmethod
     def _build(cls, frame: pd.DataFrame, cfg: Config, tf_ms: int, origin_ms: int | None = None,
@@ -312,16 +316,30 @@ class MarketStates:
             if (symbol, needed) in self._attempts:
                 return current
             self._attempts.add((symbol, needed))
+        origin, skip = self._skippable(current, needed)
         try:
-            frame = self._loader(self.cfg, [symbol], limit=needed or None)[symbol]
+            if skip:  # the end of a long synthetic market: only the candles from the warm-up on are generated
+                frame = self._loader(self.cfg, [symbol], limit=needed, keep_last=needed - skip)[symbol]
+            else:
+                frame = self._loader(self.cfg, [symbol], limit=needed or None)[symbol]
         except FatalError as exc:
             self._unavailable[symbol] = f"no candles for {symbol}: {exc}"
             log.warning("%s", self._unavailable[symbol])
             return self._unavailable[symbol]
-        market = SymbolMarket.from_candles(frame, self.cfg, self.tf_ms, self.earliest_ms)
+        market = SymbolMarket.from_candles(frame, self.cfg, self.tf_ms, self.earliest_ms, origin if skip else None)
         del frame  # the source's whole frame is not kept beside the market built from its end
         self._markets[symbol] = market
         return market
+
+    def _skippable(self, current: SymbolMarket | None, needed: int) -> tuple[int | None, int]:
+        """The synthetic market's first close time and how many of its first candles a pass cannot need: those
+        before the warm-up of :attr:`earliest_ms` (0 when unknown). Synthetic candles are one timeframe apart
+        from the first, so candle ``k`` closes at ``origin + k * tf``."""
+        if not needed or self.earliest_ms is None or current is None or not len(current.close_ms):
+            return None, 0
+        origin = current.origin_ms if current.origin_ms is not None else int(current.close_ms[0])
+        before = -(-(self.earliest_ms - origin) // self.tf_ms)  # candles closing before earliest_ms
+        return origin, int(min(max(0, before - WARMUP_CANDLES), needed - 1))
 
     def _candles_needed(self, t_ms: int, current: SymbolMarket | None) -> int:
         """Synthetic candles to generate so that ``t_ms`` is covered (with a margin, to extend rarely)."""

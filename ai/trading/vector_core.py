@@ -15,47 +15,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ai.trading import kernel_layout as layout
 from ai.trading.account import N_ACTIONS
 from ai.trading.episodes import episode_starts
 from ai.trading.features import ACCOUNT_FEATURES, OBS_CLIP
-from ai.trading.kernel_layout import (
-    BANKRUPT,
-    CENTER,
-    DEFAULT,
-    DIRECTION,
-    DRAWDOWN,
-    EQUITY,
-    EXPOSURE,
-    FEE,
-    FEE_PAID,
-    GROWTH,
-    HIGH_VOLATILITY,
-    INFO_EQUITY,
-    INFO_EXPOSURE,
-    INFO_INDEX,
-    INFO_TIMESTAMP,
-    INITIAL,
-    LEAST,
-    LENGTH,
-    MOST,
-    OPEN_EQUITY,
-    RETURN,
-    REWARD,
-    SCALE,
-    SCALING,
-    SIZE,
-    SLOTS,
-    STEP_RETURN,
-    TERMINATED,
-    TRUNCATED,
-    W_DRAWDOWN,
-    W_PNL,
-    W_REGIME,
-    W_SURVIVAL,
-    W_VOLATILITY,
-    market_block,
-    parameters,
-)
 from ai.trading.market_features import MarketFeatures
 from ai.trading.options import TradingEnvOptions
 from ai.trading.single_episode import observation_rows
@@ -81,9 +44,9 @@ class VectorEpisodes:
         self.n = n
         self.starts, self.length = episode_starts(features, opts)
         self.rows = observation_rows(features)
-        self.market = market_block(features)
+        self.market = layout.market_block(features)
         self.timestamps = np.ascontiguousarray(features.timestamps, dtype=np.int64)
-        self.params = parameters(opts)
+        self.params = layout.parameters(opts)
         self.state = np.zeros((6, n))
         self.running = np.zeros((2, n))
         self.index = np.zeros(n, dtype=np.int64)
@@ -114,14 +77,14 @@ class VectorEpisodes:
                 self.index[i] = self.starts[rngs[i].integers(self.starts.size)]
         self.steps[ids] = 0
         self.state[:, ids] = 0.0
-        self.state[EQUITY:OPEN_EQUITY + 1, ids] = self.params[INITIAL]
+        self.state[layout.EQUITY:layout.OPEN_EQUITY + 1, ids] = self.params[layout.INITIAL]
         self.running[:, ids] = 0.0
 
     def observations(self, ids: np.ndarray) -> np.ndarray:
         """Fresh observations ``(len(ids), 64)`` of episodes ``ids`` at their current candles."""
         out = np.empty((ids.size, self.rows.shape[1]), dtype=np.float32)
-        self._observe(np.ascontiguousarray(ids, dtype=np.int64), self.index, self.state, self.rows, self.market,
-                      self.params, SLOTS, SCALING, out)
+        self._observe(np.ascontiguousarray(ids, dtype=np.int64), self.index, self.state, self.rows,
+                      self.market, self.params, layout.SLOTS, layout.SCALING, out)
         return out
 
     def step(self, actions: np.ndarray) -> tuple[StepResult, int]:
@@ -130,8 +93,8 @@ class VectorEpisodes:
         Raises ValueError, changing nothing, when an action is not one of the six."""
         result = StepResult(self.n, self.rows.shape[1])
         ended = self._step(actions, self.index, self.steps, self.state, self.running, self.market,
-                           self.timestamps, self.rows, self.params, self.length, SLOTS, SCALING,
-                           result.observations, result.floats, result.ints, result.flags)
+                           self.timestamps, self.rows, self.params, self.length, layout.SLOTS,
+                           layout.SCALING, result.observations, result.floats, result.ints, result.flags)
         if ended < 0:
             raise ValueError(f"actions must be integers in 0..{N_ACTIONS - 1}, got {actions.tolist()}")
         return result, ended
@@ -153,13 +116,13 @@ class NumpyKernel:
         new.fill(0.0)  # CLOSE, EMERGENCY_FLATTEN
         np.copyto(new, p, where=np.equal(actions, 0, out=mask))
         np.maximum(p, 0.0, out=a)
-        a += params[SIZE]
-        np.copyto(new, np.minimum(a, params[MOST], out=a), where=np.equal(actions, 1, out=mask))
+        a += params[layout.SIZE]
+        np.copyto(new, np.minimum(a, params[layout.MOST], out=a), where=np.equal(actions, 1, out=mask))
         np.minimum(p, 0.0, out=a)
-        a -= params[SIZE]
-        np.copyto(new, np.maximum(a, -params[MOST], out=a), where=np.equal(actions, 2, out=mask))
+        a -= params[layout.SIZE]
+        np.copyto(new, np.maximum(a, -params[layout.MOST], out=a), where=np.equal(actions, 2, out=mask))
         np.divide(p, 2.0, out=a)
-        np.copyto(a, 0.0, where=np.less(np.abs(a, out=self.b), params[LEAST], out=self.other))
+        np.copyto(a, 0.0, where=np.less(np.abs(a, out=self.b), params[layout.LEAST], out=self.other))
         np.copyto(new, a, where=np.equal(actions, 3, out=mask))
         return new
 
@@ -172,17 +135,17 @@ class NumpyKernel:
         if actions.size and (actions.min() < 0 or actions.max() >= N_ACTIONS):
             return -1
         exposure, equity, peak, open_equity, holding, change = state
-        previous, new = self.previous, self._next_exposure(actions, state[EXPOSURE], params)
+        previous, new = self.previous, self._next_exposure(actions, state[layout.EXPOSURE], params)
         np.copyto(previous, exposure)
         opened = np.not_equal(np.sign(new, out=self.a), np.sign(previous, out=self.b), out=self.mask)
         opened &= np.not_equal(new, 0.0, out=self.other)
         np.copyto(open_equity, equity, where=opened)
-        ret, fee_paid, drawdown = floats[STEP_RETURN], floats[FEE_PAID], floats[DRAWDOWN]
-        np.take(market[GROWTH], index, out=ret)
+        ret, fee_paid, drawdown = floats[layout.STEP_RETURN], floats[layout.FEE_PAID], floats[layout.DRAWDOWN]
+        np.take(market[layout.GROWTH], index, out=ret)
         ret *= new
         np.subtract(new, previous, out=fee_paid)
         np.abs(fee_paid, out=fee_paid)
-        fee_paid *= params[FEE]
+        fee_paid *= params[layout.FEE]
         ret -= fee_paid
         np.add(ret, 1.0, out=self.a)
         equity *= self.a
@@ -197,39 +160,40 @@ class NumpyKernel:
         np.copyto(holding, 0.0, where=np.equal(new, 0.0, out=self.other))
         np.subtract(new, previous, out=change)
         np.copyto(exposure, new)
-        self._reward(floats, exposure, np.take(market[HIGH_VOLATILITY], index, out=self.b),
-                     np.take(market[DIRECTION], index, out=self.c), params)
-        np.less_equal(equity, params[BANKRUPT], out=flags[TERMINATED])
+        self._reward(floats, exposure, np.take(market[layout.HIGH_VOLATILITY], index, out=self.b),
+                     np.take(market[layout.DIRECTION], index, out=self.c), params)
+        np.less_equal(equity, params[layout.BANKRUPT], out=flags[layout.TERMINATED])
         index += 1
         steps += 1
-        np.greater_equal(steps, length, out=flags[TRUNCATED])
-        flags[TRUNCATED] &= np.logical_not(flags[TERMINATED], out=self.other)
-        running[RETURN] += floats[REWARD]
-        running[LENGTH] += 1.0
-        ints[INFO_INDEX] = index
-        np.take(timestamps, index, out=ints[INFO_TIMESTAMP])
-        floats[INFO_EQUITY] = equity
-        floats[INFO_EXPOSURE] = exposure
+        np.greater_equal(steps, length, out=flags[layout.TRUNCATED])
+        flags[layout.TRUNCATED] &= np.logical_not(flags[layout.TERMINATED], out=self.other)
+        running[layout.RETURN] += floats[layout.REWARD]
+        running[layout.LENGTH] += 1.0
+        ints[layout.INFO_INDEX] = index
+        np.take(timestamps, index, out=ints[layout.INFO_TIMESTAMP])
+        floats[layout.INFO_EQUITY] = equity
+        floats[layout.INFO_EXPOSURE] = exposure
         self.observe(self.everyone, index, state, rows, market, params, slots, scaling, obs)
-        return int(np.count_nonzero(np.logical_or(flags[TERMINATED], flags[TRUNCATED], out=self.other)))
+        ended = np.logical_or(flags[layout.TERMINATED], flags[layout.TRUNCATED], out=self.other)
+        return int(np.count_nonzero(ended))
 
     def _reward(self, floats: np.ndarray, exposure: np.ndarray, high_volatility: np.ndarray,
                 direction: np.ndarray, params: np.ndarray) -> None:
         """:func:`ai.trading.account.compute_reward` into ``floats[REWARD]`` (scratch ``a``)."""
-        out, a, drawdown = floats[REWARD], self.a, floats[DRAWDOWN]
-        np.multiply(floats[STEP_RETURN], params[W_PNL], out=out)
+        out, a, drawdown = floats[layout.REWARD], self.a, floats[layout.DRAWDOWN]
+        np.multiply(floats[layout.STEP_RETURN], params[layout.W_PNL], out=out)
         np.multiply(drawdown, drawdown, out=a)
-        a *= params[W_DRAWDOWN]
+        a *= params[layout.W_DRAWDOWN]
         out -= a
         np.abs(exposure, out=a)
-        a *= params[W_VOLATILITY]
+        a *= params[layout.W_VOLATILITY]
         a *= high_volatility
         out -= a
         np.multiply(direction, exposure, out=a)
-        a /= params[MOST]
-        a *= params[W_REGIME]
+        a /= params[layout.MOST]
+        a *= params[layout.W_REGIME]
         out += a
-        out += params[W_SURVIVAL]
+        out += params[layout.W_SURVIVAL]
 
     def observe(self, ids: np.ndarray, index: np.ndarray, state: np.ndarray, rows: np.ndarray,
                 market: np.ndarray, params: np.ndarray, slots: np.ndarray, scaling: np.ndarray,
@@ -246,7 +210,7 @@ class NumpyKernel:
         raw = self.account[: ids.size]
         np.abs(exposure, out=raw[:, 0])
         np.sign(exposure, out=raw[:, 1])
-        np.divide(equity, params[INITIAL], out=raw[:, 2])
+        np.divide(equity, params[layout.INITIAL], out=raw[:, 2])
         raw[:, 2] -= 1.0
         pnl = np.where(open_equity != 0, equity / np.where(open_equity != 0, open_equity, 1.0), np.nan) - 1.0
         raw[:, 3] = np.where(exposure != 0, pnl, 0.0)
@@ -254,12 +218,12 @@ class NumpyKernel:
         raw[:, 4] = np.nan_to_num(1.0 - ratio, nan=0.0)
         raw[:, 5] = holding
         raw[:, 6] = change
-        np.multiply(market[DIRECTION, k], exposure, out=raw[:, 7])
-        raw[:, 7] /= params[MOST]
+        np.multiply(market[layout.DIRECTION, k], exposure, out=raw[:, 7])
+        raw[:, 7] /= params[layout.MOST]
         bad = np.logical_not(np.isfinite(raw, out=self.bad[: ids.size]), out=self.bad[: ids.size])
         if bad.any():
-            np.copyto(raw, np.broadcast_to(scaling[DEFAULT], raw.shape), where=bad)
-        raw -= scaling[CENTER]
-        raw /= scaling[SCALE]
+            np.copyto(raw, np.broadcast_to(scaling[layout.DEFAULT], raw.shape), where=bad)
+        raw -= scaling[layout.CENTER]
+        raw /= scaling[layout.SCALE]
         np.clip(raw, -OBS_CLIP, OBS_CLIP, out=raw)
         obs[:, slots] = raw

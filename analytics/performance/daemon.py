@@ -33,10 +33,11 @@ from analytics.performance.rebalance_memo import save_between_runs
 from analytics.performance.report import summary_text, write_report
 from analytics.performance.settings import check_performance_config
 from analytics.performance.tracking import track_weights
-from analytics.portfolio_optimizer import parse_date
 from analytics.returns import cache_history_reads, read_history_incrementally
+from analytics.weight_source import parse_date
 from core.atomic import utc_now_iso
-from core.config import Config, load_config
+from core.cli import add_config_argument, load_command_config
+from core.config import Config
 from core.contracts.performance import PRODUCER, REPORT_NAME, WEIGHT_HISTORY_NAME, weight_history_path
 from core.contracts.pnl_history import history_path
 from core.daemon import DaemonContext, run_daemon_main
@@ -191,8 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--as-of", type=parse_date, metavar="YYYY-MM-DD",
                         help="with --report: last day of the report (default: the day of the newest trade, UTC)")
     parser.add_argument("--no-plots", action="store_true", help="with --report: skip the PNG plots")
-    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    add_config_argument(parser)
     return parser
+
+
+def _checked_config(cfg: Config, loop: bool) -> Config:
+    if loop:
+        check_all_config(cfg)
+    else:
+        check_performance_config(cfg)
+    return cfg
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,14 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.report and (args.as_of or args.no_plots):
         parser.error("--as-of and --no-plots only apply to --report")
-    try:
-        cfg = load_config(args.config)
-        if args.loop:
-            check_all_config(cfg)
-        else:
-            check_performance_config(cfg)
-    except FatalError as exc:
-        print(f"rl_performance: error: {exc}", file=sys.stderr)
+    cfg = load_command_config("rl_performance", args.config, lambda c: _checked_config(c, args.loop))
+    if cfg is None:
         return ExitCode.BAD_INPUT
     if args.loop:
         return _loop(cfg)

@@ -30,6 +30,7 @@ from analytics import strategy_lab as lab
 from analytics.performance.rebalance_memo import RebalanceMemo
 from analytics.performance.tracking import WeightHistory, time_weighted_mean
 from analytics.returns import daily_strategy_returns, load_strategy_trades
+from analytics.weight_source import InsufficientHistoryError
 from core.config import STRATEGIES, Config
 
 ALLOCATED = "allocated"
@@ -61,7 +62,7 @@ def optimizer_weights_as_of(cfg: Config, trades: pd.DataFrame, as_of: date) -> d
     """The portfolio optimizer's weights from the trades closed up to ``as_of``; None when it would publish none."""
     try:
         weights: dict[str, float] = po.payload_from_trades(cfg, trades, as_of)["weights"]
-    except po.InsufficientHistoryError:
+    except InsufficientHistoryError:
         return None
     return weights
 
@@ -70,7 +71,7 @@ def lab_weights_as_of(cfg: Config, trades: pd.DataFrame, as_of: date) -> dict[st
     """The strategy lab's weights from the trades closed up to ``as_of``; None when it would publish none."""
     try:
         weights: dict[str, float] = lab.payload_from_trades(cfg, trades, as_of)["weights"]
-    except po.InsufficientHistoryError:
+    except InsufficientHistoryError:
         return None
     return weights
 

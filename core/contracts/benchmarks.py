@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, get_type_hints
 
 from core.atomic import SCHEMA_VERSION, ReadResult, publish_json, read_json
 from core.config import Config
@@ -25,8 +26,10 @@ PRODUCER = "benchmark"
 BENCHMARKS_SCHEMA_VERSION = SCHEMA_VERSION
 
 
-class BenchmarkRow(TypedDict):
-    """One row of the speed table."""
+@dataclass(frozen=True)
+class BenchmarkRow:
+    """One row of the speed table: the benchmark builds these, the file holds each as an object with these
+    keys (:meth:`as_dict`)."""
 
     key: str
     """Stable identifier of the row (``single_env``, ``file_loop_100k``...)."""
@@ -42,7 +45,11 @@ class BenchmarkRow(TypedDict):
     """How many times better ours is (peer/ours for times, ours/peer for rates); None without a peer figure."""
     goal: str
     met: bool | None
-    note: str
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as written in the file."""
+        return asdict(self)
 
 
 class Machine(TypedDict):
@@ -67,11 +74,14 @@ class BenchmarksDoc(TypedDict):
     repeats: int
     seconds: float
     machine: Machine
-    rows: list[BenchmarkRow]
+    rows: list[dict[str, Any]]
+    """Each a :meth:`BenchmarkRow.as_dict`."""
 
 
-_TEXT_KEYS = ("key", "what", "peer", "peer_text", "ours_text", "unit", "goal", "note")
-_OPTIONAL_NUMBERS = ("peer_figure", "ours", "ratio")
+_ROW_TYPES = get_type_hints(BenchmarkRow)
+_TEXT_KEYS = tuple(key for key, kind in _ROW_TYPES.items() if kind is str)
+_OPTIONAL_NUMBERS = tuple(key for key, kind in _ROW_TYPES.items() if kind == float | None)
+_OPTIONAL_FLAGS = tuple(key for key, kind in _ROW_TYPES.items() if kind == bool | None)
 
 
 def benchmarks_path(cfg: Config) -> Path:
@@ -101,8 +111,9 @@ def validate_row(row: object, where: str) -> str | None:
     for key in _OPTIONAL_NUMBERS:
         if row.get(key) is not None and not _is_number(row.get(key)):
             return f"{where}.{key} must be a finite number or null, got {row.get(key)!r}"
-    if row.get("met") is not None and not isinstance(row.get("met"), bool):
-        return f"{where}.met must be true, false or null, got {row.get('met')!r}"
+    for key in _OPTIONAL_FLAGS:
+        if row.get(key) is not None and not isinstance(row.get(key), bool):
+            return f"{where}.{key} must be true, false or null, got {row.get(key)!r}"
     return None
 
 

@@ -7,13 +7,19 @@ and saves the state again (atomically, temporary file then replace), so a run co
 trades. The result is exactly :func:`~core.contracts.pnl_history.read_history`'s: the same trades in the same
 order, the same skipped and duplicate counts and the same first problems.
 
-The saved state is keyed by the history's device and inode, the offset read up to, its first
-:data:`~core.contracts.pnl_history.PREFIX_BYTES` bytes (with their digest) and the last row read, its size and
-modification time (a file replaced, truncated, or rewritten in place is read again from the start), the
-strategies accepted and :data:`CACHE_VERSION`. An edit in the middle of the file that keeps its length and is
-followed by an append before the next read is the one change these keys cannot see. A cache that
-is stale or unreadable (a crash mid-write cannot leave one, a disk error can) is ignored with the reason logged,
-and rebuilt by a full read. The file holds plain arrays only and is loaded with ``allow_pickle=False``.
+The saved state is keyed by the history's device and inode, the offset read up to and a digest of every byte
+before it, its first :data:`~core.contracts.pnl_history.PREFIX_BYTES` bytes and the last row read, the
+strategies accepted and :data:`CACHE_VERSION`. Before trusting the state, a run hashes the bytes already read
+again (:class:`DigestedTail`, under the readers' lock, in :data:`READ_CHUNK` pieces): a file replaced,
+truncated, or changed anywhere before the offset (an edit that keeps its length included, with or without an
+append since) is read again from the start, the reason logged. Only the bytes already read are part of the
+state, so nothing the cache trusts goes unchecked. The digest is SHA-256 (hardware-assisted on current CPUs).
+Its cost at 100k trades (an 11 MB history) measured 8-9 ms a run (blake2b 15 ms), against 1.8 s for the full
+parse it spares: a cached run with one appended row took 96 ms instead of 83 ms without the check (in-process,
+best of 15), and ``rl_performance.py --report`` 1.65 s as a whole process against 1.51 s at 1k trades.
+A cache that is stale or unreadable (a crash mid-write cannot leave one, a disk error can) is ignored with the
+reason logged, and rebuilt by a full read. The file holds plain arrays only and is loaded with
+``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -39,15 +45,18 @@ from core.contracts.pnl_history import (
     TIME_COLUMNS,
     HistoryRead,
     HistoryTail,
+    TailUpdate,
     _empty_frame,
     _parse_row,
 )
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bumped whenever the saved arrays or the reading rules change: an older cache is then rebuilt."""
 CACHE_DIR = "cache"
+READ_CHUNK = 1 << 20
+"""Bytes hashed at a time when the bytes already read are checked again (a constant memory cost)."""
 TEXT_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in NUMERIC_COLUMNS and c not in TIME_COLUMNS)
 
 
@@ -59,6 +68,70 @@ def cache_path(history: str | os.PathLike[str]) -> Path:
 
 class StaleCacheError(ValueError):
     """The saved state does not belong to this history, these rules or these strategies."""
+
+
+def _read_digest() -> hashlib._Hash:
+    return hashlib.sha256()
+
+
+def _digest_of(fh: io.BufferedReader, size: int) -> hashlib._Hash:
+    """The digest of the first ``size`` bytes of ``fh`` (fewer if it is shorter), streamed."""
+    digest = _read_digest()
+    buffer = memoryview(bytearray(min(size, READ_CHUNK)))
+    fh.seek(0)
+    left = size
+    while left:
+        got = fh.readinto(buffer[:min(left, READ_CHUNK)])
+        if not got:
+            break
+        digest.update(buffer[:got])
+        left -= got
+    return digest
+
+
+class DigestedTail(HistoryTail):
+    """A :class:`HistoryTail` that keeps a digest of every byte it has read and, restored from a cache, checks
+    the file's bytes against the saved digest on its next poll: if they differ, it reads again from the start."""
+
+    def __init__(self, path: str | os.PathLike[str], allowed_strategies: Iterable[str] | None = None) -> None:
+        super().__init__(path, allowed_strategies)
+        self.changed_before_offset = False
+        """The last poll found the bytes read before changed (and so read the file again from the start)."""
+
+    def _clear(self) -> None:
+        super()._clear()
+        self._digest = _read_digest()
+        self._expected: bytes | None = None
+        """The saved digest of the bytes before the offset, until a poll has checked them."""
+
+    def expect(self, digest: bytes) -> None:
+        """Check the file's bytes before the offset against ``digest`` on the next poll."""
+        self._expected = digest
+
+    def read_digest(self) -> bytes:
+        """The digest of every byte read so far (before the offset)."""
+        return self._digest.digest()
+
+    def poll(self) -> TailUpdate:
+        self.changed_before_offset = False
+        return super().poll()
+
+    def _rewritten(self, fh: io.BufferedReader) -> bool:
+        if super()._rewritten(fh):
+            return True
+        expected, self._expected = self._expected, None
+        if expected is None or self._identity is None:
+            return False
+        digest = _digest_of(fh, self._offset)
+        if digest.digest() != expected:
+            self.changed_before_offset = True
+            return True
+        self._digest = digest  # goes on from here with the bytes appended since
+        return False
+
+    def _consume(self, data: bytes) -> TailUpdate:
+        self._digest.update(data)
+        return super()._consume(data)
 
 
 class _SeenDigests(dict[int, int]):
@@ -106,16 +179,8 @@ def _bytes_array(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8).copy()
 
 
-def _file_stamp(path: Path) -> tuple[int, int]:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return (-1, -1)
-    return stat.st_size, stat.st_mtime_ns
-
-
-def dump_tail(tail: HistoryTail) -> bytes:
-    """The tail's state as ``.npz`` bytes (plain arrays only), with the history's size and modification time."""
+def dump_tail(tail: DigestedTail) -> bytes:
+    """The tail's state as ``.npz`` bytes (plain arrays only), with the digest of the bytes it read."""
     if tail.keep_span is not None:
         raise ValueError("only a tail that keeps every trade can be cached")
     header = sorted(tail._index or {}, key=lambda c: (tail._index or {})[c])
@@ -124,7 +189,7 @@ def dump_tail(tail: HistoryTail) -> bytes:
     arrays: dict[str, np.ndarray] = {
         "version": np.array(CACHE_VERSION, dtype=np.int64),
         "allowed": np.array(_allowed_key(tail.allowed)),
-        "stamp": np.array(_file_stamp(tail.path), dtype=np.int64),
+        "read_digest": _bytes_array(tail.read_digest()),
         "counts": np.array([tail.skipped, tail.duplicates, tail.rows_read, tail.trades_read, tail._offset,
                             identity[0], identity[1], tail._width, int(tail._index is not None)], dtype=np.int64),
         "header_positions": np.array([(tail._index or {})[c] for c in header], dtype=np.int64),
@@ -151,21 +216,21 @@ def dump_tail(tail: HistoryTail) -> bytes:
 
 
 def load_tail(data: bytes | os.PathLike[str] | str, path: str | os.PathLike[str],
-              allowed_strategies: Iterable[str] | None = None) -> HistoryTail:
-    """A tail of ``path`` in the saved state; :class:`StaleCacheError` when the state is another's (or the
-    history kept its size but not its modification time: edited in place, not appended to), ValueError
-    (or a subclass), KeyError or OSError when the data is unreadable."""
-    tail = HistoryTail(path, allowed_strategies)
+              allowed_strategies: Iterable[str] | None = None) -> DigestedTail:
+    """A tail of ``path`` in the saved state, which its next poll checks against the file's bytes;
+    :class:`StaleCacheError` when the state is another's, ValueError (or a subclass), KeyError or OSError when
+    the data is unreadable."""
+    tail = DigestedTail(path, allowed_strategies)
     source = io.BytesIO(data) if isinstance(data, bytes) else data
     with np.load(source, allow_pickle=False) as saved:
         if int(saved["version"]) != CACHE_VERSION:
             raise StaleCacheError(f"saved by another version ({int(saved['version'])}, this one is {CACHE_VERSION})")
         if str(saved["allowed"]) != _allowed_key(tail.allowed):
             raise StaleCacheError("saved for another set of strategies")
-        size, mtime = saved["stamp"].tolist()
-        now_size, now_mtime = _file_stamp(tail.path)
-        if now_size == size and now_mtime != mtime:
-            raise StaleCacheError("the history was modified in place since (same size, another time)")
+        read_digest = saved["read_digest"].astype(np.uint8).tobytes()
+        if len(read_digest) != _read_digest().digest_size:
+            raise ValueError(f"the saved digest of the bytes read has {len(read_digest)} bytes")
+        tail.expect(read_digest)
         prefix = saved["prefix"].tobytes()
         if str(saved["prefix_digest"]) != hashlib.blake2b(prefix, digest_size=16).hexdigest():
             raise ValueError("the saved leading bytes do not match their digest")
@@ -208,7 +273,7 @@ def _frame(saved: np.lib.npyio.NpzFile) -> pd.DataFrame:
     return pd.DataFrame(columns, columns=list(COLUMNS))
 
 
-def _restore(path: Path, allowed: set[str]) -> HistoryTail:
+def _restore(path: Path, allowed: set[str]) -> DigestedTail:
     """The saved tail of ``path``, or a fresh one (the reason logged) when there is none usable."""
     saved = cache_path(path)
     try:
@@ -220,7 +285,7 @@ def _restore(path: Path, allowed: set[str]) -> HistoryTail:
     except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
         log.warning("%s is unreadable (%s); ignoring it and rebuilding it from %s", saved, exc or type(exc).__name__,
                     path.name)
-    return HistoryTail(path, allowed)
+    return DigestedTail(path, allowed)
 
 
 def read_history_cached(path: str | os.PathLike[str], allowed_strategies: Iterable[str] | None = None
@@ -235,13 +300,15 @@ def read_history_cached(path: str | os.PathLike[str], allowed_strategies: Iterab
     before = (tail._offset, tail._identity)
     update = tail.poll()
     if update.reset and before[0] > 0:
-        log.info("%s was replaced or rewritten since it was cached: read again from the start", p.name)
+        how = (f"changed in its first {before[0]} bytes (their digest differs)" if tail.changed_before_offset
+               else "replaced or rewritten")
+        log.info("%s was %s since it was cached: read again from the start", p.name, how)
     if (tail._offset, tail._identity) != before or update.reset:
         _save(tail)
     return _with_unterminated_row(tail, p)
 
 
-def _save(tail: HistoryTail) -> None:
+def _save(tail: DigestedTail) -> None:
     target = cache_path(tail.path)
     if tail._offset == 0:
         target.unlink(missing_ok=True)  # no history (or an empty one): nothing worth keeping

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.contracts.benchmarks import BenchmarkRow, Machine
@@ -15,26 +14,8 @@ INSTALL_PEERS = "missing: pip install -e .[bench]"
 PEER_PACKAGES = ("gym-anytrading", "backtesting", "stable-baselines3")
 
 
-@dataclass(frozen=True)
-class Row:
-    """One row: what was measured, against which peer, ours, the ratio, the goal and whether it is met."""
-
-    key: str
-    what: str
-    peer: str
-    peer_figure: float | None
-    peer_text: str
-    ours: float | None
-    ours_text: str
-    unit: str
-    ratio: float | None
-    goal: str
-    met: bool | None
-    note: str = ""
-
-    def as_dict(self) -> BenchmarkRow:
-        row: BenchmarkRow = asdict(self)  # type: ignore[assignment]
-        return row
+Row = BenchmarkRow
+"""One row of the table: the contract's row, so the file and the table share one definition of the fields."""
 
 
 def rate_text(value: float | None, unit: str) -> str:

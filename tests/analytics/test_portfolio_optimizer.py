@@ -14,20 +14,10 @@ import pytest
 
 from analytics import portfolio_optimizer as po
 from analytics import returns
+from analytics.weight_source import InsufficientHistoryError
 from core.config import STRATEGIES, Config, replace_section
 from core.contracts.pnl_history import append_trades
-
-AS_OF = date(2024, 3, 31)
-
-
-def trade(day: date, strategy: str, pnl_pct: float, hour: int = 12) -> dict[str, object]:
-    closed = datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc)
-    return {
-        "closed_at": closed.isoformat(), "opened_at": (closed - timedelta(hours=2)).isoformat(),
-        "symbol": "BTC/USDT", "strategy": strategy, "side": "long", "qty": 1.0, "entry_price": 100.0,
-        "exit_price": 100.0 * (1 + pnl_pct), "pnl": 100.0 * pnl_pct, "pnl_pct": pnl_pct, "fees": 0.0,
-        "equity_after": 10_000.0,
-    }
+from tests.analytics.support import AS_OF, trade
 
 
 def days_back(n: int) -> list[date]:
@@ -169,7 +159,7 @@ def test_too_few_eligible_strategies_writes_nothing(cfg: Config) -> None:
     series = {s: ([0.01, -0.02] * 10 if s == STRATEGIES[0] else [0.01] + [0.0] * 19) for s in STRATEGIES}
     write_series(cfg, series)
     cfg = optimizer_cfg(cfg)
-    with pytest.raises(po.InsufficientHistoryError, match="min_strategies"):
+    with pytest.raises(InsufficientHistoryError, match="min_strategies"):
         po.compute_weights(cfg, as_of=AS_OF)
 
 

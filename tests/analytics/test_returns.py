@@ -3,7 +3,7 @@ calendar's weekends folded into Friday."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import pytest
 
@@ -11,18 +11,7 @@ from analytics import returns
 from core.config import STRATEGIES, Config, replace_section
 from core.contracts.pnl_history import append_trades, history_path
 from core.contracts.pnl_history_cache import cache_path
-
-AS_OF = date(2024, 3, 31)
-
-
-def trade(day: date, strategy: str, pnl_pct: float, hour: int = 12) -> dict[str, object]:
-    closed = datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc)
-    return {
-        "closed_at": closed.isoformat(), "opened_at": (closed - timedelta(hours=2)).isoformat(),
-        "symbol": "BTC/USDT", "strategy": strategy, "side": "long", "qty": 1.0, "entry_price": 100.0,
-        "exit_price": 100.0 * (1 + pnl_pct), "pnl": 100.0 * pnl_pct, "pnl_pct": pnl_pct, "fees": 0.0,
-        "equity_after": 10_000.0,
-    }
+from tests.analytics.support import AS_OF, trade
 
 
 def test_daily_returns_sum_the_trades_of_a_day_and_fill_empty_days_with_zero(cfg: Config) -> None:

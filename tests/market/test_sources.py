@@ -29,6 +29,20 @@ def test_load_candles_synthetic_default(cfg: Config, assert_contract: AssertCont
     assert not (cfg.state_dir / "candles").exists()  # loading synthetic candles writes nothing
 
 
+def test_keep_last_returns_the_end_of_the_candles_asked_for(cfg: Config, rl_home: Path,
+                                                            candles: MakeCandles) -> None:
+    longer = load_candles(cfg, ["BTC/USDT"], limit=7000)["BTC/USDT"]  # past the configured 5,000
+    end = load_candles(cfg, ["BTC/USDT"], limit=7000, keep_last=1200)["BTC/USDT"]
+    pd.testing.assert_frame_equal(end, longer.iloc[-1200:].reset_index(drop=True))
+    (rl_home / "data").mkdir()
+    write_candles_atomic(rl_home / "data" / "btc.csv", candles(30))
+    csv_cfg = replace_section(cfg, "market", data_source="csv", csv_paths={"BTC/USDT": "data/btc.csv"})
+    frames = load_candles(csv_cfg, ["BTC/USDT"], limit=10, keep_last=4)
+    pd.testing.assert_frame_equal(frames["BTC/USDT"], candles(30).iloc[-4:].reset_index(drop=True))
+    with pytest.raises(ConfigError, match="keep_last must be a positive"):
+        load_candles(cfg, keep_last=0)
+
+
 def test_load_candles_csv_relative_to_home(cfg: Config, rl_home: Path, candles: MakeCandles) -> None:
     (rl_home / "data").mkdir()
     write_candles_atomic(rl_home / "data" / "btc.csv", candles(30))

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +28,9 @@ from core.contracts.allocation_model import latest_path
 from core.contracts.pnl_history import read_history
 from core.contracts.weights import read_weights
 from core.daemon import DaemonContext
-from tests.ai.allocation.support import START, fast, write_trades
+from tests.ai.allocation.support import START, daemon_process, fast, fast_toml, wait_for, write_trades
 
-REPO = Path(__file__).resolve().parents[3]
 DAY = pd.Timedelta(days=1)
-FAST_TOML = """
-[strategy_agent]
-debounce_s = 0.2
-episodes = 2
-episode_length = 10
-window_periods = 5
-market_window_candles = 24
-num_envs = 2
-"""
 
 
 def trained(cfg: Config) -> Config:
@@ -138,34 +123,19 @@ def test_unusable_model_files_exit_2(cfg: Config, capsys: pytest.CaptureFixture[
 # ---------------------------------------------------------------------------------------------- daemon
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except (FileNotFoundError, json.JSONDecodeError, KeyError):
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout}s")
-
-
 def read_doc(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
 def test_the_daemon_waits_for_a_model_then_follows_new_checkpoints_and_trades(cfg: Config, tmp_path: Path) -> None:
     config = tmp_path / "fast.toml"
-    config.write_text(FAST_TOML)
+    config.write_text(fast_toml(debounce_s=0.2))
     write_trades(cfg, 300)
     set_trader_clock(cfg, START + 42 * DAY)
     heartbeat = cfg.runtime_dir / "heartbeats" / "rl_inference.json"
     out = tmp_path / "inference.out"
-    with open(out, "wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "ai.allocation.inference", "--loop", "--interval", "60",
-                                 "--config", str(config)], cwd=REPO, env=os.environ.copy(), stdout=sink,
-                                stderr=subprocess.STDOUT)
-    try:
+    command = ("--loop", "--interval", "60", "--config", str(config))
+    with daemon_process(out, "ai.allocation.inference", *command) as proc:
         wait_for(lambda: read_doc(heartbeat)["state"] == "waiting for a model", 30, "waiting state")
         assert not output_path(cfg).exists()
         assert train_once(fast(cfg))["promoted"]  # a checkpoint appears: weights follow within the debounce
@@ -174,14 +144,7 @@ def test_the_daemon_waits_for_a_model_then_follows_new_checkpoints_and_trades(cf
         write_trades(cfg, 5, seed=4, start=START + 40 * DAY, days=1)  # the history grows: a new state
         wait_for(lambda: read_doc(output_path(cfg))["state"] != before, 10, "weights after new trades")
         assert read_doc(heartbeat)["state"] == "running"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    assert code == 0, out.read_text()
+    assert proc.returncode == 0, out.read_text()
     assert not (cfg.runtime_dir / "pids" / "rl_inference.pid").exists()
 
 

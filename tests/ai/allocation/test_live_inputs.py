@@ -71,6 +71,19 @@ def test_a_decision_time_before_the_kept_trades_reads_everything(fcfg: Config) -
     assert inputs.full_reads == 1
 
 
+def test_a_clock_lagging_the_newest_trade_widens_what_is_kept_once(fcfg: Config) -> None:
+    # A fast replay: the trader's status (the decision time) lags its newest trades by a few periods.
+    inputs = LiveInputs(fcfg)
+    write_trades(fcfg, 300, days=60)
+    same_as_full_read(fcfg, inputs, START + 57 * DAY)  # 3 days behind: more than the 2-period margin
+    assert inputs.full_reads == 1
+    for k in range(4):  # the replay goes on, the clock still 3 days behind its trades
+        write_trades(fcfg, 15, seed=k + 1, start=START + (60 + 2 * k) * DAY, days=2)
+        same_as_full_read(fcfg, inputs, START + (59 + 2 * k) * DAY)
+    assert inputs.full_reads == 1  # served from memory again after the first
+    assert len(inputs.trades(model(fcfg))) < 150  # still a window, not all 360 trades
+
+
 def test_a_rewritten_history_is_read_again(fcfg: Config) -> None:
     inputs = LiveInputs(fcfg)
     write_trades(fcfg, 300, days=60)

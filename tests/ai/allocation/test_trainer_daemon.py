@@ -4,8 +4,6 @@ ones), cron weekdays as crontab reads them, the scheduled job, SIGTERM, and no t
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -28,29 +26,9 @@ from core.contracts.training_log import append_training_record, read_training_re
 from core.daemon import DaemonContext
 from core.errors import ConfigError
 from core.schedule import cron_trigger
+from tests.ai.allocation.support import REPO, START, daemon_process, fast_toml, wait_for
 
-REPO = Path(__file__).resolve().parents[3]
-START = pd.Timestamp("2024-01-02", tz="UTC")
 DAY = pd.Timedelta(days=1)
-FAST_TOML = """
-[strategy_agent]
-min_trades = 20
-retrain_after_new_trades = 10
-episodes = 2
-episode_length = 10
-window_periods = 5
-market_window_candles = 24
-num_envs = 2
-debounce_s = 0.2
-check_interval_s = 1.0
-gate_confidence = 0.0  # random trades have no edge; the gate has its own tests (test_validation.py)
-
-[strategy_agent.ppo]
-n_steps = 16
-batch_size = 32
-n_epochs = 2
-hidden_sizes = [16, 16]
-"""
 
 # Signatures of the helper fixtures of conftest.py.
 WriteTrades = Callable[..., None]
@@ -113,25 +91,14 @@ def test_cron_weekdays_follow_crontab_not_apscheduler_numbering() -> None:
         cron_trigger("0 3 * *", "strategy_agent.retrain_cron")
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout}s")
-
-
 def test_the_daemon_trains_then_retrains_after_new_trades_and_stops_on_sigterm(write_trades: WriteTrades,
                                                                                cfg: Config, tmp_path: Path) -> None:
     config = tmp_path / "fast.toml"
-    config.write_text(FAST_TOML)
+    config.write_text(fast_toml(min_trades=20, retrain_after_new_trades=10, debounce_s=0.2,
+                                check_interval_s=1.0))
     write_trades(cfg, 30)
     out = tmp_path / "trainer.out"
-    with open(out, "wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "ai.allocation.trainer", "--loop", "--config", str(config)],
-                                cwd=REPO, env=os.environ.copy(), stdout=sink, stderr=subprocess.STDOUT)
-    try:
+    with daemon_process(out, "ai.allocation.trainer", "--loop", "--config", str(config)) as proc:
         wait_for(lambda: len(read_training_records(cfg)) == 1, 40, "first training")
         assert read_training_records(cfg)[0]["trigger"] == "first training: 30 trades"
         assert latest_path(cfg).exists()
@@ -144,14 +111,7 @@ def test_the_daemon_trains_then_retrains_after_new_trades_and_stops_on_sigterm(w
         assert second["trigger"] == "10 new trades since the last training" and second["model_version"] == 2
         beat = json.loads((cfg.runtime_dir / "heartbeats" / "rl_trainer.json").read_text())
         assert beat["pid"] == proc.pid
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    assert code == 0, out.read_text()
+    assert proc.returncode == 0, out.read_text()
     assert not (cfg.runtime_dir / "pids" / "rl_trainer.pid").exists()
 
 

@@ -40,14 +40,16 @@ class ContextBandit(gym.Env):
 
 
 class Counter(gym.Env):
-    """The observation is the step count; episodes are truncated after 3 steps (never terminated).
+    """The observation is the step count; episodes are truncated after ``limit`` steps (never terminated).
 
     Action Space: Discrete(2), ignored. Observation Space: Box(0, 10, (1,)), the steps taken.
-    Rewards: 1 per step. Episode End: truncated at 3 steps.
+    Rewards: ``reward`` per step (1). Episode End: truncated at ``limit`` steps (3).
     """
 
     observation_space = gym.spaces.Box(0.0, 10.0, (1,), np.float32)
     action_space = gym.spaces.Discrete(2)
+    limit = 3
+    reward = 1.0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
@@ -56,7 +58,7 @@ class Counter(gym.Env):
 
     def step(self, action):
         self.count += 1
-        return np.array([float(self.count)], dtype=np.float32), 1.0, False, self.count >= 3, {}
+        return np.array([float(self.count)], dtype=np.float32), self.reward, False, self.count >= self.limit, {}
 
 
 def vector(env_cls: type[gym.Env], num_envs: int, **kwargs: Any) -> gym.vector.VectorEnv:

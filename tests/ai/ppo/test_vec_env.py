@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import gymnasium as gym
 import numpy as np
 import pytest
 
 from ai.ppo.vec_env import as_vector_env, final_observations, make_vec_env, sync_vector_env
+from tests.ai.ppo.support import Counter
 
 
-class Steps(gym.Env):
-    """The observation is the step count; truncated after 2 steps.
+class Steps(Counter):
+    """:class:`Counter` truncated after 2 steps, with no reward."""
 
-    Action Space: Discrete(2), ignored. Observation Space: Box(0, 10, (1,)). Rewards: 0.
-    Episode End: truncated at 2 steps.
-    """
-
-    observation_space = gym.spaces.Box(0.0, 10.0, (1,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        self.count = 0
-        return np.array([0.0], dtype=np.float32), {}
-
-    def step(self, action):
-        self.count += 1
-        return np.array([float(self.count)], dtype=np.float32), 0.0, False, self.count >= 2, {}
+    limit = 2
+    reward = 0.0
 
 
 def test_a_single_environment_becomes_a_same_step_vector_with_final_observations() -> None:

@@ -67,3 +67,28 @@ def test_a_state_asked_before_the_announced_time_uses_the_whole_market(cfg: Conf
     late = MarketStates(cfg, earliest_ms=1_704_067_200_000 + 4000 * 3_600_000)
     assert late.market_bins("BTC/USDT", 1_704_067_200_000 + 100 * 3_600_000)[:1] == whole[:1]
     assert late.candles_held() == markets.candles_held()
+
+
+def test_a_late_pass_generates_only_the_end_of_a_long_synthetic_market(cfg: Config) -> None:
+    hour = 3_600_000
+    origin = int(load_candles(cfg, ["BTC/USDT"], limit=1)["BTC/USDT"]["timestamp"].iloc[0]) + hour
+    # A replay far past the configured market: a pass over its late trades from candle 9,000 to 11,000.
+    earliest, late = origin + 9000 * hour, origin + 11_000 * hour
+    asked: list[tuple[dict[str, int], int]] = []
+
+    def spy(cfg: Config, symbols: list[str], **kw: int) -> dict[str, pd.DataFrame]:
+        frames = load_candles(cfg, symbols, **kw)
+        asked.append((kw, len(frames[symbols[0]])))
+        return frames
+
+    part = MarketStates(cfg, spy, earliest_ms=earliest)
+    whole = MarketStates(cfg, earliest_ms=None)
+    for t in (earliest, earliest + 700 * hour, late):
+        got, want = part.market_bins("BTC/USDT", t), whole.market_bins("BTC/USDT", t)
+        assert not isinstance(got, str) and not isinstance(want, str)
+        assert got[0] == want[0]
+        assert got[1].atr[got[2]] == want[1].atr[want[2]]  # bit for bit
+    extension = asked[-1]
+    assert "keep_last" in extension[0] and extension[1] == extension[0]["keep_last"]
+    assert extension[1] <= (late - earliest) // hour + WARMUP_CANDLES + 600  # not the 11,000 candles before
+    assert part.candles_held()["BTC/USDT"] < whole.candles_held()["BTC/USDT"] // 2

@@ -17,6 +17,7 @@ import pytest
 from analytics.performance.figures import NOT_ENOUGH_DATA
 from core.config import STRATEGIES, Config, replace_section
 from core.contracts.performance import weight_history_path
+from tests.analytics.support import trade_at as trade
 
 AS_OF = date(2024, 3, 31)
 N_DAYS = 40
@@ -26,15 +27,6 @@ GAP = range(25, 30)
 """Day indexes without any trade (a gappy history)."""
 W_A = dict(zip(STRATEGIES, np.arange(1.0, 9.0) / 36.0, strict=True))
 W_B = dict(zip(STRATEGIES, np.array([4.0, 0, 0, 1, 1, 0, 2, 0]) / 8.0, strict=True))
-
-
-def trade(closed: datetime, strategy: str, pnl_pct: float) -> dict[str, object]:
-    return {
-        "closed_at": closed.isoformat(), "opened_at": (closed - timedelta(hours=2)).isoformat(),
-        "symbol": "BTC/USDT", "strategy": strategy, "side": "long", "qty": 1.0, "entry_price": 100.0,
-        "exit_price": 100.0 * (1 + pnl_pct), "pnl": 100.0 * pnl_pct, "pnl_pct": pnl_pct, "fees": 0.0,
-        "equity_after": 10_000.0,
-    }
 
 
 def at(day: date, hour: float = 0.0) -> datetime:

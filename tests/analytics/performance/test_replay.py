@@ -12,6 +12,7 @@ from analytics import portfolio_optimizer as po
 from analytics import strategy_lab as lab
 from analytics.performance.replay import PORTFOLIOS, build_replay
 from analytics.performance.tracking import load_weight_history
+from analytics.weight_source import InsufficientHistoryError
 from core.config import STRATEGIES, Config
 from core.contracts.pnl_history import append_trades
 from tests.analytics.performance.support import AS_OF, N_DAYS, at, baseline_cfg, synthetic_trades, trade
@@ -28,7 +29,7 @@ def test_replayed_baselines_equal_the_sources_own_weights_as_of_the_day_before(c
         for name, module in (("portfolio_optimizer", po), ("strategy_lab", lab)):
             try:
                 expected = module.compute_weights(cfg, as_of=day - timedelta(days=1))["weights"]
-            except po.InsufficientHistoryError:
+            except InsufficientHistoryError:
                 expected = {s: 1 / 8 for s in STRATEGIES}
             held = replay.weights[name][i:i + cfg.performance.rebalance_days]
             assert np.allclose(held, [expected[s] for s in STRATEGIES], rtol=1e-12, atol=1e-14), (name, day)

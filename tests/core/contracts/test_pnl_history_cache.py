@@ -3,6 +3,7 @@ after truncation and rewrites, with a corrupt or foreign cache file, and while a
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -16,6 +17,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 import core.contracts.pnl_history as pnl_history
+import core.contracts.pnl_history_cache as pnl_history_cache
 from core.config import REPO_ROOT
 from core.contracts.pnl_history import HistoryRead, append_trades, read_history
 from core.contracts.pnl_history_cache import CACHE_VERSION, cache_path, read_history_cached
@@ -108,7 +110,8 @@ def test_a_middle_row_edited_in_place_is_noticed(history: Path) -> None:
     assert (cached.trades["symbol"] == "ETH/USDT").sum() == 1
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "version", "pickled", "counts", "short column"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "version", "pickled", "counts", "short column",
+                                    "short digest"])
 def test_a_corrupt_or_foreign_cache_is_ignored_and_rebuilt(history: Path, damage: str,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     append_trades(history, [trade(i) for i in range(25)])
@@ -128,6 +131,8 @@ def test_a_corrupt_or_foreign_cache_is_ignored_and_rebuilt(history: Path, damage
             fields["problems"] = np.array([{"a": 1}], dtype=object)  # an object array needs pickle to load
         elif damage == "short column":
             fields["col_qty"] = fields["col_qty"][:-1]
+        elif damage == "short digest":
+            fields["read_digest"] = fields["read_digest"][:-1]
         else:
             fields["counts"] = fields["counts"].copy()
             fields["counts"][3] += 1  # says one trade more than the arrays hold
@@ -172,3 +177,73 @@ def test_reads_while_another_process_appends_equal_a_full_read(history: Path) ->
     cached = read_history_cached(history)
     assert_equal_reads(cached, history)
     assert len(cached.trades) == 185
+
+
+@pytest.mark.parametrize("append", [True, False], ids=["then-appended", "alone"])
+def test_a_same_length_edit_is_noticed_even_with_an_append_and_the_old_time(
+        history: Path, parsed_rows: list[int], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        append: bool) -> None:
+    monkeypatch.setattr(pnl_history_cache, "READ_CHUNK", 97)  # the check streams across many pieces
+    append_trades(history, [trade(i) for i in range(100)])
+    read_history_cached(history)
+    stamp = history.stat()
+    lines = history.read_text().splitlines(keepends=True)
+    lines[60] = lines[60].replace("BTC/USDT", "ETH/USDT")  # same length, inode, first and last rows
+    with open(history, "r+") as fh:
+        fh.write("".join(lines))
+    if append:
+        append_trades(history, [trade(i) for i in range(100, 102)])
+    os.utime(history, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # as a tool that keeps file times would
+    before = len(parsed_rows)
+    with caplog.at_level(logging.INFO, logger="core.contracts.pnl_history_cache"):
+        cached = read_history_cached(history)
+    assert len(parsed_rows) - before == len(cached.trades)  # read again from the start
+    assert_equal_reads(cached, history)
+    assert (cached.trades["symbol"] == "ETH/USDT").sum() == 1
+    assert "their digest differs" in caplog.text
+    append_trades(history, [trade(200)])
+    before = len(parsed_rows)
+    cached = read_history_cached(history)
+    assert len(parsed_rows) - before == 1  # the rebuilt cache is trusted again
+    assert_equal_reads(cached, history)
+
+
+def test_an_untouched_history_plus_an_append_parses_only_the_appended_rows(
+        history: Path, parsed_rows: list[int], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pnl_history_cache, "READ_CHUNK", 97)
+    append_trades(history, [trade(i) for i in range(200)])
+    read_history_cached(history)
+    append_trades(history, [trade(i) for i in range(200, 203)])
+    before = len(parsed_rows)
+    with caplog.at_level(logging.INFO, logger="core.contracts.pnl_history_cache"):
+        cached = read_history_cached(history)
+    assert len(parsed_rows) - before == 3
+    assert_equal_reads(cached, history)
+    assert caplog.text == ""  # nothing stale, nothing rebuilt
+    with np.load(cache_path(history), allow_pickle=False) as saved:
+        assert saved["read_digest"].tobytes() == hashlib.sha256(history.read_bytes()).digest()
+
+
+def test_a_cache_of_the_previous_version_is_ignored_and_rebuilt(
+        history: Path, parsed_rows: list[int], caplog: pytest.LogCaptureFixture) -> None:
+    append_trades(history, [trade(i) for i in range(25)])
+    read_history_cached(history)
+    saved = cache_path(history)
+    with np.load(saved, allow_pickle=False) as arrays:
+        fields = {k: arrays[k] for k in arrays.files if k != "read_digest"}
+    stat = history.stat()  # version 1 kept the size and time instead of a digest of the bytes read
+    fields.update(version=np.array(1, dtype=np.int64), stamp=np.array([stat.st_size, stat.st_mtime_ns]))
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=False, **fields)
+    saved.write_bytes(buf.getvalue())
+    append_trades(history, [trade(i) for i in range(25, 30)])
+    before = len(parsed_rows)
+    with caplog.at_level(logging.INFO, logger="core.contracts.pnl_history_cache"):
+        cached = read_history_cached(history)
+    assert len(parsed_rows) - before == 30
+    assert_equal_reads(cached, history)
+    assert f"saved by another version (1, this one is {CACHE_VERSION})" in caplog.text
+    with np.load(saved, allow_pickle=False) as rebuilt:
+        assert int(rebuilt["version"]) == CACHE_VERSION
+        assert rebuilt["read_digest"].tobytes() == hashlib.sha256(history.read_bytes()).digest()
