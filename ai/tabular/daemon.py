@@ -23,6 +23,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from ai.tabular.backups import backup_if_due
 from ai.tabular.learner import run_pass, summary_line
 from ai.tabular.state import CandleLoader
+from ai.tabular.store import HeldAgents
 from core.atomic import utc_now_iso
 from core.config import Config
 from core.contracts.pnl_history import HISTORY_NAME, HistoryTail, history_path
@@ -73,8 +74,9 @@ def loop(cfg: Config, ctx: DaemonContext, loader: CandleLoader = load_candles) -
     log.info("watching %s (%s)", folder, "polling" if q.polling else "OS events")
     started = datetime.now(timezone.utc)
     history = HistoryTail(history_path(cfg))  # each pass parses only the rows appended since the last one
+    held = HeldAgents()  # and reads a Q-table file again only when another writer replaced it
     try:
-        _pass_and_beat(cfg, ctx, loader, "start", history)
+        _pass_and_beat(cfg, ctx, loader, "start", history, held)
         scheduled_backup(cfg, ctx, started)
         release_free_memory()  # a pass's peak (tables, frames) is not kept as resident memory between passes
         next_check = time.monotonic() + q.recheck_interval_s
@@ -84,9 +86,9 @@ def loop(cfg: Config, ctx: DaemonContext, loader: CandleLoader = load_candles) -
             if ctx.stop.is_set():
                 break
             if debouncer.take_if_due():
-                _pass_and_beat(cfg, ctx, loader, "change", history)
+                _pass_and_beat(cfg, ctx, loader, "change", history, held)
             elif time.monotonic() >= next_check:
-                _pass_and_beat(cfg, ctx, loader, "timer", history)
+                _pass_and_beat(cfg, ctx, loader, "timer", history, held)
             else:
                 continue
             scheduled_backup(cfg, ctx, started)
@@ -102,12 +104,12 @@ WRITES = "Q-tables and policy"
 
 
 def _pass_and_beat(cfg: Config, ctx: DaemonContext, loader: CandleLoader, trigger: str,
-                   history: HistoryTail | None = None) -> None:
+                   history: HistoryTail | None = None, held: HeldAgents | None = None) -> None:
     if not ctx.retry_due(WRITES):
         ctx.beat()  # backing off after a failed write (a full disk): the heartbeat keeps the reason
         return
     try:
-        result = run_pass(cfg, loader, history)
+        result = run_pass(cfg, loader, history, held)
     except OSError as exc:
         # A read-only folder or a full disk: the files stay as they were; logged once, retried with backoff.
         ctx.write_failed(WRITES, exc)

@@ -35,7 +35,7 @@ from ai.tabular.agent import QAgent
 from ai.tabular.policy import publish_policy
 from ai.tabular.snapshot import LearnReport, Snapshot, learned_cutoff_ms, read_snapshot
 from ai.tabular.state import AccountStates, CandleLoader, MarketStates, State, state_key, to_ms
-from ai.tabular.store import agents_locked, load_agent, save_agent_file
+from ai.tabular.store import HeldAgents, agents_locked, load_agent, save_agent_file
 from core.config import Config
 from core.contracts.pnl_history import HistoryTail
 from core.contracts.qlearning_policy import GreedyChoice, PolicyDocument
@@ -134,12 +134,24 @@ class PassResult:
     agents: dict[str, QAgent]
 
 
-def run_pass(cfg: Config, loader: CandleLoader = load_candles, history: HistoryTail | None = None) -> PassResult:
+def run_pass(cfg: Config, loader: CandleLoader = load_candles, history: HistoryTail | None = None,
+             held: HeldAgents | None = None) -> PassResult:
     """Learn from the new trades, save the agents that changed, publish the policy (what ``--once`` does).
 
-    ``history``: the daemon's incremental reader of the trade history (default: read it in full)."""
+    ``history``: the daemon's incremental reader of the trade history (default: read it in full). ``held``: the
+    daemon's agents kept between passes (default: read from their files now)."""
+    try:
+        return _run_pass(cfg, loader, history, held)
+    except BaseException:
+        if held is not None:
+            held.forget()  # an agent changed in memory may not have reached its file
+        raise
+
+
+def _run_pass(cfg: Config, loader: CandleLoader, history: HistoryTail | None,
+              held: HeldAgents | None) -> PassResult:
     with agents_locked(cfg):
-        agents = {name: load_agent(cfg, name) for name in AGENT_NAMES}
+        agents = {name: held.load(cfg, name) if held is not None else load_agent(cfg, name) for name in AGENT_NAMES}
         # Only the trades an agent may still lack are held: a pass's memory does not grow with the history.
         since = learned_cutoff_ms(a.progress.learned_before_ms for a in agents.values())
         snapshot, report = read_snapshot(cfg, loader, since_ms=since, history=history)
@@ -149,6 +161,8 @@ def run_pass(cfg: Config, loader: CandleLoader = load_candles, history: HistoryT
             changed = (agent.progress.trades_learned, agent.progress.trades_skipped) != before[name]
             if changed or not agent_path(cfg, name).exists():
                 save_agent_file(agent, agent_path(cfg, name))
+                if held is not None:
+                    held.saved(cfg, agent)
     if any(report.skipped.values()):
         log.warning("trades skipped: %s (%s)", report.skipped, "; ".join(report.reasons))
     policy = publish_policy(cfg, agents, snapshot)

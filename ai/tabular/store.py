@@ -35,6 +35,50 @@ def load_agent(cfg: Config, name: str) -> QAgent:
     return load_agent_file(new_agent(cfg, name), agent_path(cfg, name))
 
 
+FileSignature = tuple[int, int, int]
+
+
+def _signature(path: Path) -> FileSignature | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+class HeldAgents:
+    """The learning daemon's agents between passes: a Q-table file is parsed again only when it changed on disk
+    (the tuning command, a restore, an edit: every writer replaces the file, so its inode changes).
+
+    Parsing a table of thousands of states took most of a pass and its peak memory grew with the table; a
+    pass that fails after changing an agent in memory calls :meth:`forget`, so the next one reads the files.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[FileSignature, QAgent]] = {}
+
+    def load(self, cfg: Config, name: str) -> QAgent:
+        """The agent as its file holds it (see :func:`load_agent`), from memory when the file is unchanged."""
+        signature = _signature(agent_path(cfg, name))
+        held = self._held.get(name)
+        if held is not None and signature is not None and held[0] == signature:
+            return held[1]
+        agent = load_agent(cfg, name)
+        self._held.pop(name, None)
+        if signature is not None:
+            self._held[name] = (signature, agent)
+        return agent
+
+    def saved(self, cfg: Config, agent: QAgent) -> None:
+        """Remember ``agent`` as the content of the file just written for it."""
+        signature = _signature(agent_path(cfg, agent.name))
+        if signature is not None:
+            self._held[agent.name] = (signature, agent)
+
+    def forget(self) -> None:
+        self._held.clear()
+
+
 def load_agent_file(agent: QAgent, path: Path) -> QAgent:
     """Fill ``agent`` (built from the config) from its file when there is one."""
     doc = read_qtable(path)

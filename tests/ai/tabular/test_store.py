@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from ai.tabular import store
 from ai.tabular.agent import QAgent
 from ai.tabular.cli import main
 from ai.tabular.learner import run_pass
-from ai.tabular.store import load_agent, load_agent_file, save_agent_file
+from ai.tabular.store import HeldAgents, load_agent, load_agent_file, save_agent_file
 from core.config import Config
 from core.contracts.pnl_history import append_trades, history_path
 from core.contracts.qtables import agent_path, write_qtable
@@ -36,6 +37,53 @@ def test_agent_file_round_trip_keeps_everything(cfg: Config, trade_rows: TradeRo
         assert (loaded.epsilon, loaded.updates, loaded.q_updates) == (learned.epsilon, learned.updates,
                                                                      learned.q_updates)
         assert loaded.epsilon == pytest.approx(0.1 * 0.9998**24)
+
+
+def test_held_agents_are_read_again_only_when_their_file_changes(cfg: Config, trade_rows: TradeRows,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[Path] = []
+    real_read = store.read_qtable
+    monkeypatch.setattr(store, "read_qtable", lambda path: parsed.append(path) or real_read(path))
+    held = HeldAgents()
+    append_trades(history_path(cfg), trade_rows(cfg, [400, 420, 440], 3, lambda k, s: 0.005))
+    run_pass(cfg, held=held)
+    parsed.clear()
+    append_trades(history_path(cfg), trade_rows(cfg, [460, 480], 3, lambda k, s: -0.004))
+    result = run_pass(cfg, held=held)
+    assert parsed == []  # both tables came from memory
+    for name, agent in result.agents.items():  # and memory is what the files hold
+        assert load_agent(cfg, name).to_document()["table"] == agent.to_document()["table"]
+        assert result.agents[name].updates == 5 * 8
+    # Another writer replaces the meta table (a restore, the tuning command): the next pass reads it.
+    edited = load_agent(cfg, "meta")
+    edited.epsilon = 0.5
+    save_agent_file(edited, agent_path(cfg, "meta"))
+    parsed.clear()
+    append_trades(history_path(cfg), trade_rows(cfg, [500], 3, lambda k, s: 0.001))
+    after = run_pass(cfg, held=held)
+    assert parsed == [agent_path(cfg, "meta")]
+    assert after.agents["meta"].epsilon == pytest.approx(0.5 * 0.9998**8)  # the file's, not memory's 0.1 x ...
+    assert after.agents["meta"].updates == after.agents["sizing"].updates == 6 * 8
+
+
+def disk_full(*_args: object) -> int:
+    raise OSError(28, "No space left on device")
+
+
+def test_a_failed_pass_makes_the_next_one_read_the_files(cfg: Config, trade_rows: TradeRows,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    held = HeldAgents()
+    append_trades(history_path(cfg), trade_rows(cfg, [400, 420], 3, lambda k, s: 0.005))
+    run_pass(cfg, held=held)
+    before = {name: agent_path(cfg, name).read_bytes() for name in ("meta", "sizing")}
+    append_trades(history_path(cfg), trade_rows(cfg, [460], 3, lambda k, s: 0.005))
+    with monkeypatch.context() as patch:
+        patch.setattr("ai.tabular.learner.save_agent_file", disk_full)
+        with pytest.raises(OSError):
+            run_pass(cfg, held=held)
+    assert {name: agent_path(cfg, name).read_bytes() for name in ("meta", "sizing")} == before
+    result = run_pass(cfg, held=held)  # learns the new trades once, from the files, not from the changed memory
+    assert result.agents["meta"].updates == 3 * 8
 
 
 def test_a_corrupt_agent_file_is_a_clear_error_not_a_fresh_start(cfg: Config,
