@@ -22,6 +22,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 from ai.tabular.backups import backup_if_due
 from ai.tabular.learner import run_pass, summary_line
+from ai.tabular.snapshot import held_history
 from ai.tabular.state import CandleLoader
 from ai.tabular.store import HeldAgents
 from core.atomic import utc_now_iso
@@ -73,7 +74,7 @@ def loop(cfg: Config, ctx: DaemonContext, loader: CandleLoader = load_candles) -
     threading.Thread(target=relay_stop, name="stop-relay", daemon=True).start()
     log.info("watching %s (%s)", folder, "polling" if q.polling else "OS events")
     started = datetime.now(timezone.utc)
-    history = HistoryTail(history_path(cfg))  # each pass parses only the rows appended since the last one
+    history = held_history(cfg)  # each pass parses only the rows appended since the last one
     held = HeldAgents()  # and reads a Q-table file again only when another writer replaced it
     try:
         _pass_and_beat(cfg, ctx, loader, "start", history, held)

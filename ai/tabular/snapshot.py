@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ai.tabular.state import AccountStates, CandleLoader, MarketStates, account_states, to_ms
+from ai.tabular.state import AccountCarry, AccountStates, CandleLoader, MarketStates, account_states, to_ms
 from core.atomic import parse_iso
 from core.config import Config
 from core.contracts.pnl_history import HistoryRead, HistoryTail, history_path, locked, read_history
@@ -59,14 +59,15 @@ def trade_keys(path: Path, trades: pd.DataFrame) -> list[str]:
 def _trade_ids_by_material(path: Path) -> dict[str, list[str]]:
     """``trade_id`` values of the raw file keyed by their row's material (in file order); empty without one."""
     try:
-        with locked(path, exclusive=False):
-            text = path.read_text(encoding="utf-8-sig", errors="replace")
+        with locked(path, exclusive=False), open(path, encoding="utf-8-sig", errors="replace") as fh:
+            header = [h.strip() for h in next(csv.reader([fh.readline()]), [])]
+            # Without the column there is nothing to look up: a pass does not read the whole file for it.
+            text = fh.read() if KEY_COLUMN in header else ""
     except FileNotFoundError:
         return {}
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip() for h in next(reader, [])]
     if KEY_COLUMN not in header:
         return {}
+    reader = csv.reader(io.StringIO(text))
     cols = ("closed_at", "opened_at", "symbol", "strategy", "side", "entry_price", "exit_price", KEY_COLUMN)
     if any(c not in header for c in cols):
         return {}
@@ -125,11 +126,11 @@ def read_snapshot(cfg: Config, loader: CandleLoader = load_candles, since_ms: in
     ``history``: the daemon's incremental reader (only the rows appended since its last poll are parsed).
     """
     path = history_path(cfg)
-    read, problems = _read(path, history)
+    read, problems, carry = _read(path, history, since_ms)
     for problem in problems:
         log.warning("skipped a malformed history row: %s", problem)
     trades = read.trades
-    account = account_states(trades, cfg.qlearning.recent_trades)
+    account = account_states(trades, cfg.qlearning.recent_trades, carry)
     earliest = None
     if since_ms is not None and len(trades):
         trades = trades[account.closed_ms >= since_ms].reset_index(drop=True)
@@ -137,16 +138,49 @@ def read_snapshot(cfg: Config, loader: CandleLoader = load_candles, since_ms: in
         earliest = int(to_ms(trades["opened_at"]).min()) if len(trades) else int(account.closed_ms.max())
     markets = MarketStates(cfg, loader, earliest_ms=earliest)
     snapshot = Snapshot(trades, trade_keys(path, trades), account, markets)
-    return snapshot, LearnReport(trades=len(read.trades), history_skipped_rows=read.skipped)
+    held_before = carry.count if carry is not None else 0
+    return snapshot, LearnReport(trades=held_before + len(read.trades), history_skipped_rows=read.skipped)
 
 
-def _read(path: Path, history: HistoryTail | None) -> tuple[HistoryRead, list[str]]:
-    """The history (in full, or what the incremental reader holds) and the problems not reported yet."""
+HELD_SPAN = pd.Timedelta(days=90)
+"""What the learning daemon holds of the history beyond the agents' late window (``qlearning.late_window_s``,
+within which trades are still looked up by key): the trades closed within both spans before the newest one
+(:func:`held_history`), so a position held up to this long still finds its entry's account state. Older trades
+live on only in the account summary (:class:`AccountCarry`)."""
+
+
+def held_history(cfg: Config) -> HistoryTail:
+    """The learning daemon's incremental reader: a pass's memory stays bounded however long the history grows."""
+    span = HELD_SPAN + pd.Timedelta(seconds=cfg.qlearning.late_window_s)
+    return HistoryTail(history_path(cfg), keep_span=span, fold=AccountCarry(cfg.qlearning.recent_trades))
+
+
+def _read(path: Path, history: HistoryTail | None,
+          since_ms: int | None) -> tuple[HistoryRead, list[str], AccountCarry | None]:
+    """The history (in full, or what the incremental reader holds), the problems not reported yet and the
+    summary of the trades the reader no longer holds. A pass that needs one of those (an agent that has not
+    learned them yet, a trade opened before them) reads the whole history instead."""
     if history is None:
         read = read_history(path)
-        return read, read.problems
+        return read, read.problems, None
     update = history.poll()
-    return history.as_read(), update.problems
+    dropped = history.dropped_before
+    if dropped is None:
+        return history.as_read(), update.problems, None
+    carry = history.fold if isinstance(history.fold, AccountCarry) else None
+    if carry is None or not _held_covers(history.trades, since_ms, int(dropped.value // 1_000_000)):
+        log.info("this pass needs trades closed before %s, older than those held in memory: reading the whole "
+                 "history", dropped.isoformat())
+        return read_history(path), update.problems, None
+    return history.as_read(), update.problems, carry
+
+
+def _held_covers(trades: pd.DataFrame, since_ms: int | None, dropped_ms: int) -> bool:
+    """True when every trade the agents still lack, and every account state they need, is held in memory."""
+    if since_ms is None or since_ms < dropped_ms:
+        return False
+    unlearned = trades[to_ms(trades["closed_at"]) >= since_ms] if len(trades) else trades
+    return unlearned.empty or int(to_ms(unlearned["opened_at"]).min()) >= dropped_ms
 
 
 def learned_cutoff_ms(cutoffs: Iterable[int | None]) -> int | None:

@@ -388,30 +388,75 @@ class AccountStates:
         return (str(self.drawdown[k]), str(self.win_rate[k]), str(self.recent_pnl[k]), str(self.loss_streak[k]))
 
 
-def account_states(trades: pd.DataFrame, recent: int) -> AccountStates:
-    """Account bins after each prefix of ``trades`` (sorted by ``closed_at``); see the module docstring."""
+class AccountCarry:
+    """What the account states need of the trades no longer held in memory, folded in as they are dropped
+    (:class:`core.contracts.pnl_history.HistoryTail`'s ``fold``, oldest first): the running peak and last value
+    of ``equity_after``, the last ``recent`` returns and the loss streak. With it the states after the kept
+    trades equal those of the whole history exactly. A row that arrives after the rows closing later than it
+    were dropped is folded in as the newest dropped one (a full read would place it earlier)."""
+
+    def __init__(self, recent: int) -> None:
+        self.recent = recent
+        self.clear()
+
+    def clear(self) -> None:
+        self.count = 0
+        self.peak = -np.inf
+        self.last_equity = np.nan
+        self.pnl = np.zeros(0)
+        self.streak = 0
+
+    def add(self, dropped: pd.DataFrame) -> None:
+        if dropped.empty:
+            return
+        pnl = dropped["pnl_pct"].to_numpy(np.float64)
+        equity = dropped["equity_after"].to_numpy(np.float64)
+        self.count += len(dropped)
+        self.peak = max(self.peak, float(np.max(equity)))
+        self.last_equity = float(equity[-1])
+        self.pnl = np.concatenate([self.pnl, pnl])[-self.recent:]
+        losing_tail = np.flatnonzero(pnl > 0)  # the streak restarts after the last winning trade
+        self.streak = len(pnl) - 1 - int(losing_tail[-1]) if len(losing_tail) else self.streak + len(pnl)
+
+
+def account_states(trades: pd.DataFrame, recent: int, carry: AccountCarry | None = None) -> AccountStates:
+    """Account bins after each prefix of ``trades`` (sorted by ``closed_at``); see the module docstring.
+    ``carry``: the trades closed before these (dropped from memory), as if they led ``trades``."""
     n = len(trades)
+    before = carry if carry is not None and carry.count else None
     pnl_pct = trades["pnl_pct"].to_numpy(np.float64)
     equity = trades["equity_after"].to_numpy(np.float64)
     drawdown = np.zeros(n + 1)
-    if n:
-        peak = np.maximum.accumulate(equity)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            drawdown[1:] = np.where(peak > 0, 1.0 - equity / peak, 0.0)
-    wins = np.concatenate([[0], np.cumsum(pnl_pct > 0)])
-    sums = np.concatenate([[0.0], np.cumsum(pnl_pct)])
-    k = np.arange(n + 1)
-    lo = np.maximum(k - recent, 0)
-    count = k - lo
+    first_peak = before.peak if before is not None else -np.inf
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(count > 0, (wins[k] - wins[lo]) / np.maximum(count, 1), np.nan)
-        mean = np.where(count > 0, (sums[k] - sums[lo]) / np.maximum(count, 1), np.nan)
+        if before is not None:
+            drawdown[0] = 1.0 - before.last_equity / before.peak if before.peak > 0 else 0.0
+        if n:
+            peak = np.maximum(np.maximum.accumulate(equity), first_peak)
+            drawdown[1:] = np.where(peak > 0, 1.0 - equity / peak, 0.0)
+    rate, mean = _recent_windows(before.pnl if before is not None else np.zeros(0), pnl_pct, recent)
     streak = np.zeros(n + 1, dtype=np.int64)
+    streak[0] = before.streak if before is not None else 0
     for i, value in enumerate(pnl_pct, start=1):
         streak[i] = streak[i - 1] + 1 if value <= 0 else 0
     closed = to_ms(trades["closed_at"]) if n else np.zeros(0, dtype=np.int64)
     return AccountStates(closed, bin_drawdown(drawdown), bin_win_rate(rate), bin_recent_pnl(mean),
                          bin_loss_streak(streak))
+
+
+def _recent_windows(earlier: np.ndarray, pnl_pct: np.ndarray, recent: int) -> tuple[np.ndarray, np.ndarray]:
+    """Win rate and mean return of the last ``recent`` trades after each prefix (``earlier`` lead ``pnl_pct``).
+
+    Each window is summed on its own (left-padded with zeros, which add nothing exactly), so a value depends only
+    on the trades in its window, never on how many came before: the same with or without the earlier trades
+    held in memory."""
+    values = np.concatenate([np.zeros(recent), earlier, pnl_pct])
+    windows = np.lib.stride_tricks.sliding_window_view(values, recent)[-(len(pnl_pct) + 1):]
+    count = np.minimum(np.arange(len(earlier), len(earlier) + len(pnl_pct) + 1), recent)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(count > 0, (windows > 0).sum(axis=1) / np.maximum(count, 1), np.nan)
+        mean = np.where(count > 0, windows.sum(axis=1) / np.maximum(count, 1), np.nan)
+    return rate, mean
 
 
 def to_ms(values: pd.Series) -> np.ndarray:

@@ -24,7 +24,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -277,6 +277,16 @@ class TailUpdate:
     problems: list[str] = field(default_factory=list)
 
 
+class DroppedFold(Protocol):
+    """What a reader keeps of the trades :class:`HistoryTail` drops from memory (a running summary)."""
+
+    def add(self, dropped: pd.DataFrame) -> None:
+        """Fold in ``dropped`` (rows of the history frame, sorted by ``closed_at``)."""
+
+    def clear(self) -> None:
+        """Forget everything (the history was rewritten and is read again from the start)."""
+
+
 class HistoryTail:
     """Reads the history incrementally: each :meth:`poll` parses only the bytes appended since the last one.
 
@@ -295,14 +305,18 @@ class HistoryTail:
     """
 
     def __init__(self, path: str | os.PathLike[str], allowed_strategies: Iterable[str] | None = None,
-                 keep_span: pd.Timedelta | None = None) -> None:
+                 keep_span: pd.Timedelta | None = None, fold: DroppedFold | None = None) -> None:
         self.path = Path(path)
         self.allowed = (set(allowed_strategies) if allowed_strategies is not None
                         else set(STRATEGIES) | set(EXTRA_STRATEGIES))
         self.keep_span = keep_span
+        self.fold = fold
+        """Told of every trade dropped from memory (``keep_span``), oldest first, and cleared with the tail."""
         self._clear()
 
     def _clear(self) -> None:
+        if self.fold is not None:
+            self.fold.clear()
         self.trades = _empty_frame()
         self.skipped = 0
         self.duplicates = 0
@@ -443,6 +457,8 @@ class HistoryTail:
             if not bool(keep.all()):
                 self.dropped_before = cutoff
                 self.dropped_by_strategy.update(merged.loc[~keep, "strategy"].value_counts().to_dict())
+                if self.fold is not None:
+                    self.fold.add(merged.loc[~keep])
                 merged = merged.loc[keep].reset_index(drop=True)
             self._forget_digests(cutoff)
         self.trades = merged
