@@ -10,6 +10,7 @@ CPU. A task that dies (its worker killed) becomes a failed record like any other
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -63,9 +64,28 @@ def run_ray(trials: Sequence[TrialSpec], on_result: OnResult, *, num_cpus: int |
             ray.shutdown()
 
 
+JOIN_CHECK_S = 5.0
+"""How long to wait for a cluster's port to answer before saying it is not there (Ray's own wait is minutes)."""
+
+
+def check_reachable(address: str, timeout_s: float = JOIN_CHECK_S) -> None:
+    """RetryableError at once when nothing listens at ``address`` (``ray://HOST:PORT`` or ``HOST:PORT``); other
+    forms (``auto``) are left to Ray."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise RetryableError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start it "
+                             "with `ray start --head` and pass the address it prints") from None
+
+
 def start_ray(ray: Any, num_cpus: int | None, address: str | None) -> None:
     """Join ``address``, or start an embedded local Ray with ``num_cpus`` slots (default: every core)."""
     if address:
+        check_reachable(address)
         try:
             ray.init(address=address, log_to_driver=False)
         except (ConnectionError, RuntimeError) as exc:

@@ -68,3 +68,41 @@ def test_without_ray_the_ray_backend_says_how_to_install_it(
     captured = capsys.readouterr()
     assert "run on sequential" in captured.out and "pip install -e .[distributed]" in captured.err
     assert backends.RAY_INSTALL == "pip install -e .[distributed]"
+
+
+class NeverInit:
+    """A stand-in for the ray module that records whether joining was attempted."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def init(self, address: str, **_kw: object) -> None:
+        self.calls.append(address)
+
+
+def test_joining_an_address_nobody_listens_on_fails_at_once() -> None:
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fake = NeverInit()
+    started = time.monotonic()
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(backends.RetryableError, match=f"--address {address}: no Ray cluster answers there"):
+            backends.start_ray(fake, None, address)
+    assert fake.calls == [] and time.monotonic() - started < backends.JOIN_CHECK_S
+
+
+def test_an_address_that_answers_is_handed_to_ray() -> None:
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        fake = NeverInit()
+        backends.start_ray(fake, None, address)
+    assert fake.calls == [address]
+    backends.check_reachable("auto")  # a form Ray resolves itself is not checked here
