@@ -50,6 +50,9 @@ JOB_NAME = "trainer"
 every training of the daemon too."""
 COUNT_SPAN = pd.Timedelta(days=1)
 """Trades the daemon keeps in memory: those closed within this span of the newest; older ones only as counts."""
+MAX_COUNT_SPAN = pd.Timedelta(days=30)
+"""The most the kept span grows to follow a trader's clock that lags its newest trades (a fast replay writes its
+status every few seconds while its trades run ahead)."""
 
 
 def trades_by(cfg: Config, clock_ms: int | None, history: HistoryTail | None = None) -> int:
@@ -59,11 +62,11 @@ def trades_by(cfg: Config, clock_ms: int | None, history: HistoryTail | None = N
     trades it dropped from memory (``keep_span``) closed before the kept ones and count by their number, and a
     clock before them (a replay started again over a later history) falls back to a full read.
     """
-    before = 0
     if history is not None:
         history.poll()
-        dropped = history.dropped_before
-        if clock_ms is None or dropped is None or clock_ms >= to_ms(pd.DatetimeIndex([dropped]))[0]:
+        if not _kept_covers(history, clock_ms) and _widened_for(history, clock_ms):
+            history.poll()  # read again from the start, keeping the wider span
+        if _kept_covers(history, clock_ms):
             before = sum(history.dropped_by_strategy[name] for name in STRATEGIES)
             trades = history.trades[history.trades["strategy"].isin(STRATEGIES)]
             if clock_ms is None:
@@ -73,6 +76,25 @@ def trades_by(cfg: Config, clock_ms: int | None, history: HistoryTail | None = N
         return count_trades(cfg)
     trades = load_trades(cfg)
     return int((to_ms(pd.DatetimeIndex(trades["closed_at"])) <= clock_ms).sum())
+
+
+def _kept_covers(history: HistoryTail, clock_ms: int | None) -> bool:
+    dropped = history.dropped_before
+    return clock_ms is None or dropped is None or clock_ms >= to_ms(pd.DatetimeIndex([dropped]))[0]
+
+
+def _widened_for(history: HistoryTail, clock_ms: int | None) -> bool:
+    """Keep twice the clock's lag behind the newest trade from now on (up to :data:`MAX_COUNT_SPAN`); False
+    when it lags further (a replay started again over a later history: those counts read the whole file)."""
+    if clock_ms is None or history.trades.empty or history.keep_span is None:
+        return False
+    lag = history.trades["closed_at"].iloc[-1] - pd.Timestamp(clock_ms, unit="ms", tz="UTC")
+    wanted = max(history.keep_span, COUNT_SPAN + 2 * lag)
+    if wanted > MAX_COUNT_SPAN:
+        return False
+    log.info("the trader's clock lags the newest trade by %s: keeping %s of trades in memory", lag, wanted)
+    history.widen(wanted)
+    return True
 
 
 def trades_since_last_training(cfg: Config, history: HistoryTail | None = None) -> tuple[int, int | None]:

@@ -341,6 +341,13 @@ class HistoryTail:
         self._seen_order: deque[tuple[int, int]] = deque()
         """With ``keep_span``: (digest, close time in ns) of the rows in :attr:`_seen`, in reading order."""
 
+    def widen(self, keep_span: pd.Timedelta) -> None:
+        """Keep ``keep_span`` from now on (when longer than the span kept so far); the trades already dropped
+        are gone, so the next :meth:`poll` reads the file again from the start."""
+        if self.keep_span is not None and keep_span > self.keep_span:
+            self.keep_span = keep_span
+            self._clear()
+
     def as_read(self) -> HistoryRead:
         """The trades in memory and the counts so far, as :func:`read_history` reports them."""
         return HistoryRead(self.trades, self.skipped, list(self.problems), self.path, self.duplicates)

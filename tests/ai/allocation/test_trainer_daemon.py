@@ -79,6 +79,25 @@ def test_the_bounded_count_agrees_with_a_full_read_at_any_clock(write_trades: Wr
         clock_ms = int(clock.value // 1_000_000)
         assert trainer_daemon.trades_by(cfg, clock_ms, history) == trainer_daemon.trades_by(cfg, clock_ms)
 
+def test_a_clock_lagging_the_newest_trades_widens_the_kept_span_once(write_trades: WriteTrades, cfg: Config,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    history = HistoryTail(history_path(cfg), keep_span=trainer_daemon.COUNT_SPAN)
+    full_reads: list[int] = []
+    real_load = trainer_daemon.load_trades
+    monkeypatch.setattr(trainer_daemon, "load_trades", lambda c: full_reads.append(1) or real_load(c))
+    write_trades(cfg, 60)
+    for k in range(5):  # a replay: new trades every step, the trader's clock 3 days behind the newest
+        write_trades(cfg, 10, seed=k + 1, start=START + (30 + 2 * k) * DAY, days=2)
+        clock_ms = int((START + (29 + 2 * k) * DAY).value // 1_000_000)
+        counted = trainer_daemon.trades_by(cfg, clock_ms, history)
+        monkeypatch.setattr(trainer_daemon, "load_trades", real_load)
+        assert counted == trainer_daemon.trades_by(cfg, clock_ms)
+        monkeypatch.setattr(trainer_daemon, "load_trades", lambda c: full_reads.append(1) or real_load(c))
+    assert full_reads == []  # the first lagging count read the file again with a wider span, not twice
+    assert trainer_daemon.COUNT_SPAN < history.keep_span <= trainer_daemon.MAX_COUNT_SPAN
+    assert len(history.trades) < 110
+
+
 def test_cron_weekdays_follow_crontab_not_apscheduler_numbering() -> None:
     monday = datetime(2024, 1, 1, tzinfo=timezone.utc)
     fire = cron_trigger("0 3 * * 0", "strategy_agent.retrain_cron").get_next_fire_time(None, monday)

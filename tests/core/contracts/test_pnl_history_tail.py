@@ -160,6 +160,34 @@ def test_keep_span_keeps_only_the_recent_trades(history: Path) -> None:
     assert tail.poll().new.empty and tail.duplicates == 1
 
 
+def test_widen_reads_again_and_keeps_the_longer_span_and_the_fold(history: Path) -> None:
+    class Summary:
+        """A fold that remembers what it was told."""
+
+        def __init__(self) -> None:
+            self.rows: list[int] = []
+
+        def add(self, dropped: pd.DataFrame) -> None:
+            self.rows += [int(round(e)) - 10_000 for e in dropped["equity_after"]]
+
+        def clear(self) -> None:
+            self.rows = []
+
+    summary = Summary()
+    tail = HistoryTail(history, keep_span=pd.Timedelta(hours=10), fold=summary)
+    for start in range(0, 50, 7):
+        append_trades(history, [trade(i) for i in range(start, start + 7)])
+        tail.poll()
+    assert summary.rows == list(range(45))  # the dropped trades, oldest first (trades 45..55 are kept)
+    tail.widen(pd.Timedelta(hours=5))  # shorter: nothing changes
+    assert tail.keep_span == pd.Timedelta(hours=10) and len(tail.trades) == 11
+    tail.widen(pd.Timedelta(hours=30))
+    assert tail.poll().reset is False and len(tail.trades) == 31  # read again from the first row
+    full = read_history(history).trades
+    assert_frame_equal(tail.trades, full.iloc[-31:].reset_index(drop=True))
+    assert summary.rows == list(range(25)) and tail.trades_read == 56
+
+
 def test_keep_span_bounds_the_digests_and_still_drops_duplicates_inside_the_window(
         history: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pnl_history, "DIGEST_ROWS", 20)
