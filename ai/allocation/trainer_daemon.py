@@ -199,6 +199,7 @@ class TrainerDaemon:
                 if self.ctx.stop.is_set():
                     break
                 self.handle_requests()
+                release_free_memory()  # a check's frames or a training's buffers are not kept resident
                 self.beat("idle")
         finally:
             self.stop()
@@ -234,12 +235,6 @@ class TrainerDaemon:
             self._train(reason)
 
     def _train(self, reason: str) -> None:
-        try:
-            self._train_once(reason)
-        finally:
-            release_free_memory()  # a training's buffers and frames are freed: their peak is not kept resident
-
-    def _train_once(self, reason: str) -> None:
         self.beat("training", trigger=reason)
         clock = trader_clock_ms(self.cfg)
         if clock is not None:
