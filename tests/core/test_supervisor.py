@@ -53,6 +53,9 @@ def test_an_exited_child_of_another_process_is_not_alive() -> None:
 def test_resident_memory_of_a_live_process_and_none_for_a_gone_one() -> None:
     proc = subprocess.Popen(["sleep", "5"])
     try:
+        deadline = time.monotonic() + 10
+        while open(f"/proc/{proc.pid}/comm").read().strip() != "sleep" and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the fork has become `sleep`: before exec its size is the test runner's
         status = open(f"/proc/{proc.pid}/status").read()
         expected = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) * 1024
         assert rss_bytes(proc.pid) == pytest.approx(expected, rel=0.5) and rss_bytes(proc.pid) > 0
