@@ -33,8 +33,8 @@ from ai.allocation.training import last_completed_training, settle_pending_promo
 from ai.allocation.training_data import NotEnoughDataError, count_trades
 from core.config import STRATEGIES, Config
 from core.contracts.pnl_history import HISTORY_NAME, HistoryTail, history_path
-from core.daemon import DaemonContext, release_free_memory
-from core.errors import FatalError
+from core.daemon import DaemonContext, release_free_memory, run_in_child
+from core.errors import ExitCode, FatalError
 from core.jobs import try_lock
 from core.schedule import cron_trigger
 from core.watch import SourceFileHandler, make_observer, schedule_once_soon
@@ -182,9 +182,6 @@ class TrainerDaemon:
 
     def run(self) -> None:
         """Until SIGTERM: wait for a request, check or train, refresh the heartbeat."""
-        # torch's optimizer imports its compiler stack at its first step (about 800 modules, 70 MB); importing it
-        # now makes the daemon's memory what it stays at, instead of a step at its first training.
-        import torch._dynamo  # noqa: F401
         self.start()
         try:
             settle_pending_promotions(self.cfg)  # a kill of the previous run between promotion and its record
@@ -235,24 +232,35 @@ class TrainerDaemon:
             self._train(reason)
 
     def _train(self, reason: str) -> None:
+        """One training in a child process (:func:`core.daemon.run_in_child`): its memory goes back to the system
+        when it ends, so the daemon's resident size does not creep up with every training."""
         self.beat("training", trigger=reason)
         clock = trader_clock_ms(self.cfg)
         if clock is not None:
             log.info("training on the trades closed by the trader's clock %s", ms_to_iso(clock))
+        code = run_in_child(lambda: self._train_here(reason, clock), self.ctx.stop, self.beat_now)
+        if code == ExitCode.OK:
+            record = last_completed_training(self.cfg)
+            if record is not None:
+                self.trainings += 1
+                self.ctx.extra.update(last_training_at=record.get("finished_at"),
+                                      last_model_version=record.get("model_version"),
+                                      last_promoted=record.get("promoted"), trainings=self.trainings)
+        elif code != ExitCode.NOT_READY:
+            # One failed training must not end the daemon; the next trigger tries again.
+            self.beat("error", error=f"training failed ({reason}): exit {code}, see the log")
+
+    def _train_here(self, reason: str, clock: int | None) -> int:
+        """The training itself (in the child): an exit code, problems logged."""
         try:
-            record = train_once(self.cfg, stop=self.ctx.stop, trigger=reason, on_update=lambda _s: self.beat_now(),
-                                as_of_ms=clock)
+            train_once(self.cfg, stop=self.ctx.stop, trigger=reason, as_of_ms=clock)
         except NotEnoughDataError as exc:
             log.info("not training (%s): %s", reason, exc)
-            return
+            return ExitCode.NOT_READY
         except (FatalError, OSError, ValueError, RuntimeError) as exc:
-            # One failed training must not end the daemon; the next trigger tries again.
             log.error("training failed (%s): %s", reason, exc)
-            self.beat("error", error=str(exc))
-            return
-        self.trainings += 1
-        self.ctx.extra.update(last_training_at=record["finished_at"], last_model_version=record["model_version"],
-                              last_promoted=record["promoted"], trainings=self.trainings)
+            return ExitCode.FAILURE
+        return ExitCode.OK
 
     def beat(self, state: str, **fields: Any) -> None:
         self.ctx.beat(state=state, **fields)

@@ -382,3 +382,44 @@ def test_release_free_memory_hands_a_freed_peak_back_to_the_system() -> None:
     if released == "False":
         pytest.skip("the C library has no malloc_trim (not glibc)")
     assert float(before) - float(after) > 20  # of the 40 MB freed, kept resident until released
+
+
+def test_run_in_child_returns_the_works_code_and_keeps_its_memory_out_of_ours(tmp_path: Path) -> None:
+    import threading
+
+    from core.daemon import run_in_child
+    from core.supervisor import rss_bytes
+
+    def allocate() -> int:
+        at_fork = rss_bytes(os.getpid()) or 0
+        block = bytearray(200 * 2**20)  # 200 MB touched in the child only
+        block[::4096] = b"x" * len(block[::4096])
+        (tmp_path / "child_growth").write_text(str((rss_bytes(os.getpid()) or 0) - at_fork))
+        return 7
+
+    before = rss_bytes(os.getpid()) or 0
+    waits: list[int] = []
+    assert run_in_child(allocate, threading.Event(), lambda: waits.append(1), poll_s=0.05) == 7
+    assert int((tmp_path / "child_growth").read_text()) > 150 * 2**20
+    assert (rss_bytes(os.getpid()) or 0) < before + 50 * 2**20  # none of it here
+    assert run_in_child(lambda: 1 // 0, threading.Event(), lambda: None, poll_s=0.05) == 1  # raised: 1
+
+
+def test_run_in_child_relays_stop_as_sigterm_to_the_child(tmp_path: Path) -> None:
+    import threading
+
+    from core.daemon import run_in_child
+
+    stop = threading.Event()  # the child's copy is set by its SIGTERM handler, as a daemon's is
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        def until_stopped() -> int:
+            (tmp_path / "running").touch()
+            return 5 if stop.wait(30) else 0
+
+        threading.Timer(0.5, stop.set).start()  # the parent is asked to stop while the child works
+        started = time.monotonic()
+        assert run_in_child(until_stopped, stop, lambda: None, poll_s=0.05) == 5
+        assert time.monotonic() - started < 10 and (tmp_path / "running").exists()
+    finally:
+        signal.signal(signal.SIGTERM, previous)

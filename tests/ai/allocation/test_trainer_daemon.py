@@ -196,15 +196,21 @@ time.sleep(60)
 """
 
 
-def test_the_daemon_and_the_crontabs_trainer_job_never_train_at_once(cfg: Config,
+def test_the_daemon_and_the_crontabs_trainer_job_never_train_at_once(cfg: Config, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    training, release, trained = threading.Event(), threading.Event(), []
+    # A training runs in a child process: it says so through files the test can see.
+    started, release = tmp_path / "started", tmp_path / "release"
 
     def slow_training(*_args: object, **kwargs: object) -> dict[str, object]:
-        trained.append(kwargs["trigger"])
-        training.set()
-        release.wait(30)
+        with started.open("a") as fh:
+            fh.write(f"{kwargs['trigger']}\n")
+        deadline = time.monotonic() + 30
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         return {"finished_at": "-", "model_version": 1, "promoted": False}
+
+    def trained() -> list[str]:
+        return started.read_text().splitlines() if started.exists() else []
 
     monkeypatch.setattr(trainer_daemon, "train_once", slow_training)
     daemon = TrainerDaemon(cfg, DaemonContext("rl_trainer", cfg))
@@ -212,21 +218,21 @@ def test_the_daemon_and_the_crontabs_trainer_job_never_train_at_once(cfg: Config
     worker = threading.Thread(target=daemon.train, args=("scheduled retraining",))
     worker.start()
     try:
-        assert training.wait(30)
+        wait_for(lambda: trained() == ["scheduled retraining"], 30, "the daemon's training")
         job = subprocess.run([sys.executable, str(REPO / "scripts" / "rl_system.py"), "job", "trainer"],
                              capture_output=True, text=True, timeout=60)
         assert job.returncode == 0 and "trainer: already running" in job.stdout, job.stdout + job.stderr
     finally:
-        release.set()
+        release.touch()
         worker.join(30)
     # A crontab run trains (a process holding the job's lock): the daemon does not train meanwhile.
     holder = subprocess.Popen([sys.executable, "-c", HOLD_JOB_LOCK], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         daemon.train("5 new trades since the last training")
-        assert trained == ["scheduled retraining"]
+        assert trained() == ["scheduled retraining"]
     finally:
         holder.kill()
         holder.wait()
     daemon.train("5 new trades since the last training")  # the lock died with its holder
-    assert trained == ["scheduled retraining", "5 new trades since the last training"]
+    assert trained() == ["scheduled retraining", "5 new trades since the last training"]
