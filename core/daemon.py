@@ -169,6 +169,7 @@ def run_in_child(work: Callable[[], int], stop: threading.Event, on_wait: Callab
     if pid == 0:  # the child: never returns into the parent's code
         code = 1
         try:
+            _stop_with_parent()
             code = int(work())
         except BaseException:
             log.exception("the child process failed")
@@ -188,6 +189,15 @@ def run_in_child(work: Callable[[], int], stop: threading.Event, on_wait: Callab
         else:
             stop.wait(poll_s)
         on_wait()
+
+
+def _stop_with_parent() -> None:
+    """Have the kernel send this process SIGTERM when its parent dies (Linux ``PR_SET_PDEATHSIG``), so a child
+    of a daemon killed with SIGKILL stops at its next check instead of running on unsupervised."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (AttributeError, OSError):
+        pass  # not Linux: the child finishes its work and exits
 
 
 def heartbeat_path(cfg: Config, name: str) -> Path:

@@ -5,7 +5,8 @@ at 03:00) and as soon as ``retrain_after_new_trades`` trades have closed since t
 first training happens once ``min_trades`` trades exist). It watches the history's folder (debounced; atomic
 replacements arrive as moves) and re-checks every ``check_interval_s``. SIGTERM stops a training in progress
 without promoting it and exits 0. Scheduler jobs and file events only *request* work (one-line calls); the
-trainings run one at a time in the daemon's own thread. Each holds the lock of the crontab's ``job trainer``
+trainings run one at a time, each in a forked child process the daemon's thread waits for (its memory goes back
+to the system when it ends; a child whose daemon dies is stopped too). Each holds the lock of the crontab's ``job trainer``
 (:func:`core.jobs.try_lock`): a crontab run finds the daemon training and exits at once, and the daemon skips a
 training while a crontab run holds it.
 
@@ -112,7 +113,7 @@ def retrain_due(cfg: Config, history: HistoryTail | None = None) -> str | None:
 
 
 class TrainerDaemon:
-    """Schedules trainings and runs them one at a time in the calling thread.
+    """Schedules trainings and runs them one at a time, each in a child process the calling thread waits for.
 
     Scheduler jobs and file events only *request* a training or a check (one-line calls), so a training never
     overlaps another and SIGTERM can stop it between two PPO updates.

@@ -423,3 +423,30 @@ def test_run_in_child_relays_stop_as_sigterm_to_the_child(tmp_path: Path) -> Non
         assert time.monotonic() - started < 10 and (tmp_path / "running").exists()
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_child_stops_when_its_parent_is_killed(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        import os, signal, sys, threading, time
+        sys.path.insert(0, {str(REPO_ROOT)!r})
+        from core.daemon import run_in_child
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+        def work():
+            open({str(tmp_path / "child.pid")!r}, "w").write(str(os.getpid()))
+            stopped = stop.wait(60)
+            open({str(tmp_path / "child.out")!r}, "w").write("stopped" if stopped else "ran on")
+            return 0
+
+        run_in_child(work, threading.Event(), lambda: None, poll_s=0.05)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "child.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    parent.kill()  # SIGKILL: the parent cannot relay anything
+    parent.wait()
+    while not (tmp_path / "child.out").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "child.out").read_text() == "stopped"
