@@ -62,6 +62,19 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
     fsync_dir(target.parent)
 
 
+FileSignature = tuple[int, int, int]
+"""``(inode, size, modification time in ns)``: changes whenever an atomic writer replaces the file."""
+
+
+def file_signature(path: Path) -> FileSignature | None:
+    """What tells a reader a file changed since it last looked (None when it cannot be read)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a rename inside ``folder`` durable (a no-op where the filesystem refuses to open folders)."""
     try:

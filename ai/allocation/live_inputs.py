@@ -28,6 +28,7 @@ import pandas as pd
 
 from ai.allocation.agent import StrategyAgent, load_agent, with_feature_params
 from ai.allocation.env import load_primary_candles, load_trades
+from core.atomic import file_signature
 from core.config import STRATEGIES, Config
 from core.contracts.allocation_model import latest_path, previous_path
 from core.contracts.pnl_history import HistoryTail, history_path
@@ -38,14 +39,6 @@ log = logging.getLogger(__name__)
 MARGIN_PERIODS = 2
 """Periods kept beyond the two windows a decision replays, so a decision time a little after the newest trade
 still finds every trade it needs in memory."""
-
-
-def _signature(path: Path) -> tuple[int, int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def decision_span_ms(cfg: Config, agent: StrategyAgent) -> int:
@@ -92,7 +85,7 @@ class LiveInputs:
 
     def agent(self) -> StrategyAgent | None:
         """The model in force (see :func:`ai.allocation.agent.load_agent`), reloaded when a model file changed."""
-        key = (_signature(latest_path(self.cfg)), _signature(previous_path(self.cfg)))
+        key = (file_signature(latest_path(self.cfg)), file_signature(previous_path(self.cfg)))
         if key != self._agent_key or self._agent is None:
             self._agent = load_agent(self.cfg, numpy_policy=True)
             self._agent_key = key
@@ -102,7 +95,7 @@ class LiveInputs:
         """The primary symbol's candles, loaded again when a new candle may have closed or a CSV changed."""
         step = timeframe_to_ms(self.cfg.market.timeframe)
         csv_files = sorted(self.cfg.market.csv_paths.values())
-        key = (int(time.time() * 1000) // step, tuple(_signature(self._resolve(f)) for f in csv_files))
+        key = (int(time.time() * 1000) // step, tuple(file_signature(self._resolve(f)) for f in csv_files))
         if key != self._candle_key:
             self._candles = load_primary_candles(self.cfg)
             self._candle_key = key if self._candles is not None else None  # no candles: try again next time

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ai.tabular.actions import META_DEFAULT, N_META_ACTIONS, N_SIZING_ACTIONS, SIZING_DEFAULT
 from ai.tabular.agent import QAgent
-from core.atomic import atomic_write_text
+from core.atomic import FileSignature, atomic_write_text, file_signature
 from core.config import Config
 from core.contracts.pnl_history import locked
 from core.contracts.qtables import AGENT_NAMES, agent_path, read_qtable
@@ -35,17 +35,6 @@ def load_agent(cfg: Config, name: str) -> QAgent:
     return load_agent_file(new_agent(cfg, name), agent_path(cfg, name))
 
 
-FileSignature = tuple[int, int, int]
-
-
-def _signature(path: Path) -> FileSignature | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_size, stat.st_mtime_ns
-
-
 class HeldAgents:
     """The learning daemon's agents between passes: a Q-table file is parsed again only when it changed on disk
     (the tuning command, a restore, an edit: every writer replaces the file, so its inode changes).
@@ -59,7 +48,7 @@ class HeldAgents:
 
     def load(self, cfg: Config, name: str) -> QAgent:
         """The agent as its file holds it (see :func:`load_agent`), from memory when the file is unchanged."""
-        signature = _signature(agent_path(cfg, name))
+        signature = file_signature(agent_path(cfg, name))
         held = self._held.get(name)
         if held is not None and signature is not None and held[0] == signature:
             return held[1]
@@ -71,7 +60,7 @@ class HeldAgents:
 
     def saved(self, cfg: Config, agent: QAgent) -> None:
         """Remember ``agent`` as the content of the file just written for it."""
-        signature = _signature(agent_path(cfg, agent.name))
+        signature = file_signature(agent_path(cfg, agent.name))
         if signature is not None:
             self._held[agent.name] = (signature, agent)
 
